@@ -1,0 +1,101 @@
+package mcpauth
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Client is a registered OAuth client (RFC 7591 §2 metadata plus what the
+// server assigned). The secret is kept only as a digest.
+type Client struct {
+	ID string `json:"client_id"`
+	// SecretDigest is SHA-256 of the client secret; empty for public clients.
+	SecretDigest    []byte    `json:"secret_digest,omitempty"`
+	SecretExpiresAt time.Time `json:"secret_expires_at,omitzero"`
+	IssuedAt        time.Time `json:"issued_at"`
+
+	RedirectURIs            []string `json:"redirect_uris"`
+	GrantTypes              []string `json:"grant_types"`
+	ResponseTypes           []string `json:"response_types"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	ApplicationType         string   `json:"application_type,omitempty"`
+	Name                    string   `json:"client_name,omitempty"`
+	ClientURI               string   `json:"client_uri,omitempty"`
+	LogoURI                 string   `json:"logo_uri,omitempty"`
+	Scope                   string   `json:"scope,omitempty"`
+	Contacts                []string `json:"contacts,omitempty"`
+	TOSURI                  string   `json:"tos_uri,omitempty"`
+	PolicyURI               string   `json:"policy_uri,omitempty"`
+	SoftwareID              string   `json:"software_id,omitempty"`
+	SoftwareVersion         string   `json:"software_version,omitempty"`
+	// ClientSecret is set only on pre-registered clients in Config.StaticClients
+	// (NewServer digests it); stores never see it.
+	ClientSecret string `json:"-"`
+}
+
+// IsPublic reports whether the client authenticates with "none".
+func (c *Client) IsPublic() bool { return c.TokenEndpointAuthMethod == "none" }
+
+// HasGrantType reports whether the client registered grant type gt.
+func (c *Client) HasGrantType(gt string) bool {
+	for _, g := range c.GrantTypes {
+		if g == gt {
+			return true
+		}
+	}
+	return false
+}
+
+// ClientStore keeps registered clients: the get/set/delete of the original
+// package, so any key-value store fits.
+type ClientStore interface {
+	// GetClient returns ErrNotFound for an unknown id.
+	GetClient(ctx context.Context, id string) (*Client, error)
+	// SetClient creates or replaces the client with c.ID.
+	SetClient(ctx context.Context, c *Client) error
+	// DeleteClient reports whether a client was deleted.
+	DeleteClient(ctx context.Context, id string) (bool, error)
+}
+
+// MemoryClientStore is a ClientStore in process memory.
+type MemoryClientStore struct {
+	mu      sync.RWMutex
+	clients map[string]*Client
+}
+
+// NewMemoryClientStore returns an empty in-memory client store.
+func NewMemoryClientStore() *MemoryClientStore {
+	return &MemoryClientStore{clients: make(map[string]*Client)}
+}
+
+// GetClient implements ClientStore.
+func (s *MemoryClientStore) GetClient(_ context.Context, id string) (*Client, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c, ok := s.clients[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	cp := *c
+	return &cp, nil
+}
+
+// SetClient implements ClientStore.
+func (s *MemoryClientStore) SetClient(_ context.Context, c *Client) error {
+	cp := *c
+	cp.ClientSecret = ""
+	s.mu.Lock()
+	s.clients[c.ID] = &cp
+	s.mu.Unlock()
+	return nil
+}
+
+// DeleteClient implements ClientStore.
+func (s *MemoryClientStore) DeleteClient(_ context.Context, id string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.clients[id]
+	delete(s.clients, id)
+	return ok, nil
+}

@@ -1,0 +1,273 @@
+// Package mcpauth turns a Go MCP server into an OAuth 2.1 protected resource
+// with its own authorization server.
+//
+// [NewServer] returns an [http.Handler] serving the authorization server:
+// RFC 8414 metadata, RFC 7591 dynamic client registration, the authorization
+// endpoint with sign-in and consent pages, the token endpoint (authorization
+// code with RFC 7636 PKCE, refresh with rotation), RFC 7662 introspection,
+// RFC 7009 revocation and a JWKS. [RequireMCPAuth] is the resource-server
+// half: middleware that verifies bearer JWTs against a cached JWKS and answers
+// with RFC 6750 / RFC 9728 challenges.
+//
+// Two authorities stand behind one code path. The local authority (the
+// default) signs its own RFC 9068 JWTs and shows its own consent page. With
+// [Config.Grantex] set, consent and token issuance are delegated to a Grantex
+// service; MCP clients still receive this server's codes and refresh tokens.
+package mcpauth
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/mcpauth/mcpauth/grantex"
+)
+
+// Config configures a [Server]. Only Issuer is required; everything else has
+// a default documented on its field.
+type Config struct {
+	// Issuer is the authorization server's issuer identifier (RFC 8414 §2):
+	// https, or http on a loopback host; no query or fragment. It is used
+	// byte for byte in metadata, tokens and the RFC 9207 iss parameter.
+	Issuer string
+
+	// Scopes are the scopes clients may request (scopes_supported).
+	// offline_access is added when refresh tokens can be issued.
+	Scopes []string
+	// ScopeDescriptions are the human-readable texts shown on the consent page.
+	ScopeDescriptions map[string]string
+	// DefaultScopes are granted when a request names none. Default: Scopes.
+	DefaultScopes []string
+
+	// Resources is the RFC 8707 allow-list of resource indicators (the MCP
+	// servers' canonical URLs). Empty means any absolute URI without a fragment.
+	Resources []string
+	// AllowedRedirectURIs restricts the redirect URIs clients may register.
+	// Empty means any URI that passes the RFC 8252 / OAuth 2.1 checks.
+	AllowedRedirectURIs []string
+
+	// Grantex, when set, selects managed mode: consent and tokens come from
+	// a Grantex service (see package grantex). Nil means the local authority.
+	Grantex GrantexClient
+	// AgentID is the Grantex agent id. Locally it becomes the agt claim
+	// did:grantex:<AgentID>; in managed mode it is sent to Grantex.
+	AgentID string
+	// DeveloperID is the dev claim of locally issued tokens. Default "local".
+	DeveloperID string
+	// GrantexIssuer is the iss of Grantex-issued tokens (managed mode).
+	// Default: the Grantex client's base URL.
+	GrantexIssuer string
+
+	// Authenticator identifies the user behind a browser request (the host's
+	// own sign-in). Nil with Users set selects the built-in login page.
+	Authenticator Authenticator
+	// Users are the accounts of the built-in login page; see HashPassword.
+	Users []PasswordUser
+	// TestAutoApprove signs every authorization request in as this subject and
+	// approves it without a page. Tests only: refused unless Issuer is loopback.
+	TestAutoApprove string
+
+	// StaticClients are pre-registered clients (RFC 7591 is not needed for them).
+	StaticClients []Client
+	// DisableRegistration turns off POST /register.
+	DisableRegistration bool
+	// AllowAnonymousIntrospection lets /introspect answer without client
+	// authentication, as the original package did. Off by default: an open
+	// introspection endpoint is a token-scanning oracle.
+	AllowAnonymousIntrospection bool
+
+	// Clients, Grants and Keys hold all state. Nil means in-memory.
+	Clients ClientStore
+	Grants  GrantStore
+	Keys    KeyStore
+
+	// CodeTTL is the authorization code and pending-login lifetime. Default 600 s.
+	CodeTTL time.Duration
+	// AccessTokenTTL is the access token lifetime. Default 1 h.
+	AccessTokenTTL time.Duration
+	// RefreshTokenTTL is the refresh token lifetime. Default 30 days.
+	RefreshTokenTTL time.Duration
+
+	// SigningAlgorithm is ES256 (default), EdDSA or RS256.
+	SigningAlgorithm string
+	// KeyRotationPeriod is how long a signing key signs before a new one
+	// replaces it. Default 30 days; negative disables rotation.
+	KeyRotationPeriod time.Duration
+	// KeyRefreshInterval bounds how long a replica takes to see a key another
+	// replica added. Default 1 min.
+	KeyRefreshInterval time.Duration
+
+	// ConsentUI brands the sign-in and consent pages.
+	ConsentUI ConsentUI
+	// Hooks observe issuance and revocation.
+	Hooks Hooks
+	// RateLimits limits requests per endpoint and client IP. Nil means
+	// DefaultRateLimits; set Disabled to turn limiting off.
+	RateLimits *RateLimits
+	// TrustForwardedFor takes the client IP from X-Forwarded-For (its last
+	// hop) for rate limiting. Only set it behind a proxy you control.
+	TrustForwardedFor bool
+
+	// Logger receives server logs. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now; tests set it.
+	Now func() time.Time
+}
+
+// ConsentUI brands the sign-in and consent pages.
+type ConsentUI struct {
+	AppName    string
+	AppLogo    string // an https or data: URL shown as the logo
+	PrivacyURL string
+	TermsURL   string
+}
+
+// User is a signed-in end user (the resource owner).
+type User struct {
+	// Subject becomes the sub claim. Required.
+	Subject string
+	// Name is shown on the consent page. Default Subject.
+	Name string
+}
+
+// Authenticator connects the authorization endpoint to the host's own sign-in.
+type Authenticator interface {
+	// Authenticate reports the user signed in on r; ok is false when nobody is.
+	Authenticate(r *http.Request) (u User, ok bool, err error)
+	// SignIn sends the browser to sign in and then back to returnTo, an
+	// absolute URL on this server.
+	SignIn(w http.ResponseWriter, r *http.Request, returnTo string)
+}
+
+// AuthenticatorFunc adapts a host session lookup and a sign-in URL builder
+// to an [Authenticator].
+type AuthenticatorFunc struct {
+	Current func(r *http.Request) (User, bool, error)
+	// LoginURL returns where to send the browser; returnTo must come back.
+	LoginURL func(returnTo string) string
+}
+
+// Authenticate implements Authenticator.
+func (f AuthenticatorFunc) Authenticate(r *http.Request) (User, bool, error) { return f.Current(r) }
+
+// SignIn implements Authenticator.
+func (f AuthenticatorFunc) SignIn(w http.ResponseWriter, r *http.Request, returnTo string) {
+	http.Redirect(w, r, f.LoginURL(returnTo), http.StatusFound)
+}
+
+// PasswordUser is an account of the built-in login page.
+type PasswordUser struct {
+	Username string
+	// PasswordHash is an argon2id PHC string from HashPassword.
+	PasswordHash string
+	// Subject is the sub claim. Default Username.
+	Subject string
+}
+
+// Hooks observe the server. A hook that fails or panics is logged and never
+// changes a response. Hooks run synchronously; keep them quick.
+type Hooks struct {
+	OnTokenIssued func(ctx context.Context, e TokenIssuedEvent) error
+	// OnRevocation receives the jti (access token) or grant id (refresh
+	// token) that was revoked.
+	OnRevocation func(ctx context.Context, id string) error
+	// OnEvent receives every audit event (see EventType).
+	OnEvent func(ctx context.Context, e Event)
+}
+
+// TokenIssuedEvent carries the seed package's onTokenIssued fields.
+type TokenIssuedEvent struct {
+	ClientID  string
+	Subject   string
+	Scopes    []string
+	GrantID   string
+	AgentDID  string
+	TokenID   string
+	ExpiresAt time.Time
+	// Refreshed is true when the token came from a refresh_token grant.
+	Refreshed bool
+}
+
+// EventType names an audit event.
+type EventType string
+
+// Audit event types, as served on the audit stream.
+const (
+	EventClientRegistered     EventType = "client.registered"
+	EventConsentGranted       EventType = "consent.granted"
+	EventConsentDenied        EventType = "consent.denied"
+	EventTokenIssued          EventType = "token.issued"
+	EventTokenRefreshed       EventType = "token.refreshed"
+	EventTokenRevoked         EventType = "token.revoked"
+	EventGrantRevoked         EventType = "grant.revoked"
+	EventRefreshReuseDetected EventType = "refresh.reuse_detected"
+	EventCodeReplayDetected   EventType = "code.replay_detected"
+)
+
+// Event is one audit event. It never carries a token, code or secret.
+type Event struct {
+	ID       string    `json:"id"`
+	Type     EventType `json:"type"`
+	Time     time.Time `json:"time"`
+	ClientID string    `json:"client_id,omitempty"`
+	Subject  string    `json:"sub,omitempty"`
+	GrantID  string    `json:"grant_id,omitempty"`
+	TokenID  string    `json:"jti,omitempty"`
+	Scopes   []string  `json:"scopes,omitempty"`
+	Resource string    `json:"resource,omitempty"`
+}
+
+// Grant is a verified access token: what RequireMCPAuth puts in the request
+// context. It reads tokens of both modes (RFC 9068 plus the Grantex claims).
+type Grant struct {
+	Subject         string
+	Issuer          string
+	TokenID         string // jti
+	Scopes          []string
+	ClientID        string
+	Audience        []string
+	AgentDID        string // agt
+	DeveloperID     string // dev
+	GrantID         string // grnt, or jti when absent
+	DelegationDepth int
+	ParentAgentDID  string // parentAgt
+	ParentGrantID   string // parentGrnt
+	ExpiresAt       time.Time
+	IssuedAt        time.Time
+	// Raw holds every claim as decoded from the token.
+	Raw map[string]any
+}
+
+// HasScope reports whether the grant carries scope.
+func (g *Grant) HasScope(scope string) bool {
+	for _, s := range g.Scopes {
+		if s == scope {
+			return true
+		}
+	}
+	return false
+}
+
+// GrantexClient is the Grantex REST API as managed mode uses it (see
+// package grantex for the HTTP implementation and grantex/grantextest for a
+// fake). Errors from Grantex should be *grantex.APIError.
+type GrantexClient interface {
+	// Authorize creates an authorization request (POST /v1/authorize).
+	Authorize(ctx context.Context, p grantex.AuthorizeParams) (*grantex.AuthRequest, error)
+	// ExchangeCode redeems a code (POST /v1/token). Single use: never retried
+	// once the request may have reached the server.
+	ExchangeCode(ctx context.Context, code, codeVerifier string) (*grantex.Token, error)
+	// RefreshToken rotates a refresh token (POST /v1/token/refresh). Single use.
+	RefreshToken(ctx context.Context, refreshToken string) (*grantex.Token, error)
+	// VerifyToken asks Grantex whether a token is valid (POST /v1/tokens/verify).
+	VerifyToken(ctx context.Context, token string) (*grantex.Verification, error)
+	// RevokeToken revokes one jti (POST /v1/tokens/revoke); already revoked is not an error.
+	RevokeToken(ctx context.Context, jti string) error
+	// RevokeGrant revokes a grant and its descendants (DELETE /v1/grants/:id).
+	RevokeGrant(ctx context.Context, grantID string) error
+	// BaseURL is the Grantex service's base URL.
+	BaseURL() string
+	// JWKSURL is where Grantex publishes its signing keys.
+	JWKSURL() string
+}

@@ -1,0 +1,336 @@
+package mcpauth
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// MemoryGrantStore is a GrantStore in process memory: the default, and the
+// reference for the store conformance suite (store/storetest). One mutex
+// makes every single-use operation atomic.
+type MemoryGrantStore struct {
+	now func() time.Time
+
+	mu      sync.Mutex
+	codes   map[string]*memCode
+	grants  map[string]*GrantRecord
+	refresh map[string]*memRefresh
+	denied  map[string]time.Time
+	pending map[string]*PendingAuthorization
+}
+
+type memCode struct {
+	rec      CodeRecord
+	consumed bool
+}
+
+type memRefresh struct {
+	rec     RefreshRecord
+	rotated bool
+}
+
+// NewMemoryGrantStore returns an empty in-memory grant store. now may be nil
+// (time.Now).
+func NewMemoryGrantStore(now func() time.Time) *MemoryGrantStore {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryGrantStore{
+		now:     now,
+		codes:   make(map[string]*memCode),
+		grants:  make(map[string]*GrantRecord),
+		refresh: make(map[string]*memRefresh),
+		denied:  make(map[string]time.Time),
+		pending: make(map[string]*PendingAuthorization),
+	}
+}
+
+func cloneStrings(s []string) []string { return slices.Clone(s) }
+
+// SaveCode implements GrantStore.
+func (s *MemoryGrantStore) SaveCode(_ context.Context, digest string, rec *CodeRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.codes[digest]; ok {
+		return ErrConflict
+	}
+	c := *rec
+	c.Scopes = cloneStrings(rec.Scopes)
+	s.codes[digest] = &memCode{rec: c}
+	return nil
+}
+
+// ConsumeCode implements GrantStore.
+func (s *MemoryGrantStore) ConsumeCode(_ context.Context, digest string) (*CodeRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.codes[digest]
+	if !ok || !s.now().Before(c.rec.ExpiresAt) {
+		return nil, ErrNotFound
+	}
+	rec := c.rec
+	rec.Scopes = cloneStrings(c.rec.Scopes)
+	if c.consumed {
+		return &rec, ErrCodeReplayed
+	}
+	c.consumed = true
+	return &rec, nil
+}
+
+// CreateGrant implements GrantStore.
+func (s *MemoryGrantStore) CreateGrant(_ context.Context, g *GrantRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.grants[g.ID]; ok {
+		return ErrConflict
+	}
+	cp := *g
+	cp.Scopes = cloneStrings(g.Scopes)
+	s.grants[g.ID] = &cp
+	return nil
+}
+
+// GetGrant implements GrantStore.
+func (s *MemoryGrantStore) GetGrant(_ context.Context, id string) (*GrantRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.grants[id]
+	if !ok || !s.now().Before(g.ExpiresAt) {
+		return nil, ErrNotFound
+	}
+	cp := *g
+	cp.Scopes = cloneStrings(g.Scopes)
+	return &cp, nil
+}
+
+// RevokeGrant implements GrantStore.
+func (s *MemoryGrantStore) RevokeGrant(_ context.Context, id string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g, ok := s.grants[id]; ok && g.RevokedAt.IsZero() {
+		g.RevokedAt = at
+	}
+	return nil
+}
+
+func (s *MemoryGrantStore) grantLive(id string) bool {
+	g, ok := s.grants[id]
+	return ok && g.RevokedAt.IsZero() && s.now().Before(g.ExpiresAt)
+}
+
+// SaveRefresh implements GrantStore.
+func (s *MemoryGrantStore) SaveRefresh(_ context.Context, digest string, rec *RefreshRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.refresh[digest]; ok {
+		return ErrConflict
+	}
+	r := *rec
+	r.Scopes = cloneStrings(rec.Scopes)
+	s.refresh[digest] = &memRefresh{rec: r}
+	return nil
+}
+
+// RotateRefresh implements GrantStore.
+func (s *MemoryGrantStore) RotateRefresh(_ context.Context, oldDigest, newDigest string, next *RefreshRecord) (*RefreshRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.refresh[oldDigest]
+	if !ok || !s.now().Before(r.rec.ExpiresAt) || !s.grantLive(r.rec.GrantID) {
+		return nil, ErrNotFound
+	}
+	old := r.rec
+	old.Scopes = cloneStrings(r.rec.Scopes)
+	if r.rotated {
+		return &old, ErrRefreshReused
+	}
+	if _, taken := s.refresh[newDigest]; taken {
+		return nil, ErrConflict
+	}
+	r.rotated = true
+	n := *next
+	n.Scopes = cloneStrings(next.Scopes)
+	s.refresh[newDigest] = &memRefresh{rec: n}
+	return &old, nil
+}
+
+// GetRefresh implements GrantStore.
+func (s *MemoryGrantStore) GetRefresh(_ context.Context, digest string) (*RefreshRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.refresh[digest]
+	if !ok || r.rotated || !s.now().Before(r.rec.ExpiresAt) || !s.grantLive(r.rec.GrantID) {
+		return nil, ErrNotFound
+	}
+	rec := r.rec
+	rec.Scopes = cloneStrings(r.rec.Scopes)
+	return &rec, nil
+}
+
+// DenyToken implements GrantStore.
+func (s *MemoryGrantStore) DenyToken(_ context.Context, jti string, until time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.denied[jti]; !ok || until.After(cur) {
+		s.denied[jti] = until
+	}
+	return nil
+}
+
+// IsRevoked implements GrantStore.
+func (s *MemoryGrantStore) IsRevoked(_ context.Context, jti, grantID string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.denied[jti]; ok && jti != "" {
+		return true, nil
+	}
+	if g, ok := s.grants[grantID]; ok && !g.RevokedAt.IsZero() {
+		return true, nil
+	}
+	return false, nil
+}
+
+// SavePending implements GrantStore.
+func (s *MemoryGrantStore) SavePending(_ context.Context, digest string, p *PendingAuthorization) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.pending[digest]; ok {
+		return ErrConflict
+	}
+	cp := *p
+	cp.Scopes = cloneStrings(p.Scopes)
+	s.pending[digest] = &cp
+	return nil
+}
+
+// GetPending implements GrantStore.
+func (s *MemoryGrantStore) GetPending(_ context.Context, digest string) (*PendingAuthorization, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.pending[digest]
+	if !ok || !s.now().Before(p.ExpiresAt) {
+		return nil, ErrNotFound
+	}
+	cp := *p
+	cp.Scopes = cloneStrings(p.Scopes)
+	return &cp, nil
+}
+
+// ConsumePending implements GrantStore.
+func (s *MemoryGrantStore) ConsumePending(_ context.Context, digest string) (*PendingAuthorization, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.pending[digest]
+	if !ok || !s.now().Before(p.ExpiresAt) {
+		return nil, ErrNotFound
+	}
+	delete(s.pending, digest)
+	return p, nil
+}
+
+// DeleteExpired implements GrantStore.
+func (s *MemoryGrantStore) DeleteExpired(_ context.Context, now time.Time, limit int) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, c := range s.codes {
+		if n >= limit {
+			return n, nil
+		}
+		if !now.Before(c.rec.ExpiresAt) {
+			delete(s.codes, k)
+			n++
+		}
+	}
+	for k, r := range s.refresh {
+		if n >= limit {
+			return n, nil
+		}
+		if !now.Before(r.rec.ExpiresAt) {
+			delete(s.refresh, k)
+			n++
+		}
+	}
+	for k, until := range s.denied {
+		if n >= limit {
+			return n, nil
+		}
+		if !now.Before(until) {
+			delete(s.denied, k)
+			n++
+		}
+	}
+	for k, p := range s.pending {
+		if n >= limit {
+			return n, nil
+		}
+		if !now.Before(p.ExpiresAt) {
+			delete(s.pending, k)
+			n++
+		}
+	}
+	for k, g := range s.grants {
+		if n >= limit {
+			return n, nil
+		}
+		if !now.Before(g.ExpiresAt) {
+			delete(s.grants, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// MemoryKeyStore is a KeyStore in process memory.
+type MemoryKeyStore struct {
+	mu   sync.Mutex
+	keys []SigningKey
+}
+
+// NewMemoryKeyStore returns an empty in-memory key store.
+func NewMemoryKeyStore() *MemoryKeyStore { return &MemoryKeyStore{} }
+
+// ListKeys implements KeyStore.
+func (s *MemoryKeyStore) ListKeys(context.Context) ([]SigningKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := slices.Clone(s.keys)
+	slices.SortStableFunc(out, func(a, b SigningKey) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	return out, nil
+}
+
+// AddKey implements KeyStore.
+func (s *MemoryKeyStore) AddKey(_ context.Context, k SigningKey) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.keys {
+		if e.ID == k.ID {
+			return ErrConflict
+		}
+	}
+	k.PrivateJWK = slices.Clone(k.PrivateJWK)
+	s.keys = append(s.keys, k)
+	return nil
+}
+
+// RetireKey implements KeyStore.
+func (s *MemoryKeyStore) RetireKey(_ context.Context, id string, expiresAt time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.keys {
+		if s.keys[i].ID == id && (s.keys[i].ExpiresAt.IsZero() || expiresAt.Before(s.keys[i].ExpiresAt)) {
+			s.keys[i].ExpiresAt = expiresAt
+		}
+	}
+	return nil
+}
+
+// DeleteKey implements KeyStore.
+func (s *MemoryKeyStore) DeleteKey(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys = slices.DeleteFunc(s.keys, func(k SigningKey) bool { return k.ID == id })
+	return nil
+}

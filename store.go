@@ -1,0 +1,166 @@
+package mcpauth
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store errors. Implementations return these (wrapped is fine) so the server
+// can tell them apart with errors.Is.
+var (
+	// ErrNotFound: no such record, or it has expired.
+	ErrNotFound = errors.New("mcpauth: not found")
+	// ErrCodeReplayed: the code was already consumed. ConsumeCode returns the
+	// record with it, so the caller can revoke what the code issued.
+	ErrCodeReplayed = errors.New("mcpauth: authorization code already used")
+	// ErrRefreshReused: the refresh token was already rotated. RotateRefresh
+	// returns the record with it, so the caller can revoke the grant.
+	ErrRefreshReused = errors.New("mcpauth: refresh token already used")
+	// ErrConflict: a record with that key exists.
+	ErrConflict = errors.New("mcpauth: already exists")
+	// ErrUnavailable wraps store failures that are worth retrying (the
+	// database is down); endpoints answer 503 temporarily_unavailable.
+	ErrUnavailable = errors.New("mcpauth: store unavailable")
+)
+
+// CodeRecord is what an authorization code stands for. Stores key it by the
+// code's digest and never see the code itself.
+type CodeRecord struct {
+	GrantID       string    `json:"grant_id"`
+	ClientID      string    `json:"client_id"`
+	Subject       string    `json:"sub"`
+	RedirectURI   string    `json:"redirect_uri"`
+	CodeChallenge string    `json:"code_challenge"`
+	Resource      string    `json:"resource,omitempty"`
+	Scopes        []string  `json:"scopes"`
+	AuthTime      time.Time `json:"auth_time"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	// Upstream is authority data (managed mode: Grantex's code) sealed under a
+	// key derived from the code, so a stolen database cannot redeem it.
+	Upstream []byte `json:"upstream,omitempty"`
+}
+
+// GrantRecord is one consent: a client acting for a subject with scopes on a
+// resource. Access and refresh tokens carry its ID; revoking it ends them all.
+type GrantRecord struct {
+	ID        string    `json:"id"`
+	ClientID  string    `json:"client_id"`
+	Subject   string    `json:"sub"`
+	Scopes    []string  `json:"scopes"`
+	Resource  string    `json:"resource,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	// UpstreamGrantID is the Grantex grant id in managed mode.
+	UpstreamGrantID string `json:"upstream_grant_id,omitempty"`
+}
+
+// RefreshRecord is what a refresh token stands for, keyed by its digest.
+type RefreshRecord struct {
+	GrantID   string    `json:"grant_id"`
+	ClientID  string    `json:"client_id"`
+	Subject   string    `json:"sub"`
+	Scopes    []string  `json:"scopes"`
+	Resource  string    `json:"resource,omitempty"`
+	IssuedAt  time.Time `json:"issued_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// Upstream is authority data (managed mode: Grantex's refresh token)
+	// sealed under a key derived from this refresh token.
+	Upstream []byte `json:"upstream,omitempty"`
+}
+
+// PendingAuthorization is an authorization request between /authorize and
+// the user's consent, keyed by the digest of its random id.
+type PendingAuthorization struct {
+	ClientID      string    `json:"client_id"`
+	RedirectURI   string    `json:"redirect_uri"`
+	State         string    `json:"state,omitempty"`
+	CodeChallenge string    `json:"code_challenge"`
+	Resource      string    `json:"resource,omitempty"`
+	Scopes        []string  `json:"scopes"`
+	Subject       string    `json:"sub,omitempty"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	// Upstream is authority data (managed mode: our PKCE verifier toward
+	// Grantex) sealed under a key derived from the pending id.
+	Upstream []byte `json:"upstream,omitempty"`
+}
+
+// GrantStore keeps codes, grants, refresh tokens, pending logins and the
+// access-token deny list. Every single-use operation is atomic: of many
+// concurrent callers, across any number of replicas, exactly one wins.
+// Keys named digest are SHA-256 digests (base64url) of secrets the store never sees.
+type GrantStore interface {
+	// SaveCode stores a code record until rec.ExpiresAt.
+	SaveCode(ctx context.Context, digest string, rec *CodeRecord) error
+	// ConsumeCode marks the code used and returns its record to exactly one
+	// caller. Later callers get the record with ErrCodeReplayed; unknown or
+	// expired codes give ErrNotFound.
+	ConsumeCode(ctx context.Context, digest string) (*CodeRecord, error)
+
+	// CreateGrant stores a new grant.
+	CreateGrant(ctx context.Context, g *GrantRecord) error
+	// GetGrant returns ErrNotFound for unknown or expired grants; a revoked
+	// grant is returned with RevokedAt set.
+	GetGrant(ctx context.Context, id string) (*GrantRecord, error)
+	// RevokeGrant marks the grant revoked at `at` and ends its refresh tokens.
+	// Revoking an unknown or revoked grant is not an error.
+	RevokeGrant(ctx context.Context, id string, at time.Time) error
+
+	// SaveRefresh stores a refresh token record.
+	SaveRefresh(ctx context.Context, digest string, rec *RefreshRecord) error
+	// RotateRefresh atomically retires the token at oldDigest and stores next
+	// at newDigest, returning the old record to exactly one caller. A token
+	// already rotated gives its record with ErrRefreshReused; unknown,
+	// expired or revoked-grant tokens give ErrNotFound.
+	RotateRefresh(ctx context.Context, oldDigest, newDigest string, next *RefreshRecord) (*RefreshRecord, error)
+	// GetRefresh returns a live (unrotated, unexpired, grant not revoked)
+	// refresh token's record, or ErrNotFound.
+	GetRefresh(ctx context.Context, digest string) (*RefreshRecord, error)
+
+	// DenyToken deny-lists an access token's jti until it expires.
+	DenyToken(ctx context.Context, jti string, until time.Time) error
+	// IsRevoked reports whether jti is deny-listed or grantID is revoked.
+	IsRevoked(ctx context.Context, jti, grantID string) (bool, error)
+
+	// SavePending stores a pending authorization until p.ExpiresAt.
+	SavePending(ctx context.Context, digest string, p *PendingAuthorization) error
+	// GetPending returns a pending authorization without consuming it.
+	GetPending(ctx context.Context, digest string) (*PendingAuthorization, error)
+	// ConsumePending removes and returns it, to exactly one caller.
+	ConsumePending(ctx context.Context, digest string) (*PendingAuthorization, error)
+
+	// DeleteExpired removes at most limit records that expired before now
+	// (consumed codes, rotated tokens, deny-list entries, old grants) and
+	// reports how many it removed.
+	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
+}
+
+// SigningKey is a private signing key as the key store keeps it.
+type SigningKey struct {
+	// ID is the kid: the RFC 7638 thumbprint of the public key.
+	ID        string `json:"kid"`
+	Algorithm string `json:"alg"`
+	// PrivateJWK is the private key as a JWK (JSON). Stores may encrypt it at rest.
+	PrivateJWK []byte `json:"-"`
+	// CreatedAt is when the key was made and published in the JWKS.
+	CreatedAt time.Time `json:"created_at"`
+	// SignFrom is when it starts signing: after every replica and client
+	// cache has seen it published.
+	SignFrom time.Time `json:"sign_from"`
+	// ExpiresAt is when it leaves the JWKS: after the last token it signed
+	// has expired. Zero until the key is retired.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// KeyStore keeps the signing keys shared by all replicas.
+type KeyStore interface {
+	// ListKeys returns every stored key, newest first.
+	ListKeys(ctx context.Context) ([]SigningKey, error)
+	// AddKey stores a new key; ErrConflict if its ID exists.
+	AddKey(ctx context.Context, k SigningKey) error
+	// RetireKey sets the key's ExpiresAt (if it is unset or later).
+	RetireKey(ctx context.Context, id string, expiresAt time.Time) error
+	// DeleteKey removes a key.
+	DeleteKey(ctx context.Context, id string) error
+}
