@@ -77,16 +77,15 @@ func (s *MemoryClientStore) GetClient(_ context.Context, id string) (*Client, er
 	if !ok {
 		return nil, ErrNotFound
 	}
-	cp := *c
-	return &cp, nil
+	return cloneClient(c), nil
 }
 
 // SetClient implements ClientStore.
 func (s *MemoryClientStore) SetClient(_ context.Context, c *Client) error {
-	cp := *c
+	cp := cloneClient(c)
 	cp.ClientSecret = ""
 	s.mu.Lock()
-	s.clients[c.ID] = &cp
+	s.clients[c.ID] = cp
 	s.mu.Unlock()
 	return nil
 }

@@ -49,6 +49,43 @@ func NewMemoryGrantStore(now func() time.Time) *MemoryGrantStore {
 
 func cloneStrings(s []string) []string { return slices.Clone(s) }
 
+// The clone helpers copy a record with its slices, so neither the caller
+// nor the store can change the other's copy through shared backing arrays.
+
+func cloneCode(r *CodeRecord) *CodeRecord {
+	c := *r
+	c.Scopes, c.Upstream = cloneStrings(r.Scopes), slices.Clone(r.Upstream)
+	return &c
+}
+
+func cloneGrant(g *GrantRecord) *GrantRecord {
+	c := *g
+	c.Scopes = cloneStrings(g.Scopes)
+	return &c
+}
+
+func cloneRefresh(r *RefreshRecord) *RefreshRecord {
+	c := *r
+	c.Scopes, c.Upstream = cloneStrings(r.Scopes), slices.Clone(r.Upstream)
+	return &c
+}
+
+func clonePending(p *PendingAuthorization) *PendingAuthorization {
+	c := *p
+	c.Scopes, c.Upstream = cloneStrings(p.Scopes), slices.Clone(p.Upstream)
+	return &c
+}
+
+func cloneClient(cl *Client) *Client {
+	c := *cl
+	c.SecretDigest = slices.Clone(cl.SecretDigest)
+	c.RedirectURIs = cloneStrings(cl.RedirectURIs)
+	c.GrantTypes = cloneStrings(cl.GrantTypes)
+	c.ResponseTypes = cloneStrings(cl.ResponseTypes)
+	c.Contacts = cloneStrings(cl.Contacts)
+	return &c
+}
+
 // SaveCode implements GrantStore.
 func (s *MemoryGrantStore) SaveCode(_ context.Context, digest string, rec *CodeRecord) error {
 	s.mu.Lock()
@@ -56,9 +93,7 @@ func (s *MemoryGrantStore) SaveCode(_ context.Context, digest string, rec *CodeR
 	if _, ok := s.codes[digest]; ok {
 		return ErrConflict
 	}
-	c := *rec
-	c.Scopes = cloneStrings(rec.Scopes)
-	s.codes[digest] = &memCode{rec: c}
+	s.codes[digest] = &memCode{rec: *cloneCode(rec)}
 	return nil
 }
 
@@ -70,13 +105,12 @@ func (s *MemoryGrantStore) ConsumeCode(_ context.Context, digest string) (*CodeR
 	if !ok || !s.now().Before(c.rec.ExpiresAt) {
 		return nil, ErrNotFound
 	}
-	rec := c.rec
-	rec.Scopes = cloneStrings(c.rec.Scopes)
+	rec := cloneCode(&c.rec)
 	if c.consumed {
-		return &rec, ErrCodeReplayed
+		return rec, ErrCodeReplayed
 	}
 	c.consumed = true
-	return &rec, nil
+	return rec, nil
 }
 
 // CreateGrant implements GrantStore.
@@ -86,9 +120,7 @@ func (s *MemoryGrantStore) CreateGrant(_ context.Context, g *GrantRecord) error 
 	if _, ok := s.grants[g.ID]; ok {
 		return ErrConflict
 	}
-	cp := *g
-	cp.Scopes = cloneStrings(g.Scopes)
-	s.grants[g.ID] = &cp
+	s.grants[g.ID] = cloneGrant(g)
 	return nil
 }
 
@@ -100,9 +132,7 @@ func (s *MemoryGrantStore) GetGrant(_ context.Context, id string) (*GrantRecord,
 	if !ok || !s.now().Before(g.ExpiresAt) {
 		return nil, ErrNotFound
 	}
-	cp := *g
-	cp.Scopes = cloneStrings(g.Scopes)
-	return &cp, nil
+	return cloneGrant(g), nil
 }
 
 // RevokeGrant implements GrantStore.
@@ -127,9 +157,7 @@ func (s *MemoryGrantStore) SaveRefresh(_ context.Context, digest string, rec *Re
 	if _, ok := s.refresh[digest]; ok {
 		return ErrConflict
 	}
-	r := *rec
-	r.Scopes = cloneStrings(rec.Scopes)
-	s.refresh[digest] = &memRefresh{rec: r}
+	s.refresh[digest] = &memRefresh{rec: *cloneRefresh(rec)}
 	return nil
 }
 
@@ -141,19 +169,16 @@ func (s *MemoryGrantStore) RotateRefresh(_ context.Context, oldDigest, newDigest
 	if !ok || !s.now().Before(r.rec.ExpiresAt) || !s.grantLive(r.rec.GrantID) {
 		return nil, ErrNotFound
 	}
-	old := r.rec
-	old.Scopes = cloneStrings(r.rec.Scopes)
+	old := cloneRefresh(&r.rec)
 	if r.rotated {
-		return &old, ErrRefreshReused
+		return old, ErrRefreshReused
 	}
 	if _, taken := s.refresh[newDigest]; taken {
 		return nil, ErrConflict
 	}
 	r.rotated = true
-	n := *next
-	n.Scopes = cloneStrings(next.Scopes)
-	s.refresh[newDigest] = &memRefresh{rec: n}
-	return &old, nil
+	s.refresh[newDigest] = &memRefresh{rec: *cloneRefresh(next)}
+	return old, nil
 }
 
 // GetRefresh implements GrantStore.
@@ -164,9 +189,7 @@ func (s *MemoryGrantStore) GetRefresh(_ context.Context, digest string) (*Refres
 	if !ok || r.rotated || !s.now().Before(r.rec.ExpiresAt) || !s.grantLive(r.rec.GrantID) {
 		return nil, ErrNotFound
 	}
-	rec := r.rec
-	rec.Scopes = cloneStrings(r.rec.Scopes)
-	return &rec, nil
+	return cloneRefresh(&r.rec), nil
 }
 
 // DenyToken implements GrantStore.
@@ -199,9 +222,7 @@ func (s *MemoryGrantStore) SavePending(_ context.Context, digest string, p *Pend
 	if _, ok := s.pending[digest]; ok {
 		return ErrConflict
 	}
-	cp := *p
-	cp.Scopes = cloneStrings(p.Scopes)
-	s.pending[digest] = &cp
+	s.pending[digest] = clonePending(p)
 	return nil
 }
 
@@ -213,9 +234,7 @@ func (s *MemoryGrantStore) GetPending(_ context.Context, digest string) (*Pendin
 	if !ok || !s.now().Before(p.ExpiresAt) {
 		return nil, ErrNotFound
 	}
-	cp := *p
-	cp.Scopes = cloneStrings(p.Scopes)
-	return &cp, nil
+	return clonePending(p), nil
 }
 
 // ConsumePending implements GrantStore.
@@ -297,6 +316,9 @@ func (s *MemoryKeyStore) ListKeys(context.Context) ([]SigningKey, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := slices.Clone(s.keys)
+	for i := range out {
+		out[i].PrivateJWK = slices.Clone(out[i].PrivateJWK)
+	}
 	slices.SortStableFunc(out, func(a, b SigningKey) int { return b.CreatedAt.Compare(a.CreatedAt) })
 	return out, nil
 }

@@ -1,0 +1,46 @@
+package mcpauth
+
+import (
+	"context"
+	"net/http"
+)
+
+// authority is what stands behind the endpoints: the local authority (our
+// keys, our consent page) or Grantex (its consent page, its tokens). The
+// handlers do everything else (parsing, client authentication, PKCE, single
+// use) the same way in both modes.
+type authority interface {
+	// prepare adds authority data to a new pending authorization.
+	prepare(p *PendingAuthorization, pendingID string)
+	// consent takes a validated request whose user is known to the point
+	// where the user decides: our consent page, or Grantex's.
+	consent(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, client *Client, user User)
+	// exchange turns a redeemed code into tokens.
+	exchange(ctx context.Context, code string, rec *CodeRecord, client *Client) (*tokenResponse, error)
+	// refresh rotates a refresh token into new tokens.
+	refresh(ctx context.Context, token string, rec *RefreshRecord, client *Client, scopes []string) (*tokenResponse, error)
+	// verify checks an access token this authority issued, incl. revocation.
+	verify(ctx context.Context, token string) (*Grant, error)
+	// revokeAccess revokes one access token.
+	revokeAccess(ctx context.Context, g *Grant) error
+	// revokeGrant ends a grant and everything issued from it.
+	revokeGrant(ctx context.Context, grantID string) error
+	// jwksURI is where the keys that sign access tokens are published.
+	jwksURI() string
+}
+
+// tokenResponse is the RFC 6749 §5.1 answer.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	Scope        string `json:"scope,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+
+	// For events and hooks.
+	tokenID  string
+	grantID  string
+	agentDID string
+	subject  string
+	scopes   []string
+}

@@ -1,0 +1,153 @@
+package mcpauth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mcpauth/mcpauth/internal/oauth"
+	"github.com/mcpauth/mcpauth/internal/secret"
+	"github.com/mcpauth/mcpauth/internal/ui"
+)
+
+// localAuthority is the embedded default: our own consent page, our own
+// signing keys, refresh tokens and revocations kept in the GrantStore.
+type localAuthority struct{ s *Server }
+
+func (a *localAuthority) prepare(*PendingAuthorization, string) {}
+
+func (a *localAuthority) jwksURI() string { return a.s.endpoint(pathJWKS) }
+
+// consent shows our consent page, or approves at once in test mode.
+func (a *localAuthority) consent(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, client *Client, user User) {
+	s := a.s
+	if s.cfg.TestAutoApprove != "" {
+		s.approve(w, r, pendingID, client, user)
+		return
+	}
+	csrf, err := s.csrfToken(r.Context(), "consent", pendingID, user.Subject)
+	if err != nil {
+		s.fail(w, r, false, noRedirect(storeErr(err)))
+		return
+	}
+	ru, _ := url.Parse(p.RedirectURI)
+	host := ru.Host
+	if host == "" {
+		host = ru.Scheme + ":" // private-use scheme: the app itself
+	}
+	page := ui.Consent{
+		Brand: s.brand(), Action: s.basePath + pathConsent, RequestID: pendingID, CSRF: csrf,
+		ClientName: client.Name, ClientURI: client.ClientURI, RedirectHost: host, RedirectURI: p.RedirectURI,
+		Resource: p.Resource, UserName: user.Name, LoopbackOnly: allNative(client.RedirectURIs),
+	}
+	for _, sc := range p.Scopes {
+		desc := s.cfg.ScopeDescriptions[sc]
+		if sc == scopeOfflineAccess && desc == "" {
+			desc = "Stay signed in: keep access when you are not using it"
+		}
+		page.Scopes = append(page.Scopes, ui.Scope{Name: sc, Description: desc})
+	}
+	ui.Render(w, http.StatusOK, "consent.html", page, redirectOrigin(p.RedirectURI))
+}
+
+// exchange signs an access token and, when the client may refresh, starts a
+// refresh token family for the grant.
+func (a *localAuthority) exchange(ctx context.Context, _ string, rec *CodeRecord, client *Client) (*tokenResponse, error) {
+	resp, err := a.accessToken(ctx, client.ID, rec.Subject, rec.GrantID, rec.Resource, rec.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	if issuesRefresh(client, rec.Scopes) {
+		rt := secret.New("rt_")
+		now := a.s.now()
+		err := a.s.grants.SaveRefresh(ctx, secret.Digest(rt), &RefreshRecord{
+			GrantID: rec.GrantID, ClientID: client.ID, Subject: rec.Subject, Scopes: rec.Scopes,
+			Resource: rec.Resource, IssuedAt: now, ExpiresAt: now.Add(a.s.cfg.RefreshTokenTTL),
+		})
+		if err != nil {
+			return nil, storeErr(err)
+		}
+		resp.RefreshToken = rt
+	}
+	return resp, nil
+}
+
+// issuesRefresh: the client registered the refresh_token grant or asked for
+// offline_access (MCP 2026-07-28 §Refresh Tokens).
+func issuesRefresh(client *Client, scopes []string) bool {
+	return client.HasGrantType("refresh_token") || slices.Contains(scopes, scopeOfflineAccess)
+}
+
+func (a *localAuthority) accessToken(ctx context.Context, clientID, subject, grantID, resource string, scopes []string) (*tokenResponse, error) {
+	token, jti, exp, err := a.s.signAccessToken(ctx, clientID, subject, grantID, a.s.audience(resource), scopes)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return &tokenResponse{
+		AccessToken: token, TokenType: "Bearer", ExpiresIn: int64(time.Until(exp).Round(time.Second) / time.Second),
+		Scope: strings.Join(scopes, " "), tokenID: jti, grantID: grantID, subject: subject, scopes: scopes,
+		agentDID: "did:grantex:" + a.s.cfg.AgentID,
+	}, nil
+}
+
+// refresh rotates the refresh token (one winner) and signs a new access token.
+func (a *localAuthority) refresh(ctx context.Context, token string, rec *RefreshRecord, client *Client, scopes []string) (*tokenResponse, error) {
+	now := a.s.now()
+	next := secret.New("rt_")
+	nextRec := &RefreshRecord{GrantID: rec.GrantID, ClientID: rec.ClientID, Subject: rec.Subject, Scopes: rec.Scopes,
+		Resource: rec.Resource, IssuedAt: now, ExpiresAt: now.Add(a.s.cfg.RefreshTokenTTL)}
+	if _, err := a.s.rotateRefresh(ctx, token, next, nextRec); err != nil {
+		return nil, err
+	}
+	resp, err := a.accessToken(ctx, client.ID, rec.Subject, rec.GrantID, rec.Resource, scopes)
+	if err != nil {
+		return nil, err
+	}
+	resp.RefreshToken = next
+	return resp, nil
+}
+
+func (a *localAuthority) verify(ctx context.Context, token string) (*Grant, error) {
+	return a.s.verifyLocalToken(ctx, token)
+}
+
+// revokeAccess deny-lists the jti until the token would have expired anyway.
+func (a *localAuthority) revokeAccess(ctx context.Context, g *Grant) error {
+	return a.s.grants.DenyToken(ctx, g.TokenID, g.ExpiresAt.Add(clockLeeway))
+}
+
+func (a *localAuthority) revokeGrant(ctx context.Context, grantID string) error {
+	return a.s.grants.RevokeGrant(ctx, grantID, a.s.now())
+}
+
+// rotateRefresh performs the store's atomic rotation and turns its outcomes
+// into OAuth errors; a reused token revokes its whole grant.
+func (s *Server) rotateRefresh(ctx context.Context, token, next string, nextRec *RefreshRecord) (*RefreshRecord, error) {
+	old, err := s.grants.RotateRefresh(ctx, secret.Digest(token), secret.Digest(next), nextRec)
+	switch {
+	case err == nil:
+		return old, nil
+	case errors.Is(err, ErrRefreshReused):
+		s.refreshReused(ctx, old)
+		return nil, oauth.InvalidGrant("the refresh token was already used; the grant has been revoked")
+	case errors.Is(err, ErrNotFound):
+		return nil, oauth.InvalidGrant("the refresh token is invalid, expired or revoked")
+	default:
+		return nil, storeErr(err)
+	}
+}
+
+// refreshReused handles a replayed refresh token: someone holds a copy, so
+// the whole grant ends (OAuth 2.1 §4.3.1).
+func (s *Server) refreshReused(ctx context.Context, old *RefreshRecord) {
+	s.log.Warn("mcpauth: refresh token reuse detected; revoking the grant", "grant_id", old.GrantID, "client_id", old.ClientID)
+	if err := s.authority.revokeGrant(ctx, old.GrantID); err != nil {
+		s.log.Error("mcpauth: revoking grant after refresh reuse", "grant_id", old.GrantID, "err", err)
+	}
+	s.emit(ctx, Event{Type: EventRefreshReuseDetected, ClientID: old.ClientID, Subject: old.Subject, GrantID: old.GrantID})
+	s.revoked(ctx, "", old.GrantID)
+}

@@ -1,0 +1,205 @@
+package mcpauth
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ConfigError names the Config field that NewServer rejected.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return "mcpauth: Config." + e.Field + ": " + e.Reason }
+
+func configErr(field, format string, args ...any) error {
+	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// isLoopbackHost reports whether host (no port) is localhost or a loopback IP.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// validateIssuer applies RFC 8414 §2: https (http only on loopback), no query
+// or fragment.
+func validateIssuer(issuer string) (*url.URL, error) {
+	if issuer == "" {
+		return nil, configErr("Issuer", "required")
+	}
+	u, err := url.Parse(issuer)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return nil, configErr("Issuer", "%q is not an absolute URL", issuer)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || strings.Contains(issuer, "#") || u.User != nil {
+		return nil, configErr("Issuer", "%q must not have a query, fragment or user info", issuer)
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && isLoopbackHost(u.Hostname()):
+	default:
+		return nil, configErr("Issuer", "%q must use https (http is allowed only on a loopback host)", issuer)
+	}
+	if strings.HasSuffix(u.Path, "/") {
+		return nil, configErr("Issuer", "%q must not end with a slash", issuer)
+	}
+	return u, nil
+}
+
+// normalize fills defaults and validates c, returning the parsed issuer.
+func (c *Config) normalize() (*url.URL, error) {
+	iss, err := validateIssuer(c.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.Scopes) == 0 {
+		return nil, configErr("Scopes", "at least one scope is required")
+	}
+	for _, s := range c.Scopes {
+		if !validScopeToken(s) {
+			return nil, configErr("Scopes", "%q is not a valid scope token (RFC 6749 §3.3)", s)
+		}
+	}
+	for _, s := range c.DefaultScopes {
+		if !slices.Contains(c.Scopes, s) {
+			return nil, configErr("DefaultScopes", "%q is not in Scopes", s)
+		}
+	}
+	for _, r := range c.Resources {
+		if err := validResourceURI(r); err != nil {
+			return nil, configErr("Resources", "%q: %v", r, err)
+		}
+	}
+	for _, r := range c.AllowedRedirectURIs {
+		if err := validRedirectURI(r); err != nil {
+			return nil, configErr("AllowedRedirectURIs", "%q: %v", r, err)
+		}
+	}
+	if c.TestAutoApprove != "" && !isLoopbackHost(iss.Hostname()) {
+		return nil, configErr("TestAutoApprove", "allowed only for a loopback issuer, not %q", c.Issuer)
+	}
+	if c.Grantex == nil && c.Authenticator == nil && len(c.Users) == 0 && c.TestAutoApprove == "" {
+		return nil, configErr("Users", "the local authority needs Users, an Authenticator, or TestAutoApprove to know who consents")
+	}
+	if c.Authenticator != nil && len(c.Users) > 0 {
+		return nil, configErr("Users", "set Users or Authenticator, not both")
+	}
+	seen := map[string]bool{}
+	for i, u := range c.Users {
+		if u.Username == "" || u.PasswordHash == "" {
+			return nil, configErr("Users", "user %d needs Username and PasswordHash", i)
+		}
+		if seen[u.Username] {
+			return nil, configErr("Users", "duplicate username %q", u.Username)
+		}
+		seen[u.Username] = true
+		if _, err := parseArgon2id(u.PasswordHash); err != nil {
+			return nil, configErr("Users", "user %q: %v", u.Username, err)
+		}
+	}
+	if c.AgentID == "" {
+		if c.Grantex != nil {
+			return nil, configErr("AgentID", "required in managed (Grantex) mode")
+		}
+		c.AgentID = "mcpauth"
+	}
+	if c.DeveloperID == "" {
+		c.DeveloperID = "local"
+	}
+	if c.Grantex != nil && c.GrantexIssuer == "" {
+		c.GrantexIssuer = c.Grantex.BaseURL()
+	}
+	setDefault(&c.CodeTTL, 600*time.Second)
+	setDefault(&c.AccessTokenTTL, time.Hour)
+	setDefault(&c.RefreshTokenTTL, 30*24*time.Hour)
+	setDefault(&c.KeyRotationPeriod, 30*24*time.Hour)
+	setDefault(&c.KeyRefreshInterval, time.Minute)
+	for name, d := range map[string]time.Duration{"CodeTTL": c.CodeTTL, "AccessTokenTTL": c.AccessTokenTTL, "RefreshTokenTTL": c.RefreshTokenTTL, "KeyRefreshInterval": c.KeyRefreshInterval} {
+		if d < 0 {
+			return nil, configErr(name, "must not be negative")
+		}
+	}
+	switch c.SigningAlgorithm {
+	case "":
+		c.SigningAlgorithm = "ES256"
+	case "ES256", "EdDSA", "RS256":
+	default:
+		return nil, configErr("SigningAlgorithm", "%q is not one of ES256, EdDSA, RS256", c.SigningAlgorithm)
+	}
+	if c.RateLimits == nil {
+		c.RateLimits = DefaultRateLimits()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Clients == nil {
+		c.Clients = NewMemoryClientStore()
+	}
+	if c.Grants == nil {
+		c.Grants = NewMemoryGrantStore(c.Now)
+	}
+	if c.Keys == nil {
+		c.Keys = NewMemoryKeyStore()
+	}
+	for i := range c.StaticClients {
+		if err := c.normalizeStaticClient(&c.StaticClients[i]); err != nil {
+			return nil, err
+		}
+	}
+	return iss, nil
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d == 0 {
+		*d = v
+	}
+}
+
+func (c *Config) normalizeStaticClient(cl *Client) error {
+	if cl.ID == "" {
+		return configErr("StaticClients", "a client needs an ID")
+	}
+	if len(cl.RedirectURIs) == 0 {
+		return configErr("StaticClients", "client %q needs RedirectURIs", cl.ID)
+	}
+	for _, r := range cl.RedirectURIs {
+		if err := validRedirectURI(r); err != nil {
+			return configErr("StaticClients", "client %q: redirect URI %q: %v", cl.ID, r, err)
+		}
+	}
+	if len(cl.GrantTypes) == 0 {
+		cl.GrantTypes = []string{"authorization_code", "refresh_token"}
+	}
+	if len(cl.ResponseTypes) == 0 {
+		cl.ResponseTypes = []string{"code"}
+	}
+	switch {
+	case cl.ClientSecret != "":
+		cl.SecretDigest = secretSum(cl.ClientSecret)
+		cl.ClientSecret = ""
+		if cl.TokenEndpointAuthMethod == "" {
+			cl.TokenEndpointAuthMethod = "client_secret_basic"
+		}
+	case cl.TokenEndpointAuthMethod == "" || cl.TokenEndpointAuthMethod == "none":
+		cl.TokenEndpointAuthMethod = "none"
+	default:
+		return configErr("StaticClients", "client %q uses %s but has no ClientSecret", cl.ID, cl.TokenEndpointAuthMethod)
+	}
+	if cl.IssuedAt.IsZero() {
+		cl.IssuedAt = c.Now()
+	}
+	return nil
+}

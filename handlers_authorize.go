@@ -1,0 +1,391 @@
+package mcpauth
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+
+	"github.com/google/uuid"
+
+	"github.com/mcpauth/mcpauth/internal/oauth"
+	"github.com/mcpauth/mcpauth/internal/secret"
+	"github.com/mcpauth/mcpauth/internal/ui"
+)
+
+// maxFormBody bounds form and JSON request bodies on every endpoint.
+const maxFormBody = 64 << 10
+
+// handleAuthorize implements the authorization endpoint (OAuth 2.1 §4.1.1).
+// Phase 1 validates client_id and redirect_uri; its errors are shown to the
+// user and never redirected. Phase 2 errors go back to the client with
+// error, state and iss (RFC 6749 §4.1.2.1, RFC 9207).
+func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	params, err := readParams(w, r, false)
+	if err != nil {
+		s.fail(w, r, false, noRedirect(err))
+		return
+	}
+	client, redirectURI, err := s.validateClientRedirect(r.Context(), params)
+	if err != nil {
+		s.fail(w, r, false, err)
+		return
+	}
+	state := params.Get("state")
+	p, err := s.validateAuthorizationRequest(params, client)
+	if err != nil {
+		s.redirectError(w, r, redirectURI, state, err)
+		return
+	}
+	p.RedirectURI, p.State = redirectURI, state
+	p.ExpiresAt = s.now().Add(s.cfg.CodeTTL)
+	pendingID := secret.New("")
+	s.authority.prepare(p, pendingID)
+	if err := s.grants.SavePending(r.Context(), secret.Digest(pendingID), p); err != nil {
+		s.redirectError(w, r, redirectURI, state, storeErr(err))
+		return
+	}
+	if s.cfg.TestAutoApprove != "" {
+		s.authority.consent(w, r, pendingID, p, client, User{Subject: s.cfg.TestAutoApprove})
+		return
+	}
+	http.Redirect(w, r, s.consentURL(pendingID), http.StatusFound)
+}
+
+// noRedirect marks an error as one to show rather than redirect.
+func noRedirect(err error) *oauth.Error {
+	oe := oauth.As(err)
+	c := *oe
+	c.NoRedirect = true
+	return &c
+}
+
+// validateClientRedirect is phase 1: a known client and one of its redirect URIs.
+func (s *Server) validateClientRedirect(ctx context.Context, params url.Values) (*Client, string, error) {
+	clientID := params.Get("client_id")
+	if clientID == "" {
+		return nil, "", noRedirect(oauth.InvalidRequest("client_id is required"))
+	}
+	client, err := s.getClient(ctx, clientID)
+	if err != nil {
+		return nil, "", noRedirect(err)
+	}
+	redirectURI := params.Get("redirect_uri")
+	if redirectURI == "" {
+		if len(client.RedirectURIs) != 1 {
+			return nil, "", noRedirect(oauth.InvalidRequest("redirect_uri is required: the client registered more than one"))
+		}
+		return client, client.RedirectURIs[0], nil
+	}
+	if !matchRedirectURI(client.RedirectURIs, redirectURI) {
+		return nil, "", noRedirect(oauth.InvalidRequest("redirect_uri does not match any URI registered for this client"))
+	}
+	return client, redirectURI, nil
+}
+
+// getClient finds a static or registered client; unknown → invalid_client.
+func (s *Server) getClient(ctx context.Context, id string) (*Client, error) {
+	if c, ok := s.static[id]; ok {
+		cp := *c
+		return &cp, nil
+	}
+	if len(id) > 256 {
+		return nil, oauth.InvalidClient("unknown client")
+	}
+	c, err := s.clients.GetClient(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, oauth.InvalidClient("unknown client")
+	case err != nil:
+		return nil, storeErr(err)
+	}
+	return c, nil
+}
+
+// validateAuthorizationRequest is phase 2: response type, PKCE, scope, resource.
+func (s *Server) validateAuthorizationRequest(params url.Values, client *Client) (*PendingAuthorization, error) {
+	if rt := params.Get("response_type"); rt != "code" {
+		if rt == "" {
+			return nil, oauth.InvalidRequest("response_type is required")
+		}
+		return nil, oauth.UnsupportedResponseType("response_type must be code")
+	}
+	challenge := params.Get("code_challenge")
+	if challenge == "" {
+		return nil, oauth.InvalidRequest("PKCE is required: send code_challenge with code_challenge_method=S256")
+	}
+	if m := params.Get("code_challenge_method"); m != "S256" {
+		return nil, oauth.InvalidRequest("code_challenge_method must be S256 (plain is not allowed)")
+	}
+	if !validCodeChallenge(challenge) {
+		return nil, oauth.InvalidRequest("code_challenge must be 43 base64url characters (PKCE S256)")
+	}
+	scopes, err := s.requestedScopes(params.Get("scope"), client)
+	if err != nil {
+		return nil, err
+	}
+	resource, err := s.requestedResource(params["resource"])
+	if err != nil {
+		return nil, err
+	}
+	if len(params.Get("state")) > 2048 {
+		return nil, oauth.InvalidRequest("state is longer than 2048 characters")
+	}
+	return &PendingAuthorization{ClientID: client.ID, CodeChallenge: challenge, Scopes: scopes, Resource: resource}, nil
+}
+
+// requestedScopes validates the scope parameter against the supported set
+// and the client's registered scope; empty means the defaults.
+func (s *Server) requestedScopes(raw string, client *Client) ([]string, error) {
+	if len(raw) > 4096 {
+		return nil, oauth.InvalidScope("scope is too long")
+	}
+	scopes := parseScope(raw)
+	allowed := parseScope(client.Scope)
+	for _, sc := range scopes {
+		if !s.scopeSupported(sc) {
+			return nil, oauth.InvalidScope("scope %q is not supported", truncate(sc, 64))
+		}
+		if len(allowed) > 0 && sc != scopeOfflineAccess && !slices.Contains(allowed, sc) {
+			return nil, oauth.InvalidScope("scope %q was not registered for this client", truncate(sc, 64))
+		}
+	}
+	if len(scopes) == 0 {
+		switch {
+		case len(allowed) > 0:
+			scopes = allowed
+		case len(s.cfg.DefaultScopes) > 0:
+			scopes = slices.Clone(s.cfg.DefaultScopes)
+		default:
+			scopes = slices.Clone(s.cfg.Scopes)
+		}
+	}
+	return scopes, nil
+}
+
+// requestedResource validates RFC 8707 resource indicators. One resource per
+// request; with a single configured resource it is the default.
+func (s *Server) requestedResource(values []string) (string, error) {
+	switch len(values) {
+	case 0:
+		if len(s.cfg.Resources) == 1 {
+			return s.cfg.Resources[0], nil
+		}
+		return "", nil
+	case 1:
+	default:
+		return "", oauth.InvalidTarget("only one resource may be requested at a time")
+	}
+	res := values[0]
+	if err := validResourceURI(res); err != nil {
+		return "", oauth.InvalidTarget("resource %v", err)
+	}
+	if len(s.resources) > 0 && !s.resources[res] {
+		return "", oauth.InvalidTarget("resource %q is not served by this authorization server", truncate(res, 100))
+	}
+	return res, nil
+}
+
+// audience is the aud of tokens for a grant on resource.
+func (s *Server) audience(resource string) string {
+	if resource != "" {
+		return resource
+	}
+	return s.cfg.Issuer
+}
+
+func (s *Server) consentURL(pendingID string) string {
+	return s.endpoint(pathConsent) + "?req=" + url.QueryEscape(pendingID)
+}
+
+// handleConsent shows (GET) and decides (POST) a pending authorization.
+func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
+	params, err := readParams(w, r, false)
+	if err != nil {
+		s.fail(w, r, false, noRedirect(err))
+		return
+	}
+	pendingID := params.Get("req")
+	p, err := s.loadPending(r.Context(), pendingID)
+	if err != nil {
+		s.fail(w, r, false, err)
+		return
+	}
+	user, ok, err := s.currentUser(r, p)
+	if err != nil {
+		s.fail(w, r, false, noRedirect(err))
+		return
+	}
+	if !ok {
+		s.signIn(w, r, pendingID)
+		return
+	}
+	client, err := s.getClient(r.Context(), p.ClientID)
+	if err != nil {
+		s.fail(w, r, false, err)
+		return
+	}
+	if r.Method == http.MethodGet {
+		s.authority.consent(w, r, pendingID, p, client, user)
+		return
+	}
+	if !s.checkCSRF(r.Context(), params.Get("csrf"), "consent", pendingID, user.Subject) {
+		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("the form has expired; go back to the application and try again")))
+		return
+	}
+	switch params.Get("decision") {
+	case "approve":
+		s.approve(w, r, pendingID, client, user)
+	case "deny":
+		s.deny(w, r, pendingID)
+	default:
+		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("decision must be approve or deny")))
+	}
+}
+
+// loadPending finds a live pending authorization by its id.
+func (s *Server) loadPending(ctx context.Context, pendingID string) (*PendingAuthorization, error) {
+	if pendingID == "" || len(pendingID) > 128 {
+		return nil, noRedirect(oauth.InvalidRequest("this sign-in request is missing or malformed"))
+	}
+	p, err := s.grants.GetPending(ctx, secret.Digest(pendingID))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, noRedirect(oauth.InvalidRequest("this sign-in request has expired or was already used; return to the application and start again"))
+	case err != nil:
+		return nil, noRedirect(storeErr(err))
+	}
+	return p, nil
+}
+
+// approve issues the code for a consented request (local authority).
+func (s *Server) approve(w http.ResponseWriter, r *http.Request, pendingID string, client *Client, user User) {
+	p, err := s.consumePending(r.Context(), pendingID)
+	if err != nil {
+		s.fail(w, r, false, err)
+		return
+	}
+	now := s.now()
+	g := &GrantRecord{ID: "grnt_" + uuid.NewString(), ClientID: client.ID, Subject: user.Subject, Scopes: p.Scopes,
+		Resource: p.Resource, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL)}
+	if err := s.grants.CreateGrant(r.Context(), g); err != nil {
+		s.redirectError(w, r, p.RedirectURI, p.State, storeErr(err))
+		return
+	}
+	s.completeAuthorization(w, r, p, g.ID, user.Subject, nil)
+}
+
+// deny sends access_denied back to the client.
+func (s *Server) deny(w http.ResponseWriter, r *http.Request, pendingID string) {
+	p, err := s.consumePending(r.Context(), pendingID)
+	if err != nil {
+		s.fail(w, r, false, err)
+		return
+	}
+	s.emit(r.Context(), Event{Type: EventConsentDenied, ClientID: p.ClientID, Scopes: p.Scopes, Resource: p.Resource})
+	s.redirectError(w, r, p.RedirectURI, p.State, oauth.AccessDenied("the user denied the request"))
+}
+
+func (s *Server) consumePending(ctx context.Context, pendingID string) (*PendingAuthorization, error) {
+	p, err := s.grants.ConsumePending(ctx, secret.Digest(pendingID))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, noRedirect(oauth.InvalidRequest("this sign-in request has expired or was already used; return to the application and start again"))
+	case err != nil:
+		return nil, noRedirect(storeErr(err))
+	}
+	return p, nil
+}
+
+// completeAuthorization stores a single-use code for the consented request
+// and redirects to the client with code, state and iss (RFC 9207).
+func (s *Server) completeAuthorization(w http.ResponseWriter, r *http.Request, p *PendingAuthorization, grantID, subject string, upstream []byte) {
+	code := secret.New("")
+	rec := &CodeRecord{
+		GrantID: grantID, ClientID: p.ClientID, Subject: subject, RedirectURI: p.RedirectURI,
+		CodeChallenge: p.CodeChallenge, Resource: p.Resource, Scopes: p.Scopes,
+		AuthTime: s.now(), ExpiresAt: s.now().Add(s.cfg.CodeTTL),
+	}
+	if upstream != nil {
+		rec.Upstream = secret.Seal(code, "code", upstream)
+	}
+	if err := s.grants.SaveCode(r.Context(), secret.Digest(code), rec); err != nil {
+		s.redirectError(w, r, p.RedirectURI, p.State, storeErr(err))
+		return
+	}
+	s.emit(r.Context(), Event{Type: EventConsentGranted, ClientID: p.ClientID, Subject: subject, GrantID: grantID, Scopes: p.Scopes, Resource: p.Resource})
+	s.redirectToClient(w, r, p.RedirectURI, url.Values{"code": {code}, "state": {p.State}})
+}
+
+// redirectError sends an error to the client's redirect URI, or shows it when
+// it must not be redirected.
+func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, redirectURI, state string, err error) {
+	oe := oauth.As(err)
+	s.logError(r, oe)
+	if oe.NoRedirect || redirectURI == "" {
+		s.fail(w, r, false, oe)
+		return
+	}
+	v := url.Values{"error": {oe.Code}, "state": {state}}
+	if oe.Description != "" {
+		v.Set("error_description", oe.Description)
+	}
+	s.redirectToClient(w, r, redirectURI, v)
+}
+
+// redirectToClient appends params and iss to the redirect URI (keeping its
+// own query) and answers 302.
+func (s *Server) redirectToClient(w http.ResponseWriter, r *http.Request, redirectURI string, params url.Values) {
+	u, err := url.Parse(redirectURI)
+	if err != nil {
+		s.fail(w, r, false, oauth.ServerError("bad redirect URI").WithCause(err))
+		return
+	}
+	q := u.Query()
+	for k, vs := range params {
+		if len(vs) == 1 && vs[0] == "" {
+			continue
+		}
+		q[k] = vs
+	}
+	q.Set("iss", s.cfg.Issuer)
+	u.RawQuery = q.Encode()
+	ui.SetPageHeaders(w)
+	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// renderError shows an error page (phase 1 errors, expired requests).
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, oe *oauth.Error) {
+	title := "Something went wrong"
+	switch {
+	case oe.Status == http.StatusTooManyRequests:
+		title = "Too many attempts"
+	case oe.Status >= 500:
+		title = "The server could not complete your request"
+	case oe.Code == "invalid_client" || oe.Code == "invalid_request":
+		title = "This authorization request is not valid"
+	}
+	if oe.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(oe.RetryAfter.Seconds()))))
+	}
+	ui.Render(w, oe.Status, "error.html", ui.Error{Brand: s.brand(), Title: title, Message: oe.Description, Code: oe.Code})
+}
+
+func (s *Server) brand() ui.Brand {
+	b := s.cfg.ConsentUI
+	return ui.Brand{AppName: b.AppName, AppLogo: b.AppLogo, PrivacyURL: b.PrivacyURL, TermsURL: b.TermsURL, AssetsURL: s.basePath + pathAssets + "style.css"}
+}
+
+// handleAssets serves the embedded stylesheet.
+func (s *Server) handleAssets(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != s.basePath+pathAssets+"style.css" {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_, _ = w.Write(ui.StyleCSS)
+}

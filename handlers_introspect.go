@@ -1,0 +1,108 @@
+package mcpauth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mcpauth/mcpauth/internal/oauth"
+	"github.com/mcpauth/mcpauth/internal/secret"
+)
+
+// introspection is the RFC 7662 §2.2 answer plus the Grantex fields.
+type introspection struct {
+	Active          bool     `json:"active"`
+	Scope           string   `json:"scope,omitempty"`
+	ClientID        string   `json:"client_id,omitempty"`
+	Subject         string   `json:"sub,omitempty"`
+	Expiry          int64    `json:"exp,omitempty"`
+	IssuedAt        int64    `json:"iat,omitempty"`
+	Issuer          string   `json:"iss,omitempty"`
+	Audience        []string `json:"aud,omitempty"`
+	TokenID         string   `json:"jti,omitempty"`
+	TokenType       string   `json:"token_type,omitempty"`
+	AgentDID        string   `json:"grantex_agent_did,omitempty"`
+	GrantID         string   `json:"grantex_grant_id,omitempty"`
+	DelegationDepth *int     `json:"grantex_delegation_depth,omitempty"`
+	DeveloperID     string   `json:"grantex_developer_id,omitempty"`
+	ParentAgentDID  string   `json:"grantex_parent_agent,omitempty"`
+	Budget          any      `json:"grantex_budget_remaining,omitempty"`
+}
+
+// handleIntrospect implements RFC 7662. Client authentication is required
+// unless Config.AllowAnonymousIntrospection. Revoked, expired, foreign and
+// malformed tokens are all {"active": false}.
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+	params, err := readParams(w, r, true)
+	if err != nil {
+		s.fail(w, r, true, err)
+		return
+	}
+	_, err = s.authenticateClient(r, params, s.cfg.AllowAnonymousIntrospection)
+	if err != nil {
+		s.fail(w, r, true, err)
+		return
+	}
+	token := params.Get("token")
+	if token == "" {
+		s.fail(w, r, true, oauth.InvalidRequest("token is required"))
+		return
+	}
+	resp, err := s.introspect(r.Context(), token, params.Get("token_type_hint"))
+	if err != nil {
+		s.fail(w, r, true, storeErr(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, resp, "no-store")
+}
+
+func (s *Server) introspect(ctx context.Context, token, hint string) (*introspection, error) {
+	if isJWT(token) {
+		g, err := s.authority.verify(ctx, token)
+		switch {
+		case errors.Is(err, ErrInvalidToken):
+			return &introspection{}, nil
+		case err != nil:
+			return nil, err
+		}
+		depth := g.DelegationDepth
+		resp := &introspection{
+			Active: true, Scope: strings.Join(g.Scopes, " "), ClientID: g.ClientID, Subject: g.Subject,
+			Expiry: g.ExpiresAt.Unix(), IssuedAt: g.IssuedAt.Unix(), Issuer: g.Issuer, Audience: g.Audience,
+			TokenID: g.TokenID, TokenType: "Bearer", AgentDID: g.AgentDID, GrantID: g.GrantID,
+			DelegationDepth: &depth, DeveloperID: g.DeveloperID, ParentAgentDID: g.ParentAgentDID, Budget: g.Raw["bdg"],
+		}
+		if !g.IssuedAt.IsZero() {
+			resp.IssuedAt = g.IssuedAt.Unix()
+		}
+		return resp, nil
+	}
+	if len(token) > 512 {
+		return &introspection{}, nil
+	}
+	rec, err := s.grants.GetRefresh(ctx, secret.Digest(token))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return &introspection{}, nil
+	case err != nil:
+		return nil, err
+	}
+	return &introspection{
+		Active: true, Scope: strings.Join(rec.Scopes, " "), ClientID: rec.ClientID, Subject: rec.Subject,
+		Expiry: rec.ExpiresAt.Unix(), IssuedAt: rec.IssuedAt.Unix(), Issuer: s.cfg.Issuer, TokenType: "refresh_token",
+		GrantID: rec.GrantID, Audience: nonEmpty(rec.Resource),
+	}, nil
+}
+
+func isJWT(token string) bool { return strings.Count(token, ".") == 2 }
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+func durationSeconds(n int64) time.Duration { return time.Duration(n) * time.Second }

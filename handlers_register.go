@@ -1,0 +1,254 @@
+package mcpauth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mcpauth/mcpauth/internal/oauth"
+	"github.com/mcpauth/mcpauth/internal/secret"
+)
+
+// maxRegistrationBody bounds POST /register bodies.
+const maxRegistrationBody = 16 << 10
+
+// registrationRequest is the RFC 7591 §2 client metadata we accept.
+type registrationRequest struct {
+	RedirectURIs            []string `json:"redirect_uris"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	GrantTypes              []string `json:"grant_types"`
+	ResponseTypes           []string `json:"response_types"`
+	ApplicationType         string   `json:"application_type"`
+	ClientName              string   `json:"client_name"`
+	ClientURI               string   `json:"client_uri"`
+	LogoURI                 string   `json:"logo_uri"`
+	Scope                   string   `json:"scope"`
+	Contacts                []string `json:"contacts"`
+	TOSURI                  string   `json:"tos_uri"`
+	PolicyURI               string   `json:"policy_uri"`
+	SoftwareID              string   `json:"software_id"`
+	SoftwareVersion         string   `json:"software_version"`
+	// Fields we do not support are rejected rather than silently ignored.
+	JWKSURI string          `json:"jwks_uri"`
+	JWKS    json.RawMessage `json:"jwks"`
+}
+
+// registrationResponse is the RFC 7591 §3.2.1 answer.
+type registrationResponse struct {
+	ClientID                string   `json:"client_id"`
+	ClientSecret            string   `json:"client_secret,omitempty"`
+	ClientIDIssuedAt        int64    `json:"client_id_issued_at"`
+	ClientSecretExpiresAt   *int64   `json:"client_secret_expires_at,omitempty"`
+	RedirectURIs            []string `json:"redirect_uris"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	GrantTypes              []string `json:"grant_types"`
+	ResponseTypes           []string `json:"response_types"`
+	ApplicationType         string   `json:"application_type"`
+	ClientName              string   `json:"client_name,omitempty"`
+	ClientURI               string   `json:"client_uri,omitempty"`
+	LogoURI                 string   `json:"logo_uri,omitempty"`
+	Scope                   string   `json:"scope,omitempty"`
+	Contacts                []string `json:"contacts,omitempty"`
+	TOSURI                  string   `json:"tos_uri,omitempty"`
+	PolicyURI               string   `json:"policy_uri,omitempty"`
+	SoftwareID              string   `json:"software_id,omitempty"`
+	SoftwareVersion         string   `json:"software_version,omitempty"`
+}
+
+// handleRegister implements RFC 7591 dynamic client registration.
+func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
+	req, err := decodeRegistration(r)
+	if err != nil {
+		s.fail(w, r, true, err)
+		return
+	}
+	client, err := s.validateRegistration(req)
+	if err != nil {
+		s.fail(w, r, true, err)
+		return
+	}
+	client.ID = uuid.NewString()
+	client.IssuedAt = s.now().Truncate(time.Second)
+	var plainSecret string
+	if !client.IsPublic() {
+		plainSecret = secret.New("")
+		client.SecretDigest = secret.Sum(plainSecret)
+	}
+	if err := s.clients.SetClient(r.Context(), client); err != nil {
+		s.fail(w, r, true, storeErr(err))
+		return
+	}
+	s.emit(r.Context(), Event{Type: EventClientRegistered, ClientID: client.ID})
+	resp := registrationResponse{
+		ClientID:                client.ID,
+		ClientSecret:            plainSecret,
+		ClientIDIssuedAt:        client.IssuedAt.Unix(),
+		RedirectURIs:            client.RedirectURIs,
+		TokenEndpointAuthMethod: client.TokenEndpointAuthMethod,
+		GrantTypes:              client.GrantTypes,
+		ResponseTypes:           client.ResponseTypes,
+		ApplicationType:         client.ApplicationType,
+		ClientName:              client.Name,
+		ClientURI:               client.ClientURI,
+		LogoURI:                 client.LogoURI,
+		Scope:                   client.Scope,
+		Contacts:                client.Contacts,
+		TOSURI:                  client.TOSURI,
+		PolicyURI:               client.PolicyURI,
+		SoftwareID:              client.SoftwareID,
+		SoftwareVersion:         client.SoftwareVersion,
+	}
+	if plainSecret != "" {
+		never := int64(0) // RFC 7591 §3.2.1: 0 means the secret does not expire
+		resp.ClientSecretExpiresAt = &never
+	}
+	writeJSON(w, http.StatusCreated, resp, "no-store")
+}
+
+func decodeRegistration(r *http.Request) (*registrationRequest, error) {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/json" {
+		return nil, oauth.InvalidClientMetadata("Content-Type must be application/json")
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxRegistrationBody+1))
+	if err != nil {
+		return nil, oauth.InvalidRequest("could not read the request body")
+	}
+	if len(body) > maxRegistrationBody {
+		return nil, oauth.InvalidClientMetadata("the registration request is larger than %d bytes", maxRegistrationBody)
+	}
+	var req registrationRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, oauth.InvalidClientMetadata("field %q has the wrong type", te.Field)
+		}
+		return nil, oauth.InvalidClientMetadata("the body is not a JSON object")
+	}
+	return &req, nil
+}
+
+// validateRegistration checks every field (RFC 7591 §2, §3.2.2) and returns
+// the client to store.
+func (s *Server) validateRegistration(req *registrationRequest) (*Client, error) {
+	if len(req.RedirectURIs) == 0 {
+		return nil, oauth.InvalidRedirectURI("redirect_uris is required and must not be empty")
+	}
+	if len(req.RedirectURIs) > 20 {
+		return nil, oauth.InvalidRedirectURI("at most 20 redirect_uris are allowed")
+	}
+	for _, u := range req.RedirectURIs {
+		if err := validRedirectURI(u); err != nil {
+			return nil, oauth.InvalidRedirectURI("redirect URI %q: %v", truncate(u, 100), err)
+		}
+		if len(s.cfg.AllowedRedirectURIs) > 0 && !matchRedirectURI(s.cfg.AllowedRedirectURIs, u) {
+			return nil, oauth.InvalidRedirectURI("redirect URI %q is not allowed by this server", truncate(u, 100))
+		}
+	}
+	if req.JWKSURI != "" || len(req.JWKS) > 0 {
+		return nil, oauth.InvalidClientMetadata("jwks and jwks_uri are not supported (no private_key_jwt)")
+	}
+	c := &Client{
+		RedirectURIs:            slices.Clone(req.RedirectURIs),
+		TokenEndpointAuthMethod: req.TokenEndpointAuthMethod,
+		GrantTypes:              req.GrantTypes,
+		ResponseTypes:           req.ResponseTypes,
+		ApplicationType:         req.ApplicationType,
+		Name:                    req.ClientName,
+		ClientURI:               req.ClientURI,
+		LogoURI:                 req.LogoURI,
+		Scope:                   strings.Join(parseScope(req.Scope), " "),
+		Contacts:                req.Contacts,
+		TOSURI:                  req.TOSURI,
+		PolicyURI:               req.PolicyURI,
+		SoftwareID:              req.SoftwareID,
+		SoftwareVersion:         req.SoftwareVersion,
+	}
+	switch c.TokenEndpointAuthMethod {
+	case "":
+		c.TokenEndpointAuthMethod = "client_secret_basic" // RFC 7591 §2 default
+	case "none", "client_secret_post", "client_secret_basic":
+	default:
+		return nil, oauth.InvalidClientMetadata("token_endpoint_auth_method %q is not supported; use none, client_secret_post or client_secret_basic", truncate(c.TokenEndpointAuthMethod, 50))
+	}
+	if len(c.GrantTypes) == 0 {
+		c.GrantTypes = []string{"authorization_code"}
+	}
+	for _, g := range c.GrantTypes {
+		if g != "authorization_code" && g != "refresh_token" {
+			return nil, oauth.InvalidClientMetadata("grant type %q is not supported; use authorization_code and refresh_token", truncate(g, 50))
+		}
+	}
+	if !slices.Contains(c.GrantTypes, "authorization_code") {
+		return nil, oauth.InvalidClientMetadata("grant_types must include authorization_code")
+	}
+	c.GrantTypes = slices.Compact(slices.Sorted(slices.Values(c.GrantTypes)))
+	if len(c.ResponseTypes) == 0 {
+		c.ResponseTypes = []string{"code"}
+	}
+	for _, rt := range c.ResponseTypes {
+		if rt != "code" {
+			return nil, oauth.InvalidClientMetadata("response type %q is not supported; only code", truncate(rt, 50))
+		}
+	}
+	c.ResponseTypes = []string{"code"}
+	switch c.ApplicationType {
+	case "":
+		c.ApplicationType = "web"
+		if allNative(c.RedirectURIs) {
+			c.ApplicationType = "native"
+		}
+	case "native", "web":
+		// Browser-based MCP clients (e.g. MCP Inspector) register loopback
+		// redirects as "web"; OIDC lets us refuse that, interop says accept.
+	default:
+		return nil, oauth.InvalidClientMetadata("application_type must be web or native")
+	}
+	for _, sc := range parseScope(c.Scope) {
+		if !s.scopeSupported(sc) {
+			return nil, oauth.InvalidClientMetadata("scope %q is not supported", truncate(sc, 50))
+		}
+	}
+	for name, v := range map[string]string{"client_uri": c.ClientURI, "logo_uri": c.LogoURI, "tos_uri": c.TOSURI, "policy_uri": c.PolicyURI} {
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))) || len(v) > 2048 {
+			return nil, oauth.InvalidClientMetadata("%s must be an https URL", name)
+		}
+	}
+	if len(c.Name) > 200 || len(c.SoftwareID) > 200 || len(c.SoftwareVersion) > 100 || len(c.Contacts) > 10 {
+		return nil, oauth.InvalidClientMetadata("client_name, software_id, software_version or contacts is too long")
+	}
+	return c, nil
+}
+
+// allNative: every redirect URI is loopback http or a private-use scheme.
+func allNative(uris []string) bool {
+	for _, u := range uris {
+		if strings.HasPrefix(u, "https://") {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) scopeSupported(sc string) bool {
+	return s.scopes[sc] || sc == scopeOfflineAccess
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return fmt.Sprintf("%s…", s[:n])
+}

@@ -1,0 +1,79 @@
+package mcpauth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/mcpauth/mcpauth/internal/oauth"
+	"github.com/mcpauth/mcpauth/internal/secret"
+)
+
+// handleRevoke implements RFC 7009. The client must authenticate (public
+// clients with their client_id). An access token is deny-listed until it
+// expires; a refresh token ends its whole grant. Tokens of other clients,
+// unknown and malformed tokens are left alone and answered 200 (§2.2).
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	params, err := readParams(w, r, true)
+	if err != nil {
+		s.fail(w, r, true, err)
+		return
+	}
+	client, err := s.authenticateClient(r, params, false)
+	if err != nil {
+		s.fail(w, r, true, err)
+		return
+	}
+	token := params.Get("token")
+	if token == "" {
+		s.fail(w, r, true, oauth.InvalidRequest("token is required"))
+		return
+	}
+	if err := s.revoke(r.Context(), client, token, params.Get("token_type_hint")); err != nil {
+		s.fail(w, r, true, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{}, "no-store")
+}
+
+func (s *Server) revoke(ctx context.Context, client *Client, token, hint string) error {
+	if isJWT(token) {
+		g, err := s.authority.verify(ctx, token)
+		switch {
+		case errors.Is(err, ErrInvalidToken):
+			return nil // unknown, expired, foreign or already revoked
+		case err != nil:
+			return storeErr(err)
+		}
+		if g.ClientID != "" && g.ClientID != client.ID {
+			s.log.Warn("mcpauth: client tried to revoke another client's token", "client_id", client.ID, "jti", g.TokenID)
+			return nil
+		}
+		if err := s.authority.revokeAccess(ctx, g); err != nil {
+			return storeErr(err)
+		}
+		s.emit(ctx, Event{Type: EventTokenRevoked, ClientID: client.ID, Subject: g.Subject, GrantID: g.GrantID, TokenID: g.TokenID})
+		s.revoked(ctx, g.TokenID, "")
+		return nil
+	}
+	if len(token) > 512 {
+		return nil
+	}
+	rec, err := s.grants.GetRefresh(ctx, secret.Digest(token))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return storeErr(err)
+	}
+	if rec.ClientID != client.ID {
+		s.log.Warn("mcpauth: client tried to revoke another client's refresh token", "client_id", client.ID, "grant_id", rec.GrantID)
+		return nil
+	}
+	if err := s.authority.revokeGrant(ctx, rec.GrantID); err != nil {
+		return storeErr(err)
+	}
+	s.emit(ctx, Event{Type: EventGrantRevoked, ClientID: client.ID, Subject: rec.Subject, GrantID: rec.GrantID})
+	s.revoked(ctx, "", rec.GrantID)
+	return nil
+}

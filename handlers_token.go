@@ -1,0 +1,266 @@
+package mcpauth
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/mcpauth/mcpauth/internal/oauth"
+	"github.com/mcpauth/mcpauth/internal/secret"
+)
+
+// handleToken implements the token endpoint (OAuth 2.1 §3.2): the
+// authorization_code and refresh_token grants. Form bodies, and JSON for the
+// original package's clients.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	params, err := readParams(w, r, true)
+	if err != nil {
+		s.fail(w, r, true, err)
+		return
+	}
+	grantType := params.Get("grant_type")
+	if grantType == "" {
+		s.fail(w, r, true, oauth.InvalidRequest("grant_type is required"))
+		return
+	}
+	if grantType != "authorization_code" && grantType != "refresh_token" {
+		s.fail(w, r, true, oauth.UnsupportedGrantType("grant_type %q is not supported; use authorization_code or refresh_token", truncate(grantType, 64)))
+		return
+	}
+	client, err := s.authenticateClient(r, params, false)
+	if err != nil {
+		s.fail(w, r, true, err)
+		return
+	}
+	var resp *tokenResponse
+	refreshed := grantType == "refresh_token"
+	if refreshed {
+		resp, err = s.refreshGrant(r.Context(), params, client)
+	} else {
+		resp, err = s.codeGrant(r.Context(), params, client)
+	}
+	if err != nil {
+		s.fail(w, r, true, err)
+		return
+	}
+	s.tokenIssued(r.Context(), client, resp, refreshed)
+	writeJSON(w, http.StatusOK, resp, "no-store")
+}
+
+// authenticateClient applies RFC 6749 §2.3.1: client_secret_basic (the
+// form-urlencoded id and secret in HTTP Basic), client_secret_post, or none
+// for public clients. Secrets are compared as digests in constant time.
+// With optional set, a request without any client credentials yields nil.
+func (s *Server) authenticateClient(r *http.Request, params url.Values, optional bool) (*Client, error) {
+	id, sec, basic, err := clientCredentials(r, params)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(desc string) error {
+		e := oauth.InvalidClient("%s", desc)
+		e.BasicChallenge = basic
+		return e
+	}
+	if id == "" {
+		if optional {
+			return nil, nil
+		}
+		return nil, fail("client authentication is required")
+	}
+	client, err := s.getClient(r.Context(), id)
+	if err != nil {
+		var oe *oauth.Error
+		if errors.As(err, &oe) && oe.Code == "invalid_client" {
+			return nil, fail("unknown client or bad credentials")
+		}
+		return nil, err
+	}
+	if client.IsPublic() {
+		if sec != "" || basic {
+			return nil, fail("this client is public: send client_id only")
+		}
+		return client, nil
+	}
+	if sec == "" {
+		return nil, fail("this client must authenticate with its client_secret")
+	}
+	if !secret.Equal(secret.Sum(sec), client.SecretDigest) {
+		return nil, fail("unknown client or bad credentials")
+	}
+	if !client.SecretExpiresAt.IsZero() && !s.now().Before(client.SecretExpiresAt) {
+		return nil, fail("the client secret has expired")
+	}
+	return client, nil
+}
+
+// clientCredentials extracts the client id and secret from the Authorization
+// header or the body; using both methods at once is an error (§2.3).
+func clientCredentials(r *http.Request, params url.Values) (id, sec string, basic bool, err error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, cred, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Basic") {
+			return "", "", false, oauth.InvalidClient("only HTTP Basic client authentication is supported in the Authorization header")
+		}
+		raw, decErr := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
+		u, p, found := strings.Cut(string(raw), ":")
+		if decErr != nil || !found {
+			e := oauth.InvalidClient("malformed HTTP Basic credentials")
+			e.BasicChallenge = true
+			return "", "", true, e
+		}
+		// RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic.
+		if id, err = url.QueryUnescape(u); err == nil {
+			sec, err = url.QueryUnescape(p)
+		}
+		if err != nil {
+			e := oauth.InvalidClient("malformed HTTP Basic credentials")
+			e.BasicChallenge = true
+			return "", "", true, e
+		}
+		if params.Get("client_secret") != "" {
+			return "", "", true, oauth.InvalidRequest("use one client authentication method, not Basic and client_secret together")
+		}
+		if bodyID := params.Get("client_id"); bodyID != "" && bodyID != id {
+			return "", "", true, oauth.InvalidClient("client_id does not match the Basic credentials")
+		}
+		return id, sec, true, nil
+	}
+	return params.Get("client_id"), params.Get("client_secret"), false, nil
+}
+
+// codeGrant redeems an authorization code (OAuth 2.1 §4.1.3). The store
+// consumes it atomically; every later check burns it, so a failed attempt
+// cannot be retried with other parameters.
+func (s *Server) codeGrant(ctx context.Context, params url.Values, client *Client) (*tokenResponse, error) {
+	code, verifier := params.Get("code"), params.Get("code_verifier")
+	switch {
+	case code == "":
+		return nil, oauth.InvalidRequest("code is required")
+	case verifier == "":
+		return nil, oauth.InvalidRequest("code_verifier is required (PKCE)")
+	case len(code) > 256:
+		return nil, oauth.InvalidGrant("the authorization code is invalid, expired or already used")
+	}
+	redirectURI := params.Get("redirect_uri")
+	if redirectURI == "" && len(client.RedirectURIs) != 1 {
+		return nil, oauth.InvalidRequest("redirect_uri is required")
+	}
+	rec, err := s.grants.ConsumeCode(ctx, secret.Digest(code))
+	switch {
+	case errors.Is(err, ErrCodeReplayed):
+		s.codeReplayed(ctx, rec)
+		return nil, oauth.InvalidGrant("the authorization code was already used; tokens issued from it are revoked")
+	case errors.Is(err, ErrNotFound):
+		return nil, oauth.InvalidGrant("the authorization code is invalid, expired or already used")
+	case err != nil:
+		return nil, storeErr(err)
+	}
+	if rec.ClientID != client.ID {
+		return nil, oauth.InvalidGrant("the authorization code was issued to another client")
+	}
+	if redirectURI == "" {
+		redirectURI = client.RedirectURIs[0]
+	}
+	if redirectURI != rec.RedirectURI {
+		return nil, oauth.InvalidGrant("redirect_uri does not match the authorization request")
+	}
+	if !validCodeVerifier(verifier) || !VerifyCodeChallenge(verifier, rec.CodeChallenge) {
+		return nil, oauth.InvalidGrant("PKCE verification failed: code_verifier does not match code_challenge")
+	}
+	if err := s.checkTokenResource(params, rec.Resource); err != nil {
+		return nil, err
+	}
+	return s.authority.exchange(ctx, code, rec, client)
+}
+
+// checkTokenResource: a resource at the token endpoint must be the one the
+// grant was made for (RFC 8707 §2.2).
+func (s *Server) checkTokenResource(params url.Values, granted string) error {
+	res := params["resource"]
+	switch {
+	case len(res) == 0:
+		return nil
+	case len(res) > 1:
+		return oauth.InvalidTarget("only one resource may be requested at a time")
+	case res[0] != granted && !(granted == "" && res[0] == s.cfg.Issuer):
+		return oauth.InvalidTarget("resource does not match the authorization grant")
+	}
+	return nil
+}
+
+// codeReplayed revokes everything issued from a code presented twice
+// (OAuth 2.1 §4.1.3; someone else holds the code).
+func (s *Server) codeReplayed(ctx context.Context, rec *CodeRecord) {
+	s.log.Warn("mcpauth: authorization code replay; revoking its grant", "grant_id", rec.GrantID, "client_id", rec.ClientID)
+	if err := s.authority.revokeGrant(ctx, rec.GrantID); err != nil {
+		s.log.Error("mcpauth: revoking grant after code replay", "grant_id", rec.GrantID, "err", err)
+	}
+	s.emit(ctx, Event{Type: EventCodeReplayDetected, ClientID: rec.ClientID, Subject: rec.Subject, GrantID: rec.GrantID})
+	s.revoked(ctx, "", rec.GrantID)
+}
+
+// refreshGrant implements the refresh_token grant (OAuth 2.1 §4.3): bound to
+// its client, rotated on every use, scope may narrow but never widen.
+func (s *Server) refreshGrant(ctx context.Context, params url.Values, client *Client) (*tokenResponse, error) {
+	token := params.Get("refresh_token")
+	if token == "" {
+		return nil, oauth.InvalidRequest("refresh_token is required")
+	}
+	if len(token) > 512 {
+		return nil, oauth.InvalidGrant("the refresh token is invalid, expired or revoked")
+	}
+	rec, err := s.grants.GetRefresh(ctx, secret.Digest(token))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, s.refreshNotFound(ctx, token)
+	case err != nil:
+		return nil, storeErr(err)
+	}
+	if rec.ClientID != client.ID {
+		return nil, oauth.InvalidGrant("the refresh token was issued to another client")
+	}
+	if !client.HasGrantType("refresh_token") && !isSubset([]string{scopeOfflineAccess}, rec.Scopes) {
+		return nil, oauth.UnauthorizedClient("this client did not register the refresh_token grant")
+	}
+	scopes := rec.Scopes
+	if raw := params.Get("scope"); raw != "" {
+		scopes = parseScope(raw)
+		if !isSubset(scopes, rec.Scopes) {
+			return nil, oauth.InvalidScope("the requested scope exceeds the original grant")
+		}
+	}
+	if err := s.checkTokenResource(params, rec.Resource); err != nil {
+		return nil, err
+	}
+	return s.authority.refresh(ctx, token, rec, client, scopes)
+}
+
+// refreshNotFound tells an unknown token from a reused one: GetRefresh hides
+// rotated tokens, so ask the atomic rotation, which reports reuse and never
+// rotates a token that is not live.
+func (s *Server) refreshNotFound(ctx context.Context, token string) error {
+	probe := &RefreshRecord{ExpiresAt: s.now()} // never stored: the old token is not live
+	_, err := s.rotateRefresh(ctx, token, secret.New("probe_"), probe)
+	if err == nil {
+		return oauth.InvalidGrant("the refresh token is invalid, expired or revoked")
+	}
+	return err
+}
+
+// tokenIssued fires the OnTokenIssued hook and the audit event.
+func (s *Server) tokenIssued(ctx context.Context, client *Client, resp *tokenResponse, refreshed bool) {
+	typ := EventTokenIssued
+	if refreshed {
+		typ = EventTokenRefreshed
+	}
+	s.emit(ctx, Event{Type: typ, ClientID: client.ID, Subject: resp.subject, GrantID: resp.grantID, TokenID: resp.tokenID, Scopes: resp.scopes})
+	if h := s.cfg.Hooks.OnTokenIssued; h != nil {
+		e := TokenIssuedEvent{ClientID: client.ID, Subject: resp.subject, Scopes: resp.scopes, GrantID: resp.grantID,
+			AgentDID: resp.agentDID, TokenID: resp.tokenID, Refreshed: refreshed}
+		e.ExpiresAt = s.now().Add(durationSeconds(resp.ExpiresIn))
+		s.runHook(ctx, "OnTokenIssued", func() error { return h(ctx, e) })
+	}
+}

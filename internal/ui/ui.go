@@ -1,0 +1,113 @@
+// Package ui renders the sign-in, consent and error pages: html/template,
+// embedded assets, no external fetches, strict security headers.
+package ui
+
+import (
+	"bytes"
+	"embed"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"strings"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed style.css
+var StyleCSS []byte
+
+var pages = template.Must(template.New("").Funcs(template.FuncMap{"pageHead": pageHead}).ParseFS(templateFS, "templates/*.html"))
+
+// head is what the shared layout needs: a title and the brand.
+type head struct {
+	Title string
+	Brand
+}
+
+func pageHead(title string, b Brand) head { return head{Title: title, Brand: b} }
+
+// Brand is the host's branding, from Config.ConsentUI.
+type Brand struct {
+	AppName    string
+	AppLogo    string
+	PrivacyURL string
+	TermsURL   string
+	// AssetsURL is the absolute path of the stylesheet.
+	AssetsURL string
+}
+
+// Login is the data of the sign-in page.
+type Login struct {
+	Brand
+	Action     string
+	RequestID  string
+	CSRF       string
+	Username   string
+	Error      string
+	ClientName string
+}
+
+// Scope is one requested scope with its description.
+type Scope struct {
+	Name        string
+	Description string
+}
+
+// Consent is the data of the consent page.
+type Consent struct {
+	Brand
+	Action       string
+	RequestID    string
+	CSRF         string
+	ClientName   string
+	ClientURI    string
+	RedirectHost string
+	RedirectURI  string
+	Scopes       []Scope
+	Resource     string
+	UserName     string
+	// LoopbackOnly warns that the client's redirect stays on this device.
+	LoopbackOnly bool
+}
+
+// Error is the data of the error page.
+type Error struct {
+	Brand
+	Title   string
+	Message string
+	Code    string
+}
+
+// Render writes the named template with the page security headers. Extra
+// form-action sources allow a form submission to end in a redirect to the
+// client (browsers apply form-action to redirects).
+func Render(w http.ResponseWriter, status int, name string, data any, formActions ...string) {
+	var buf bytes.Buffer
+	if err := pages.ExecuteTemplate(&buf, name, data); err != nil {
+		slog.Error("mcpauth: rendering page", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	SetPageHeaders(w, formActions...)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// SetPageHeaders sets the headers every HTML page carries.
+func SetPageHeaders(w http.ResponseWriter, formActions ...string) {
+	h := w.Header()
+	actions := "'self'"
+	for _, a := range formActions {
+		if a != "" && !strings.ContainsAny(a, " ;,'") {
+			actions += " " + a
+		}
+	}
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action "+actions+"; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
+}

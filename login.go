@@ -1,0 +1,217 @@
+package mcpauth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mcpauth/mcpauth/internal/oauth"
+	"github.com/mcpauth/mcpauth/internal/ui"
+)
+
+// sessionTTL is how long a built-in login lasts within a browser session.
+const sessionTTL = 12 * time.Hour
+
+// session is the signed content of the login cookie.
+type session struct {
+	Subject string `json:"sub"`
+	Name    string `json:"name"`
+	Expires int64  `json:"exp"`
+}
+
+// cookieName uses the __Host- prefix where the browser allows it (https).
+func (s *Server) cookieName() string {
+	if s.issuer.Scheme == "https" {
+		return "__Host-mcpauth_session"
+	}
+	return "mcpauth_session"
+}
+
+// currentUser finds who is consenting: the built-in login cookie, the host's
+// Authenticator, or, in managed mode without either, the client itself (the
+// original package's behaviour; see README).
+func (s *Server) currentUser(r *http.Request, p *PendingAuthorization) (User, bool, error) {
+	switch {
+	case s.cfg.TestAutoApprove != "":
+		return User{Subject: s.cfg.TestAutoApprove, Name: s.cfg.TestAutoApprove}, true, nil
+	case s.cfg.Authenticator != nil:
+		u, ok, err := s.cfg.Authenticator.Authenticate(r)
+		if err != nil || !ok {
+			return User{}, false, err
+		}
+		if u.Name == "" {
+			u.Name = u.Subject
+		}
+		return u, u.Subject != "", nil
+	case len(s.users) > 0:
+		return s.sessionUser(r)
+	default:
+		s.log.Warn("mcpauth: no Authenticator or Users configured: the Grantex principal is the client_id", "client_id", p.ClientID)
+		return User{Subject: p.ClientID, Name: p.ClientID}, true, nil
+	}
+}
+
+// signIn sends the browser to sign in and come back to the consent step.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request, pendingID string) {
+	if s.cfg.Authenticator != nil {
+		s.cfg.Authenticator.SignIn(w, r, s.consentURL(pendingID))
+		return
+	}
+	http.Redirect(w, r, s.endpoint(pathLogin)+"?req="+url.QueryEscape(pendingID), http.StatusFound)
+}
+
+// handleLogin serves the built-in username/password page.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	if len(s.users) == 0 {
+		s.fail(w, r, false, &oauth.Error{Code: "not_found", Description: "this server has no login page", Status: http.StatusNotFound})
+		return
+	}
+	params, err := readParams(w, r, false)
+	if err != nil {
+		s.fail(w, r, false, noRedirect(err))
+		return
+	}
+	pendingID := params.Get("req")
+	p, err := s.loadPending(r.Context(), pendingID)
+	if err != nil {
+		s.fail(w, r, false, err)
+		return
+	}
+	page := ui.Login{Brand: s.brand(), Action: s.basePath + pathLogin, RequestID: pendingID}
+	if c, err := s.getClient(r.Context(), p.ClientID); err == nil {
+		page.ClientName = c.Name
+	}
+	page.CSRF, err = s.csrfToken(r.Context(), "login", pendingID, "")
+	if err != nil {
+		s.fail(w, r, false, noRedirect(storeErr(err)))
+		return
+	}
+	if r.Method == http.MethodGet {
+		ui.Render(w, http.StatusOK, "login.html", page)
+		return
+	}
+	if !s.checkCSRF(r.Context(), params.Get("csrf"), "login", pendingID, "") {
+		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("the form has expired; go back to the application and try again")))
+		return
+	}
+	username, password := params.Get("username"), params.Get("password")
+	user, ok := s.checkLogin(username, password)
+	if !ok {
+		page.Username, page.Error = username, "Incorrect username or password."
+		ui.Render(w, http.StatusUnauthorized, "login.html", page)
+		return
+	}
+	if err := s.setSession(r.Context(), w, user); err != nil {
+		s.fail(w, r, false, noRedirect(storeErr(err)))
+		return
+	}
+	http.Redirect(w, r, s.consentURL(pendingID), http.StatusSeeOther)
+}
+
+// checkLogin verifies a password in constant time, spending the same work
+// for unknown usernames.
+func (s *Server) checkLogin(username, password string) (User, bool) {
+	u, known := s.users[username]
+	h := dummyHash
+	if known {
+		if parsed, err := parseArgon2id(u.PasswordHash); err == nil {
+			h = parsed
+		}
+	}
+	if !checkPassword(h, password) || !known || len(password) > 1024 {
+		return User{}, false
+	}
+	return User{Subject: u.Subject, Name: u.Username}, true
+}
+
+// setSession issues the signed, HttpOnly, SameSite=Lax session cookie.
+func (s *Server) setSession(ctx context.Context, w http.ResponseWriter, u User) error {
+	keys, err := s.keys.sessionKeys(ctx)
+	if err != nil {
+		return err
+	}
+	body, _ := json.Marshal(session{Subject: u.Subject, Name: u.Name, Expires: s.now().Add(sessionTTL).Unix()})
+	payload := base64.RawURLEncoding.EncodeToString(body)
+	http.SetCookie(w, &http.Cookie{
+		Name:     s.cookieName(),
+		Value:    payload + "." + base64.RawURLEncoding.EncodeToString(mac(keys[0], "session", payload)),
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   s.issuer.Scheme == "https",
+		SameSite: http.SameSiteLaxMode,
+	})
+	return nil
+}
+
+// sessionUser reads the session cookie, accepting any live key's signature.
+func (s *Server) sessionUser(r *http.Request) (User, bool, error) {
+	c, err := r.Cookie(s.cookieName())
+	if err != nil {
+		return User{}, false, nil
+	}
+	payload, sig, ok := strings.Cut(c.Value, ".")
+	if !ok {
+		return User{}, false, nil
+	}
+	got, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil {
+		return User{}, false, nil
+	}
+	keys, err := s.keys.sessionKeys(r.Context())
+	if err != nil {
+		return User{}, false, err
+	}
+	for _, k := range keys {
+		if hmac.Equal(got, mac(k, "session", payload)) {
+			var sess session
+			body, err := base64.RawURLEncoding.DecodeString(payload)
+			if err != nil || json.Unmarshal(body, &sess) != nil || s.now().Unix() >= sess.Expires || sess.Subject == "" {
+				return User{}, false, nil
+			}
+			return User{Subject: sess.Subject, Name: sess.Name}, true, nil
+		}
+	}
+	return User{}, false, nil
+}
+
+// csrfToken binds a form to its pending request and, for consent, to the
+// signed-in user, so a cross-site page can neither forge nor replay it.
+func (s *Server) csrfToken(ctx context.Context, purpose, pendingID, subject string) (string, error) {
+	keys, err := s.keys.sessionKeys(ctx)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(mac(keys[0], "csrf", purpose, pendingID, subject)), nil
+}
+
+func (s *Server) checkCSRF(ctx context.Context, token, purpose, pendingID, subject string) bool {
+	got, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(got) == 0 {
+		return false
+	}
+	keys, err := s.keys.sessionKeys(ctx)
+	if err != nil {
+		return false
+	}
+	for _, k := range keys {
+		if hmac.Equal(got, mac(k, "csrf", purpose, pendingID, subject)) {
+			return true
+		}
+	}
+	return false
+}
+
+func mac(key []byte, parts ...string) []byte {
+	m := hmac.New(sha256.New, key)
+	for _, p := range parts {
+		m.Write([]byte(p))
+		m.Write([]byte{0})
+	}
+	return m.Sum(nil)
+}

@@ -1,0 +1,93 @@
+package mcpauth
+
+import (
+	"encoding/json"
+
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/mcpauth/mcpauth/internal/oauth"
+)
+
+// singleValued are the parameters RFC 6749 §3.1 forbids repeating.
+var singleValued = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge",
+	"code_challenge_method", "grant_type", "code", "code_verifier", "refresh_token", "token", "token_type_hint",
+	"client_secret", "req", "csrf", "decision", "username", "password"}
+
+// readParams reads OAuth parameters: the query for GET, else the body as
+// application/x-www-form-urlencoded or, when allowJSON, an application/json
+// object (which the original package's clients send). Bodies are size-limited.
+func readParams(w http.ResponseWriter, r *http.Request, allowJSON bool) (url.Values, error) {
+	var v url.Values
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		var err error
+		if v, err = url.ParseQuery(r.URL.RawQuery); err != nil {
+			return nil, oauth.InvalidRequest("the query string is malformed")
+		}
+	} else {
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFormBody))
+		if err != nil {
+			return nil, oauth.InvalidRequest("the request body is unreadable or larger than %d bytes", maxFormBody)
+		}
+		switch {
+		case mt == "application/x-www-form-urlencoded":
+			if v, err = url.ParseQuery(string(body)); err != nil {
+				return nil, oauth.InvalidRequest("the form body is malformed")
+			}
+		case mt == "application/json" && allowJSON:
+			if v, err = jsonParams(body); err != nil {
+				return nil, err
+			}
+		case mt == "" && len(body) == 0:
+			v = url.Values{}
+		default:
+			want := "application/x-www-form-urlencoded"
+			if allowJSON {
+				want += " or application/json"
+			}
+			return nil, &oauth.Error{Code: "invalid_request", Description: "Content-Type must be " + want, Status: http.StatusUnsupportedMediaType}
+		}
+	}
+	for _, k := range singleValued {
+		if len(v[k]) > 1 {
+			return nil, oauth.InvalidRequest("parameter %s must not be repeated", k)
+		}
+	}
+	return v, nil
+}
+
+// jsonParams flattens a JSON object of strings (numbers and booleans are
+// accepted as their text; arrays of strings become repeated values).
+func jsonParams(body []byte) (url.Values, error) {
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, oauth.InvalidRequest("the JSON body must be an object")
+	}
+	v := url.Values{}
+	for k, x := range m {
+		switch t := x.(type) {
+		case string:
+			v.Add(k, t)
+		case float64:
+			v.Add(k, strconv.FormatFloat(t, 'f', -1, 64))
+		case bool:
+			v.Add(k, strconv.FormatBool(t))
+		case []any:
+			for _, e := range t {
+				s, ok := e.(string)
+				if !ok {
+					return nil, oauth.InvalidRequest("parameter %s must be a string or an array of strings", k)
+				}
+				v.Add(k, s)
+			}
+		case nil:
+		default:
+			return nil, oauth.InvalidRequest("parameter %s must be a string", k)
+		}
+	}
+	return v, nil
+}

@@ -1,0 +1,326 @@
+package mcpauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcpauth/mcpauth/internal/oauth"
+	"github.com/mcpauth/mcpauth/internal/ratelimit"
+	"github.com/mcpauth/mcpauth/internal/secret"
+)
+
+// Server is the authorization server: an http.Handler serving every endpoint
+// at its path below the issuer (issuer https://example.com/auth serves
+// /auth/token, /auth/authorize, …, and the RFC 8414 metadata at both
+// /.well-known/oauth-authorization-server/auth and /auth/.well-known/…).
+// Mount it on a ServeMux without StripPrefix. Create it with NewServer and
+// stop its background work with Close.
+type Server struct {
+	cfg      Config
+	issuer   *url.URL
+	basePath string // issuer path, "" for a bare origin
+
+	clients   ClientStore
+	grants    GrantStore
+	keys      *keyManager
+	authority authority
+	limiter   *ratelimit.Limiter
+	log       *slog.Logger
+	now       func() time.Time
+
+	scopes    map[string]bool
+	resources map[string]bool
+	users     map[string]PasswordUser
+	static    map[string]*Client
+
+	mux    *http.ServeMux
+	events eventBus
+
+	extMu      sync.Mutex
+	extensions map[string]string // grantex_extensions name → path below the issuer
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+}
+
+// NewServer validates cfg and returns a ready Server. A bad Config gives a
+// *ConfigError naming the field.
+func NewServer(cfg Config) (*Server, error) {
+	iss, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:       cfg,
+		issuer:    iss,
+		basePath:  iss.EscapedPath(),
+		clients:   cfg.Clients,
+		grants:    cfg.Grants,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		scopes:    map[string]bool{},
+		resources: map[string]bool{},
+		users:     map[string]PasswordUser{},
+		static:    map[string]*Client{},
+		stop:      make(chan struct{}),
+	}
+	for _, sc := range cfg.Scopes {
+		s.scopes[sc] = true
+	}
+	for _, r := range cfg.Resources {
+		s.resources[r] = true
+	}
+	for _, u := range cfg.Users {
+		if u.Subject == "" {
+			u.Subject = u.Username
+		}
+		s.users[u.Username] = u
+	}
+	for i := range cfg.StaticClients {
+		s.static[cfg.StaticClients[i].ID] = &cfg.StaticClients[i]
+	}
+	s.keys = &keyManager{
+		store:        cfg.Keys,
+		alg:          cfg.SigningAlgorithm,
+		rotateEvery:  cfg.KeyRotationPeriod,
+		refreshEvery: cfg.KeyRefreshInterval,
+		tokenTTL:     cfg.AccessTokenTTL,
+		now:          cfg.Now,
+		log:          cfg.Logger,
+	}
+	if cfg.RateLimits != nil && !cfg.RateLimits.Disabled {
+		s.limiter = ratelimit.New(cfg.Now)
+	}
+	if cfg.Grantex != nil {
+		s.authority, err = newGrantexAuthority(s)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		s.authority = &localAuthority{s: s}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.keys.current(ctx); err != nil {
+		return nil, fmt.Errorf("mcpauth: %w", err)
+	}
+	s.routes()
+	s.wg.Add(1)
+	go s.sweep()
+	return s, nil
+}
+
+// Close stops the background sweeper. It does not close the stores.
+func (s *Server) Close() error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.wg.Wait()
+	return nil
+}
+
+// Issuer returns the issuer identifier, exactly as configured.
+func (s *Server) Issuer() string { return s.cfg.Issuer }
+
+// endpoint returns the absolute URL of a path below the issuer.
+func (s *Server) endpoint(path string) string { return s.cfg.Issuer + path }
+
+// Endpoints of the server, relative to the issuer.
+const (
+	pathAuthorize  = "/authorize"
+	pathLogin      = "/login"
+	pathConsent    = "/consent"
+	pathCallback   = "/callback"
+	pathToken      = "/token"
+	pathRegister   = "/register"
+	pathIntrospect = "/introspect"
+	pathRevoke     = "/revoke"
+	pathJWKS       = "/.well-known/jwks.json"
+	pathAssets     = "/assets/"
+
+	wellKnownAS   = "/.well-known/oauth-authorization-server"
+	wellKnownOIDC = "/.well-known/openid-configuration"
+)
+
+// route describes one endpoint: its methods, rate-limit bucket and whether
+// browsers on other origins may call it (CORS without credentials).
+type route struct {
+	methods  string
+	limit    string
+	cors     bool
+	handler  func(http.ResponseWriter, *http.Request)
+	oauthish bool // errors in RFC 6749 JSON (false: HTML pages)
+}
+
+func (s *Server) routes() {
+	s.mux = http.NewServeMux()
+	meta := route{methods: "GET, HEAD", limit: EndpointDefault, cors: true, handler: s.handleMetadata, oauthish: true}
+	// RFC 8414 §3.1 path insertion, and the OIDC Discovery forms clients also probe.
+	s.handle(wellKnownAS+s.basePath, meta)
+	s.handle(wellKnownOIDC+s.basePath, meta)
+	if s.basePath != "" {
+		s.handle(s.basePath+wellKnownAS, meta)
+		s.handle(s.basePath+wellKnownOIDC, meta)
+	}
+	s.handle(s.basePath+pathJWKS, route{methods: "GET, HEAD", limit: EndpointDefault, cors: true, handler: s.handleJWKS, oauthish: true})
+	if !s.cfg.DisableRegistration {
+		s.handle(s.basePath+pathRegister, route{methods: "POST", limit: EndpointRegister, cors: true, handler: s.handleRegister, oauthish: true})
+	}
+	s.handle(s.basePath+pathAuthorize, route{methods: "GET, POST", limit: EndpointAuthorize, handler: s.handleAuthorize})
+	s.handle(s.basePath+pathLogin, route{methods: "GET, POST", limit: EndpointAuthorize, handler: s.handleLogin})
+	s.handle(s.basePath+pathConsent, route{methods: "GET, POST", limit: EndpointAuthorize, handler: s.handleConsent})
+	s.handle(s.basePath+pathCallback, route{methods: "GET", limit: EndpointAuthorize, handler: s.handleCallback})
+	s.handle(s.basePath+pathToken, route{methods: "POST", limit: EndpointToken, cors: true, handler: s.handleToken, oauthish: true})
+	s.handle(s.basePath+pathIntrospect, route{methods: "POST", limit: EndpointIntrospect, cors: true, handler: s.handleIntrospect, oauthish: true})
+	s.handle(s.basePath+pathRevoke, route{methods: "POST", limit: EndpointRevoke, cors: true, handler: s.handleRevoke, oauthish: true})
+	s.handle(s.basePath+pathAssets, route{methods: "GET, HEAD", limit: EndpointDefault, handler: s.handleAssets})
+}
+
+// handle registers r at path with method checks, CORS, rate limiting and
+// panic recovery, so every endpoint answers bad input in its own format.
+func (s *Server) handle(path string, r route) {
+	s.mux.HandleFunc(path, func(w http.ResponseWriter, req *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		if r.cors {
+			h.Set("Access-Control-Allow-Origin", "*")
+			if req.Method == http.MethodOptions {
+				h.Set("Access-Control-Allow-Methods", r.methods+", OPTIONS")
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, MCP-Protocol-Version")
+				h.Set("Access-Control-Max-Age", "86400")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		if !methodAllowed(r.methods, req.Method) {
+			h.Set("Allow", r.methods)
+			s.fail(w, req, r.oauthish, oauth.MethodNotAllowed(r.methods))
+			return
+		}
+		if s.limiter != nil {
+			if rate, ok := s.cfg.RateLimits.For(r.limit); ok {
+				if wait := s.limiter.Allow(r.limit+"|"+s.clientIP(req), rate.Requests, rate.Per); wait > 0 {
+					s.fail(w, req, r.oauthish, oauth.TooManyRequests(wait))
+					return
+				}
+			}
+		}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("mcpauth: handler panic", "path", req.URL.Path, "panic", p, "stack", string(debug.Stack()))
+				s.fail(w, req, r.oauthish, oauth.ServerError("internal error"))
+			}
+		}()
+		r.handler(w, req)
+	})
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, pattern := s.mux.Handler(r)
+	if pattern == "" || (strings.HasSuffix(pattern, "/") && pattern != s.basePath+pathAssets) {
+		s.fail(w, r, true, &oauth.Error{Code: "not_found", Description: "no such endpoint", Status: http.StatusNotFound})
+		return
+	}
+	h.ServeHTTP(w, r)
+}
+
+// fail answers err as OAuth JSON or, for browser pages, an HTML error page.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, oauthish bool, err error) {
+	oe := oauth.As(err)
+	s.logError(r, oe)
+	if oauthish || !acceptsHTML(r) {
+		oauth.Write(w, oe)
+		return
+	}
+	s.renderError(w, r, oe)
+}
+
+// logError logs server-side failures with their cause; client errors at debug.
+func (s *Server) logError(r *http.Request, oe *oauth.Error) {
+	level := slog.LevelDebug
+	if oe.Status >= 500 {
+		level = slog.LevelError
+	}
+	s.log.Log(r.Context(), level, "mcpauth: request failed", "path", r.URL.Path, "oauth_error", oe)
+}
+
+func methodAllowed(allowed, method string) bool {
+	for _, m := range strings.Split(allowed, ", ") {
+		if m == method {
+			return true
+		}
+	}
+	return false
+}
+
+func acceptsHTML(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// storeErr turns a store failure into the OAuth error an endpoint answers:
+// 503 temporarily_unavailable when the store is down, else server_error.
+func storeErr(err error) *oauth.Error {
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		return oauth.TemporarilyUnavailable(5*time.Second, "the authorization server's storage is unavailable; retry shortly").WithCause(err)
+	}
+	return oauth.ServerError("the server could not complete the request").WithCause(err)
+}
+
+// clientIP is the rate-limit key: the peer address, or the last
+// X-Forwarded-For hop when the operator trusts the proxy in front.
+func (s *Server) clientIP(r *http.Request) string {
+	if s.cfg.TrustForwardedFor {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			parts := strings.Split(xff, ",")
+			return strings.TrimSpace(parts[len(parts)-1])
+		}
+	}
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	return host
+}
+
+// sweep deletes expired records in bounded batches.
+func (s *Server) sweep() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		for range 100 { // at most 100k rows a minute
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			n, err := s.grants.DeleteExpired(ctx, s.now(), 1000)
+			cancel()
+			if err != nil {
+				s.log.Warn("mcpauth: sweeping expired records", "err", err)
+				break
+			}
+			if n < 1000 {
+				break
+			}
+		}
+		if s.limiter != nil {
+			s.limiter.EvictIdle(10 * time.Minute)
+		}
+	}
+}
+
+// secretSum is the stored digest of a client secret.
+func secretSum(s string) []byte { return secret.Sum(s) }

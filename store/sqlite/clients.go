@@ -1,0 +1,63 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/mcpauth/mcpauth"
+)
+
+// GetClient implements [mcpauth.ClientStore].
+func (s *Store) GetClient(ctx context.Context, id string) (*mcpauth.Client, error) {
+	var (
+		secret []byte
+		meta   string
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT secret_digest, metadata FROM clients WHERE id = ?`, id).Scan(&secret, &meta)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, mcpauth.ErrNotFound
+	case err != nil:
+		return nil, s.fail("get client", err)
+	}
+	var c mcpauth.Client
+	if err := json.Unmarshal([]byte(meta), &c); err != nil {
+		return nil, fmt.Errorf("sqlite: get client %q: metadata: %w", id, err)
+	}
+	c.ID, c.SecretDigest = id, secret
+	return &c, nil
+}
+
+// SetClient implements [mcpauth.ClientStore]. The secret digest has its own
+// column; the rest of the metadata is stored as JSON.
+func (s *Store) SetClient(ctx context.Context, c *mcpauth.Client) error {
+	cp := *c
+	cp.SecretDigest, cp.ClientSecret = nil, ""
+	meta, err := json.Marshal(&cp)
+	if err != nil {
+		return fmt.Errorf("sqlite: set client: %w", err)
+	}
+	_, err = s.w.ExecContext(ctx, `INSERT INTO clients (id, secret_digest, metadata) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET secret_digest = excluded.secret_digest, metadata = excluded.metadata`,
+		c.ID, c.SecretDigest, string(meta))
+	if err != nil {
+		return s.fail("set client", err)
+	}
+	return nil
+}
+
+// DeleteClient implements [mcpauth.ClientStore].
+func (s *Store) DeleteClient(ctx context.Context, id string) (bool, error) {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
+	if err != nil {
+		return false, s.fail("delete client", err)
+	}
+	ok, err := changed(res)
+	if err != nil {
+		return false, s.fail("delete client", err)
+	}
+	return ok, nil
+}

@@ -1,0 +1,372 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/mcpauth/mcpauth"
+)
+
+// scanner is *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// scopes is the stored form of a scope list: a JSON array.
+func scopes(s []string) string {
+	if len(s) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(s) // []string always marshals
+	return string(b)
+}
+
+func parseScopes(s string) ([]string, error) {
+	var out []string
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// changed reports whether an INSERT … ON CONFLICT DO NOTHING inserted.
+func changed(res sql.Result) (bool, error) {
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+const codeCols = `grant_id, client_id, subject, redirect_uri, code_challenge, resource, scopes, auth_time, expires_at, upstream`
+
+func scanCode(row scanner) (*mcpauth.CodeRecord, error) {
+	var (
+		r             mcpauth.CodeRecord
+		sc            string
+		auth, expires int64
+	)
+	if err := row.Scan(&r.GrantID, &r.ClientID, &r.Subject, &r.RedirectURI, &r.CodeChallenge, &r.Resource,
+		&sc, &auth, &expires, &r.Upstream); err != nil {
+		return nil, err
+	}
+	var err error
+	r.Scopes, err = parseScopes(sc)
+	r.AuthTime, r.ExpiresAt = fromMicros(auth), fromMicros(expires)
+	return &r, err
+}
+
+// SaveCode implements [mcpauth.GrantStore].
+func (s *Store) SaveCode(ctx context.Context, digest string, rec *mcpauth.CodeRecord) error {
+	res, err := s.w.ExecContext(ctx, `INSERT INTO codes (digest, `+codeCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		digest, rec.GrantID, rec.ClientID, rec.Subject, rec.RedirectURI, rec.CodeChallenge, rec.Resource,
+		scopes(rec.Scopes), micros(rec.AuthTime), micros(rec.ExpiresAt), rec.Upstream)
+	if err != nil {
+		return s.fail("save code", err)
+	}
+	if ok, err := changed(res); err != nil {
+		return s.fail("save code", err)
+	} else if !ok {
+		return mcpauth.ErrConflict
+	}
+	return nil
+}
+
+// ConsumeCode implements [mcpauth.GrantStore]. One conditional UPDATE marks
+// the code consumed, so exactly one caller gets it; a second read tells a
+// replay from an unknown code.
+func (s *Store) ConsumeCode(ctx context.Context, digest string) (*mcpauth.CodeRecord, error) {
+	now := micros(s.now())
+	rec, err := scanCode(s.w.QueryRowContext(ctx, `UPDATE codes SET consumed_at = ?1
+		WHERE digest = ?2 AND consumed_at IS NULL AND expires_at > ?1
+		RETURNING `+codeCols, now, digest))
+	if err == nil {
+		return rec, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, s.fail("consume code", err)
+	}
+	rec, err = scanCode(s.r.QueryRowContext(ctx, `SELECT `+codeCols+` FROM codes
+		WHERE digest = ? AND expires_at > ?`, digest, now))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, mcpauth.ErrNotFound
+	case err != nil:
+		return nil, s.fail("consume code", err)
+	}
+	return rec, mcpauth.ErrCodeReplayed
+}
+
+const grantCols = `id, client_id, subject, scopes, resource, created_at, expires_at, revoked_at, upstream_grant_id`
+
+// CreateGrant implements [mcpauth.GrantStore].
+func (s *Store) CreateGrant(ctx context.Context, g *mcpauth.GrantRecord) error {
+	res, err := s.w.ExecContext(ctx, `INSERT INTO grants (`+grantCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		g.ID, g.ClientID, g.Subject, scopes(g.Scopes), g.Resource,
+		micros(g.CreatedAt), micros(g.ExpiresAt), nullMicros(g.RevokedAt), g.UpstreamGrantID)
+	if err != nil {
+		return s.fail("create grant", err)
+	}
+	if ok, err := changed(res); err != nil {
+		return s.fail("create grant", err)
+	} else if !ok {
+		return mcpauth.ErrConflict
+	}
+	return nil
+}
+
+// GetGrant implements [mcpauth.GrantStore].
+func (s *Store) GetGrant(ctx context.Context, id string) (*mcpauth.GrantRecord, error) {
+	var (
+		g                mcpauth.GrantRecord
+		sc               string
+		created, expires int64
+		revoked          sql.NullInt64
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT `+grantCols+` FROM grants WHERE id = ? AND expires_at > ?`,
+		id, micros(s.now())).
+		Scan(&g.ID, &g.ClientID, &g.Subject, &sc, &g.Resource, &created, &expires, &revoked, &g.UpstreamGrantID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, mcpauth.ErrNotFound
+	case err != nil:
+		return nil, s.fail("get grant", err)
+	}
+	if g.Scopes, err = parseScopes(sc); err != nil {
+		return nil, s.fail("get grant", err)
+	}
+	g.CreatedAt, g.ExpiresAt, g.RevokedAt = fromMicros(created), fromMicros(expires), fromNullMicros(revoked)
+	return &g, nil
+}
+
+// RevokeGrant implements [mcpauth.GrantStore]. The grant's refresh tokens
+// end with it: rotation and lookup check that their grant is live.
+func (s *Store) RevokeGrant(ctx context.Context, id string, at time.Time) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`,
+		micros(at), id)
+	if err != nil {
+		return s.fail("revoke grant", err)
+	}
+	return nil
+}
+
+const refreshCols = `grant_id, client_id, subject, scopes, resource, issued_at, expires_at, upstream`
+
+// liveGrant is an SQL condition: the refresh token's grant exists, is not
+// revoked and has not expired at ?1.
+const liveGrant = `EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id
+	AND g.revoked_at IS NULL AND g.expires_at > ?1)`
+
+func scanRefresh(row scanner, extra ...any) (*mcpauth.RefreshRecord, error) {
+	var (
+		r               mcpauth.RefreshRecord
+		sc              string
+		issued, expires int64
+	)
+	dest := append([]any{&r.GrantID, &r.ClientID, &r.Subject, &sc, &r.Resource, &issued, &expires, &r.Upstream}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	var err error
+	r.Scopes, err = parseScopes(sc)
+	r.IssuedAt, r.ExpiresAt = fromMicros(issued), fromMicros(expires)
+	return &r, err
+}
+
+func insertRefresh(ctx context.Context, db interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, digest string, rec *mcpauth.RefreshRecord) (bool, error) {
+	res, err := db.ExecContext(ctx, `INSERT INTO refresh_tokens (digest, `+refreshCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		digest, rec.GrantID, rec.ClientID, rec.Subject, scopes(rec.Scopes), rec.Resource,
+		micros(rec.IssuedAt), micros(rec.ExpiresAt), rec.Upstream)
+	if err != nil {
+		return false, err
+	}
+	return changed(res)
+}
+
+// SaveRefresh implements [mcpauth.GrantStore].
+func (s *Store) SaveRefresh(ctx context.Context, digest string, rec *mcpauth.RefreshRecord) error {
+	ok, err := insertRefresh(ctx, s.w, digest, rec)
+	if err != nil {
+		return s.fail("save refresh token", err)
+	}
+	if !ok {
+		return mcpauth.ErrConflict
+	}
+	return nil
+}
+
+// RotateRefresh implements [mcpauth.GrantStore]. In one write transaction a
+// conditional UPDATE retires the old token (only if unrotated, unexpired and
+// its grant live) and the new token is inserted; either both happen or
+// neither does.
+func (s *Store) RotateRefresh(ctx context.Context, oldDigest, newDigest string, next *mcpauth.RefreshRecord) (*mcpauth.RefreshRecord, error) {
+	now := micros(s.now())
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, s.fail("rotate refresh token", err)
+	}
+	defer tx.Rollback()
+	old, err := scanRefresh(tx.QueryRowContext(ctx, `UPDATE refresh_tokens SET rotated_at = ?1
+		WHERE digest = ?2 AND rotated_at IS NULL AND expires_at > ?1 AND `+liveGrant+`
+		RETURNING `+refreshCols, now, oldDigest))
+	if errors.Is(err, sql.ErrNoRows) {
+		// Not rotated now: tell a reuse from a dead or unknown token.
+		var rotated, live bool
+		old, err = scanRefresh(tx.QueryRowContext(ctx, `SELECT `+refreshCols+`, rotated_at IS NOT NULL, `+liveGrant+`
+			FROM refresh_tokens WHERE digest = ?2 AND expires_at > ?1`, now, oldDigest), &rotated, &live)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil, mcpauth.ErrNotFound
+		case err != nil:
+			return nil, s.fail("rotate refresh token", err)
+		case live && rotated:
+			return old, mcpauth.ErrRefreshReused
+		}
+		return nil, mcpauth.ErrNotFound
+	}
+	if err != nil {
+		return nil, s.fail("rotate refresh token", err)
+	}
+	ok, err := insertRefresh(ctx, tx, newDigest, next)
+	if err != nil {
+		return nil, s.fail("rotate refresh token", err)
+	}
+	if !ok {
+		return nil, mcpauth.ErrConflict // the rollback keeps the old token live
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, s.fail("rotate refresh token", err)
+	}
+	return old, nil
+}
+
+// GetRefresh implements [mcpauth.GrantStore].
+func (s *Store) GetRefresh(ctx context.Context, digest string) (*mcpauth.RefreshRecord, error) {
+	rec, err := scanRefresh(s.r.QueryRowContext(ctx, `SELECT `+refreshCols+` FROM refresh_tokens
+		WHERE digest = ?2 AND rotated_at IS NULL AND expires_at > ?1 AND `+liveGrant,
+		micros(s.now()), digest))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, mcpauth.ErrNotFound
+	case err != nil:
+		return nil, s.fail("get refresh token", err)
+	}
+	return rec, nil
+}
+
+// DenyToken implements [mcpauth.GrantStore]. A later until extends the entry.
+func (s *Store) DenyToken(ctx context.Context, jti string, until time.Time) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO denied_tokens (jti, expires_at) VALUES (?1, ?2)
+		ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`,
+		jti, micros(until))
+	if err != nil {
+		return s.fail("deny token", err)
+	}
+	return nil
+}
+
+// IsRevoked implements [mcpauth.GrantStore].
+func (s *Store) IsRevoked(ctx context.Context, jti, grantID string) (bool, error) {
+	var revoked bool
+	err := s.r.QueryRowContext(ctx, `SELECT
+		(?1 <> '' AND EXISTS (SELECT 1 FROM denied_tokens WHERE jti = ?1)) OR
+		EXISTS (SELECT 1 FROM grants WHERE id = ?2 AND revoked_at IS NOT NULL)`,
+		jti, grantID).Scan(&revoked)
+	if err != nil {
+		return false, s.fail("is revoked", err)
+	}
+	return revoked, nil
+}
+
+const pendingCols = `client_id, redirect_uri, state, code_challenge, resource, scopes, subject, expires_at, upstream`
+
+func scanPending(row scanner) (*mcpauth.PendingAuthorization, error) {
+	var (
+		p       mcpauth.PendingAuthorization
+		sc      string
+		expires int64
+	)
+	if err := row.Scan(&p.ClientID, &p.RedirectURI, &p.State, &p.CodeChallenge, &p.Resource,
+		&sc, &p.Subject, &expires, &p.Upstream); err != nil {
+		return nil, err
+	}
+	var err error
+	p.Scopes, err = parseScopes(sc)
+	p.ExpiresAt = fromMicros(expires)
+	return &p, err
+}
+
+// SavePending implements [mcpauth.GrantStore].
+func (s *Store) SavePending(ctx context.Context, digest string, p *mcpauth.PendingAuthorization) error {
+	res, err := s.w.ExecContext(ctx, `INSERT INTO pending_authorizations (digest, `+pendingCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		digest, p.ClientID, p.RedirectURI, p.State, p.CodeChallenge, p.Resource,
+		scopes(p.Scopes), p.Subject, micros(p.ExpiresAt), p.Upstream)
+	if err != nil {
+		return s.fail("save pending authorization", err)
+	}
+	if ok, err := changed(res); err != nil {
+		return s.fail("save pending authorization", err)
+	} else if !ok {
+		return mcpauth.ErrConflict
+	}
+	return nil
+}
+
+// GetPending implements [mcpauth.GrantStore].
+func (s *Store) GetPending(ctx context.Context, digest string) (*mcpauth.PendingAuthorization, error) {
+	p, err := scanPending(s.r.QueryRowContext(ctx, `SELECT `+pendingCols+` FROM pending_authorizations
+		WHERE digest = ? AND expires_at > ?`, digest, micros(s.now())))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, mcpauth.ErrNotFound
+	case err != nil:
+		return nil, s.fail("get pending authorization", err)
+	}
+	return p, nil
+}
+
+// ConsumePending implements [mcpauth.GrantStore] with one DELETE … RETURNING.
+func (s *Store) ConsumePending(ctx context.Context, digest string) (*mcpauth.PendingAuthorization, error) {
+	p, err := scanPending(s.w.QueryRowContext(ctx, `DELETE FROM pending_authorizations
+		WHERE digest = ? AND expires_at > ? RETURNING `+pendingCols, digest, micros(s.now())))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, mcpauth.ErrNotFound
+	case err != nil:
+		return nil, s.fail("consume pending authorization", err)
+	}
+	return p, nil
+}
+
+// expiring lists the tables DeleteExpired sweeps, in order; grants go last
+// so their tokens expire first.
+var expiring = []string{"codes", "refresh_tokens", "denied_tokens", "pending_authorizations", "grants"}
+
+// DeleteExpired implements [mcpauth.GrantStore]. Each table is swept with
+// one bounded DELETE, so the write lock is held briefly.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
+	n := 0
+	for _, table := range expiring {
+		if n >= limit {
+			break
+		}
+		res, err := s.w.ExecContext(ctx, `DELETE FROM `+table+` WHERE rowid IN
+			(SELECT rowid FROM `+table+` WHERE expires_at <= ? LIMIT ?)`, micros(now), limit-n)
+		if err != nil {
+			return n, s.fail("delete expired "+table, err)
+		}
+		d, err := res.RowsAffected()
+		if err != nil {
+			return n, s.fail("delete expired "+table, err)
+		}
+		n += int(d)
+	}
+	return n, nil
+}

@@ -1,0 +1,220 @@
+package mcpauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/google/uuid"
+)
+
+// accessClaims are the claims of our access tokens: RFC 9068 §2.2 plus the
+// Grantex grant-token claims, so one verifier reads tokens of both modes.
+type accessClaims struct {
+	Issuer          string   `json:"iss"`
+	Subject         string   `json:"sub"`
+	Audience        string   `json:"aud"`
+	Expiry          int64    `json:"exp"`
+	IssuedAt        int64    `json:"iat"`
+	ID              string   `json:"jti"`
+	ClientID        string   `json:"client_id"`
+	Scope           string   `json:"scope"`
+	Scp             []string `json:"scp"`
+	AgentDID        string   `json:"agt"`
+	DeveloperID     string   `json:"dev"`
+	GrantID         string   `json:"grnt"`
+	DelegationDepth int      `json:"delegationDepth"`
+}
+
+// clockLeeway tolerates clock skew between replicas and verifiers.
+const clockLeeway = 30 * time.Second
+
+// signAccessToken issues an RFC 9068 JWT (typ at+jwt) for a grant.
+func (s *Server) signAccessToken(ctx context.Context, clientID, subject, grantID, audience string, scopes []string) (token, jti string, exp time.Time, err error) {
+	key, err := s.keys.signingKey(ctx)
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	now := s.now()
+	exp = now.Add(s.cfg.AccessTokenTTL)
+	jti = uuid.NewString()
+	c := accessClaims{
+		Issuer:      s.cfg.Issuer,
+		Subject:     subject,
+		Audience:    audience,
+		Expiry:      exp.Unix(),
+		IssuedAt:    now.Unix(),
+		ID:          jti,
+		ClientID:    clientID,
+		Scope:       strings.Join(scopes, " "),
+		Scp:         scopes,
+		AgentDID:    "did:grantex:" + s.cfg.AgentID,
+		DeveloperID: s.cfg.DeveloperID,
+		GrantID:     grantID,
+	}
+	if c.Scp == nil {
+		c.Scp = []string{}
+	}
+	token, err = jwt.Signed(key.signer).Claims(c).Serialize()
+	if err != nil {
+		return "", "", time.Time{}, fmt.Errorf("signing access token: %w", err)
+	}
+	return token, jti, time.Unix(exp.Unix(), 0), nil
+}
+
+// invalidToken is a *TokenError (errors.Is ErrInvalidToken) whose
+// description may be sent to the client.
+func invalidToken(format string, args ...any) error {
+	return &TokenError{Description: fmt.Sprintf(format, args...)}
+}
+
+// localAlgorithms are the algorithms our own keys can sign with.
+var localAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256}
+
+// verifyLocalToken checks a token we signed: signature with our keys, typ,
+// iss, exp/iat with leeway, and revocation in the store. It does not check
+// audience or scopes (the resource server does).
+func (s *Server) verifyLocalToken(ctx context.Context, token string) (*Grant, error) {
+	if strings.Count(token, ".") != 2 || len(token) > 16<<10 {
+		return nil, invalidToken("not a JWS compact token")
+	}
+	tok, err := jwt.ParseSigned(token, localAlgorithms)
+	if err != nil {
+		return nil, invalidToken("%v", err)
+	}
+	if len(tok.Headers) != 1 {
+		return nil, invalidToken("exactly one signature is required")
+	}
+	hdr := tok.Headers[0]
+	if typ, _ := hdr.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
+		return nil, invalidToken("typ is not at+jwt")
+	}
+	key, err := s.keys.publicKey(ctx, hdr.KeyID)
+	if err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			return nil, err
+		}
+		return nil, invalidToken("%v", err)
+	}
+	if key.Algorithm != hdr.Algorithm {
+		return nil, invalidToken("algorithm %s does not match key %s", hdr.Algorithm, key.ID)
+	}
+	var raw map[string]any
+	if err := tok.Claims(key.public.Key, &raw); err != nil {
+		return nil, invalidToken("%v", err)
+	}
+	g, err := grantFromClaims(raw)
+	if err != nil {
+		return nil, err
+	}
+	if g.Issuer != s.cfg.Issuer {
+		return nil, invalidToken("issuer %q is not %q", g.Issuer, s.cfg.Issuer)
+	}
+	if err := checkTimes(g, s.now()); err != nil {
+		return nil, err
+	}
+	revoked, err := s.grants.IsRevoked(ctx, g.TokenID, g.GrantID)
+	if err != nil {
+		return nil, err
+	}
+	if revoked {
+		return nil, invalidToken("token has been revoked")
+	}
+	return g, nil
+}
+
+// checkTimes applies exp and iat (and nbf when present) with leeway.
+func checkTimes(g *Grant, now time.Time) error {
+	if g.ExpiresAt.IsZero() || !now.Before(g.ExpiresAt.Add(clockLeeway)) {
+		return invalidToken("token has expired")
+	}
+	if g.IssuedAt.After(now.Add(clockLeeway)) {
+		return invalidToken("token was issued in the future")
+	}
+	if nbf, ok := numericClaim(g.Raw, "nbf"); ok && time.Unix(nbf, 0).After(now.Add(clockLeeway)) {
+		return invalidToken("token is not valid yet")
+	}
+	return nil
+}
+
+// grantFromClaims reads the claims of an access token of either mode.
+func grantFromClaims(raw map[string]any) (*Grant, error) {
+	str := func(k string) string { v, _ := raw[k].(string); return v }
+	if _, ok := raw["purpose"]; ok {
+		return nil, invalidToken("not an access token (purpose claim)")
+	}
+	if _, ok := raw["vc"]; ok {
+		return nil, invalidToken("not an access token (vc claim)")
+	}
+	g := &Grant{
+		Subject:        str("sub"),
+		Issuer:         str("iss"),
+		TokenID:        str("jti"),
+		ClientID:       str("client_id"),
+		AgentDID:       str("agt"),
+		DeveloperID:    str("dev"),
+		GrantID:        str("grnt"),
+		ParentAgentDID: str("parentAgt"),
+		ParentGrantID:  str("parentGrnt"),
+		Raw:            raw,
+	}
+	if g.Subject == "" || g.TokenID == "" {
+		return nil, invalidToken("sub and jti are required")
+	}
+	if g.GrantID == "" {
+		g.GrantID = g.TokenID
+	}
+	switch aud := raw["aud"].(type) {
+	case string:
+		g.Audience = []string{aud}
+	case []any:
+		for _, a := range aud {
+			if s, ok := a.(string); ok {
+				g.Audience = append(g.Audience, s)
+			}
+		}
+	}
+	if sc, ok := raw["scope"].(string); ok {
+		g.Scopes = strings.Fields(sc)
+	} else if scp, ok := raw["scp"].([]any); ok {
+		for _, x := range scp {
+			if s, ok := x.(string); ok {
+				g.Scopes = append(g.Scopes, s)
+			}
+		}
+	}
+	if exp, ok := numericClaim(raw, "exp"); ok {
+		g.ExpiresAt = time.Unix(exp, 0)
+	}
+	if iat, ok := numericClaim(raw, "iat"); ok {
+		g.IssuedAt = time.Unix(iat, 0)
+	}
+	if d, ok := numericClaim(raw, "delegationDepth"); ok {
+		g.DelegationDepth = int(d)
+	}
+	return g, nil
+}
+
+func numericClaim(raw map[string]any, k string) (int64, bool) {
+	switch v := raw[k].(type) {
+	case float64:
+		return int64(v), true
+	case json.Number:
+		n, err := v.Int64()
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// VerifyAccessToken verifies an access token this server issued (either
+// mode): signature, issuer, lifetime and revocation, with no HTTP round trip.
+// It does not check audience or scopes; RequireMCPAuth does. Together with
+// SubscribeRevocations it is the same-process fast path of the middleware.
+func (s *Server) VerifyAccessToken(ctx context.Context, token string) (*Grant, error) {
+	return s.authority.verify(ctx, token)
+}

@@ -1,0 +1,709 @@
+package mcpauth
+
+// This file implements access token verification for resource servers:
+// RFC 9068 JWT access tokens and Grantex grant tokens, signed with keys
+// from a JWK Set (RFC 7517) or checked in process by a LocalVerifier.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcpauth/mcpauth/internal/jwks"
+)
+
+// Verification errors. Every error from [Verifier.Verify] matches one of
+// these with errors.Is, or is the caller's context error.
+var (
+	// ErrInvalidToken: the token is malformed, badly signed, expired, not
+	// yet valid, for another issuer or audience, revoked, or not an access
+	// token. RFC 6750 §3.1 invalid_token, HTTP 401. The error is a
+	// [*TokenError] whose Description can be shown to the client.
+	ErrInvalidToken = errors.New("mcpauth: invalid access token")
+	// ErrKeysUnavailable: the token cannot be checked right now, because no
+	// signing keys could be fetched yet or the local authority's store
+	// failed. HTTP 503 with Retry-After; never a reason to let a request
+	// through. The error is an [*UnavailableError].
+	ErrKeysUnavailable = errors.New("mcpauth: token verification unavailable")
+)
+
+// TokenError is a rejected token. It matches [ErrInvalidToken].
+type TokenError struct {
+	// Description says why, tersely; it is safe to send as the RFC 6750
+	// error_description. It never contains the token.
+	Description string
+	// Err is the underlying cause, for logs.
+	Err error
+}
+
+func (e *TokenError) Error() string {
+	if e.Err != nil {
+		return "mcpauth: invalid access token: " + e.Description + ": " + e.Err.Error()
+	}
+	return "mcpauth: invalid access token: " + e.Description
+}
+
+// Is makes errors.Is(err, ErrInvalidToken) true.
+func (e *TokenError) Is(target error) bool { return target == ErrInvalidToken }
+
+// Unwrap returns the cause.
+func (e *TokenError) Unwrap() error { return e.Err }
+
+// UnavailableError means verification could not be done now. It matches
+// [ErrKeysUnavailable].
+type UnavailableError struct {
+	// RetryAfter is a hint for the Retry-After header (RFC 9110 §10.2.3).
+	RetryAfter time.Duration
+	// Err is the cause (a JWKS fetch error, a store error), for logs.
+	Err error
+}
+
+func (e *UnavailableError) Error() string {
+	if e.Err != nil {
+		return "mcpauth: token verification unavailable: " + e.Err.Error()
+	}
+	return "mcpauth: token verification unavailable"
+}
+
+// Is makes errors.Is(err, ErrKeysUnavailable) true.
+func (e *UnavailableError) Is(target error) bool { return target == ErrKeysUnavailable }
+
+// Unwrap returns the cause.
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+func invalid(desc string, cause error) error { return &TokenError{Description: desc, Err: cause} }
+
+// LocalVerifier verifies tokens in process, without HTTP: the
+// authorization server's [*Server] implements it when the resource server
+// shares its process.
+type LocalVerifier interface {
+	// VerifyAccessToken checks the token's signature with the in-process
+	// keys, its iss, exp, nbf and iat, and that neither it (jti) nor its
+	// grant has been revoked. It does not check audience or scopes; the
+	// Verifier and the middleware do. For a token that is not valid it
+	// returns an error matching ErrInvalidToken (or ErrNotFound); any other
+	// error means the check could not be made and is answered with 503.
+	VerifyAccessToken(ctx context.Context, token string) (*Grant, error)
+	// SubscribeRevocations calls fn (synchronously, quickly) with the jti of
+	// every revoked access token and the id of every revoked grant (either
+	// may be empty) until cancel is called.
+	SubscribeRevocations(fn func(jti, grantID string)) (cancel func())
+}
+
+// Defaults for [VerifierOptions].
+const (
+	DefaultClockLeeway    = 30 * time.Second
+	DefaultTokenCacheSize = 10000
+	DefaultTokenCacheTTL  = 5 * time.Minute
+)
+
+// DefaultAlgorithms are the JWS algorithms (RFC 7518 §3.1, RFC 8037 §3.1)
+// accepted when VerifierOptions.Algorithms is empty.
+var DefaultAlgorithms = []string{"RS256", "ES256", "PS256", "EdDSA"}
+
+// maxTokenBytes bounds the tokens we parse at all.
+const maxTokenBytes = 16 << 10
+
+// maxFallbackKeys bounds how many keys a token whose kid is unknown is tried
+// against (see jwks.Set.Candidates).
+const maxFallbackKeys = 4
+
+// VerifierOptions configure a [Verifier]: Audience, and one of Local,
+// JWKSURL or Issuer.
+type VerifierOptions struct {
+	// Issuer is the authorization server's issuer (RFC 8414 §2). Its
+	// metadata gives jwks_uri (fallback {Issuer}/.well-known/jwks.json), and
+	// tokens must carry it as iss unless TokenIssuer is set.
+	Issuer string
+	// JWKSURL is the JWK Set URL, when it is not to be discovered from Issuer.
+	JWKSURL string
+	// TokenIssuer is the iss tokens must carry when it differs from Issuer
+	// (managed mode: Grantex tokens say https://grantex.dev while the keys
+	// live at https://api.grantex.dev). Default Issuer.
+	TokenIssuer string
+	// Audience is this resource server's canonical URL (RFC 8707 §2, RFC
+	// 9728 §3.3), e.g. https://mcp.example.com/mcp. Tokens must name it in
+	// aud; the comparison is exact but for one trailing slash. Empty means
+	// the audience is not checked at all, which only suits a verifier that
+	// is not guarding a resource (the authorization server checking
+	// upstream tokens): [RequireMCPAuth] refuses to run without an audience
+	// (MCP RS7).
+	Audience string
+	// AllowMissingAudience accepts tokens without an aud claim (Grantex
+	// delegated tokens drop it). Off by default: RFC 8707 audience binding
+	// is what stops a token for another server from working here.
+	AllowMissingAudience bool
+	// Algorithms are the accepted JWS algorithms. Default
+	// [DefaultAlgorithms]. HS256/384/512 and none are refused by NewVerifier.
+	Algorithms []string
+	// ClockLeeway is the clock skew allowed on exp, nbf and iat. Default
+	// [DefaultClockLeeway]; negative means none.
+	ClockLeeway time.Duration
+
+	// Local, when set, verifies tokens in process instead of by JWKS; no
+	// HTTP happens, and revocations drop cached tokens at once.
+	Local LocalVerifier
+
+	// TokenCacheSize bounds the cache of verified tokens, keyed by the
+	// token's SHA-256. Default [DefaultTokenCacheSize]; negative disables it.
+	TokenCacheSize int
+	// TokenCacheTTL is the longest a verified token is reused without
+	// verifying it again (entries also end at the token's exp). Default
+	// [DefaultTokenCacheTTL].
+	TokenCacheTTL time.Duration
+	// JWKSRefreshInterval is the least time between two JWKS fetches caused
+	// by unknown key ids, and the floor for the JWKS Cache-Control max-age.
+	// Default 30 s.
+	JWKSRefreshInterval time.Duration
+
+	// HTTPClient fetches metadata and keys. Default: a client with a 10 s timeout.
+	HTTPClient *http.Client
+	// Logger receives key-fetch failures. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Verifier verifies bearer access tokens for one resource server: JWS
+// signature (with an algorithm allow-list, RFC 8725 §3.1), iss, exp/nbf/iat
+// with leeway, aud (RFC 8707, RFC 9068 §4), and the token's kind. It is what
+// [RequireMCPAuth] runs, and can be used outside HTTP. Verified tokens are
+// cached until they expire. A Verifier is safe for concurrent use.
+//
+// Token profiles: a token whose typ header is "at+jwt" (RFC 9068 §2.1) is
+// checked as an access token. A token with no typ (or "JWT") must have the
+// Grantex grant-token shape (agt, dev, jti, an scp array). Any other typ,
+// and any token carrying purpose or vc claims (Grantex session tokens and
+// credentials signed by the same key), is refused.
+type Verifier struct {
+	issuer          string
+	audience        string
+	allowMissingAud bool
+	algs            map[string]bool
+	leeway          time.Duration
+	local           LocalVerifier
+	unsubscribe     func()
+	keys            *jwks.Set
+	cache           *tokenCache
+	now             func() time.Time
+}
+
+// NewVerifier returns a Verifier. It does no I/O: keys are fetched on first use.
+func NewVerifier(opts VerifierOptions) (*Verifier, error) {
+	v := &Verifier{
+		issuer:          opts.TokenIssuer,
+		audience:        opts.Audience,
+		allowMissingAud: opts.AllowMissingAudience,
+		leeway:          opts.ClockLeeway,
+		local:           opts.Local,
+		now:             opts.Now,
+		algs:            make(map[string]bool),
+	}
+	if v.issuer == "" {
+		v.issuer = opts.Issuer
+	}
+	if v.leeway == 0 {
+		v.leeway = DefaultClockLeeway
+	} else if v.leeway < 0 {
+		v.leeway = 0
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	algs := opts.Algorithms
+	if len(algs) == 0 {
+		algs = DefaultAlgorithms
+	}
+	for _, a := range algs {
+		if !jwks.Supported(a) {
+			return nil, fmt.Errorf("mcpauth: algorithm %q is not accepted: only asymmetric JWS algorithms verify access tokens (RFC 8725 §3.1)", a)
+		}
+		v.algs[a] = true
+	}
+	if opts.Local == nil {
+		if v.issuer == "" {
+			return nil, errors.New("mcpauth: VerifierOptions needs Issuer (or TokenIssuer) to check iss")
+		}
+		if opts.JWKSURL == "" && opts.Issuer == "" {
+			return nil, errors.New("mcpauth: VerifierOptions needs Local, JWKSURL or Issuer")
+		}
+		ks, err := jwks.New(jwks.Options{
+			URL:         opts.JWKSURL,
+			Issuer:      opts.Issuer,
+			Client:      opts.HTTPClient,
+			MinInterval: opts.JWKSRefreshInterval,
+			Logger:      opts.Logger,
+			Now:         opts.Now,
+		})
+		if err != nil {
+			return nil, err
+		}
+		v.keys = ks
+	}
+	if opts.TokenCacheSize >= 0 {
+		size, ttl := opts.TokenCacheSize, opts.TokenCacheTTL
+		if size == 0 {
+			size = DefaultTokenCacheSize
+		}
+		if ttl <= 0 {
+			ttl = DefaultTokenCacheTTL
+		}
+		v.cache = newTokenCache(size, ttl)
+		if v.local != nil {
+			v.unsubscribe = v.local.SubscribeRevocations(v.cache.revoke)
+		}
+	}
+	return v, nil
+}
+
+// Close stops the Verifier's background work: its revocation subscription
+// and any in-flight key fetch. Verify keeps working with what it holds.
+func (v *Verifier) Close() {
+	if v.unsubscribe != nil {
+		v.unsubscribe()
+	}
+	if v.keys != nil {
+		v.keys.Close()
+	}
+}
+
+// Verify checks an access token and returns its grant. The *Grant may be
+// shared with other callers presenting the same token and must not be
+// modified. Errors match [ErrInvalidToken] or [ErrKeysUnavailable], or are
+// ctx's error.
+func (v *Verifier) Verify(ctx context.Context, token string) (*Grant, error) {
+	if token == "" || len(token) > maxTokenBytes {
+		return nil, invalid("malformed token", nil)
+	}
+	now := v.now()
+	var key [32]byte
+	var gen uint64
+	if v.cache != nil {
+		key = sha256.Sum256([]byte(token))
+		if g, ok := v.cache.get(key, now); ok {
+			return g, nil
+		}
+		gen = v.cache.generation()
+	}
+	var g *Grant
+	var err error
+	if v.local != nil {
+		g, err = v.verifyLocal(ctx, token, now)
+	} else {
+		g, err = v.verifyJWT(ctx, token, now)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if v.cache != nil {
+		v.cache.put(key, g, now, gen)
+	}
+	return g, nil
+}
+
+func (v *Verifier) verifyLocal(ctx context.Context, token string, now time.Time) (*Grant, error) {
+	g, err := v.local.VerifyAccessToken(ctx, token)
+	switch {
+	case err == nil && g == nil:
+		return nil, &UnavailableError{RetryAfter: time.Second, Err: errors.New("local verifier returned no grant")}
+	case err == nil:
+	case errors.Is(err, ErrInvalidToken), errors.Is(err, ErrNotFound):
+		var te *TokenError
+		if errors.As(err, &te) {
+			return nil, te
+		}
+		return nil, invalid("invalid token", err)
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	default:
+		return nil, &UnavailableError{RetryAfter: 5 * time.Second, Err: err}
+	}
+	if g.Raw != nil {
+		if err := checkTokenKind(g.Raw); err != nil {
+			return nil, err
+		}
+	}
+	if !g.ExpiresAt.IsZero() && now.After(g.ExpiresAt.Add(v.leeway)) {
+		return nil, invalid("token expired", nil)
+	}
+	if err := v.checkAudience(g.Audience); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func (v *Verifier) verifyJWT(ctx context.Context, token string, now time.Time) (*Grant, error) {
+	c, err := jwks.ParseCompact(token)
+	if err != nil {
+		return nil, invalid("malformed token", err)
+	}
+	alg := c.Header.Alg
+	if !v.algs[alg] {
+		return nil, invalid("token signing algorithm not accepted", fmt.Errorf("alg %q", alg))
+	}
+	var untyped bool
+	switch strings.ToLower(c.Header.Typ) {
+	case "at+jwt", "application/at+jwt":
+	case "", "jwt":
+		untyped = true
+	default:
+		return nil, invalid("not an access token", fmt.Errorf("typ %q", c.Header.Typ))
+	}
+	cands, exact, err := v.keys.Candidates(ctx, c.Header.Kid)
+	if err != nil {
+		var ue *jwks.UnavailableError
+		if errors.As(err, &ue) {
+			return nil, &UnavailableError{RetryAfter: ue.RetryAfter, Err: ue}
+		}
+		return nil, err // the caller's context ended
+	}
+	verified, tried := false, 0
+	for _, k := range cands {
+		if !jwks.Compatible(k, alg) {
+			continue
+		}
+		if !exact && tried == maxFallbackKeys {
+			break
+		}
+		tried++
+		if jwks.VerifySignature(k, alg, c.SigningInput, c.Signature) == nil {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		if exact && tried == 0 {
+			return nil, invalid("token key does not match its algorithm", fmt.Errorf("kid %q, alg %q", c.Header.Kid, alg))
+		}
+		return nil, invalid("invalid token signature", nil)
+	}
+	if len(c.Payload) == 0 || c.Payload[0] != '{' {
+		return nil, invalid("malformed token claims", nil)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(c.Payload, &claims); err != nil {
+		return nil, invalid("malformed token claims", err)
+	}
+	return v.grantFromClaims(claims, now, untyped)
+}
+
+// checkTokenKind refuses Grantex session tokens and credentials signed by
+// the grant-token key (grantex contract §2.1).
+func checkTokenKind(claims map[string]any) error {
+	if _, ok := claims["purpose"]; ok {
+		return invalid("not an access token", errors.New("purpose claim"))
+	}
+	if _, ok := claims["vc"]; ok {
+		return invalid("not an access token", errors.New("vc claim"))
+	}
+	return nil
+}
+
+// grantFromClaims validates a verified JWT's claims (RFC 9068 §4, RFC 7519
+// §4.1) and builds the Grant.
+func (v *Verifier) grantFromClaims(claims map[string]any, now time.Time, untyped bool) (*Grant, error) {
+	if err := checkTokenKind(claims); err != nil {
+		return nil, err
+	}
+	cl := claimReader{m: claims}
+	g := &Grant{
+		Issuer:         cl.str("iss"),
+		Subject:        cl.str("sub"),
+		TokenID:        cl.str("jti"),
+		ClientID:       cl.str("client_id"),
+		AgentDID:       cl.str("agt"),
+		DeveloperID:    cl.str("dev"),
+		GrantID:        cl.str("grnt"),
+		ParentAgentDID: cl.str("parentAgt"),
+		ParentGrantID:  cl.str("parentGrnt"),
+		Raw:            claims,
+	}
+	exp, hasExp := cl.time("exp")
+	nbf, hasNbf := cl.time("nbf")
+	iat, hasIat := cl.time("iat")
+	g.ExpiresAt, g.IssuedAt = exp, iat
+	g.Audience = cl.strs("aud")
+	scope, scp := cl.strs("scope"), cl.strs("scp")
+	g.Scopes = mergeScopes(scope, scp)
+	if depth, ok := claims["delegationDepth"]; ok {
+		f, isNum := depth.(float64)
+		if !isNum || f < 0 || f > 1000 || f != math.Trunc(f) {
+			cl.bad = "delegationDepth"
+		} else {
+			g.DelegationDepth = int(f)
+		}
+	}
+	if cl.bad != "" {
+		return nil, invalid("malformed token claims", fmt.Errorf("claim %s", cl.bad))
+	}
+	if g.Issuer != v.issuer {
+		return nil, invalid("token issuer not accepted", fmt.Errorf("iss %q", g.Issuer))
+	}
+	if g.Subject == "" {
+		return nil, invalid("token has no subject", nil)
+	}
+	if !hasExp {
+		return nil, invalid("token has no expiry", nil)
+	}
+	if now.After(exp.Add(v.leeway)) {
+		return nil, invalid("token expired", nil)
+	}
+	if hasNbf && nbf.After(now.Add(v.leeway)) {
+		return nil, invalid("token not yet valid", nil)
+	}
+	if hasIat && iat.After(now.Add(v.leeway)) {
+		return nil, invalid("token issued in the future", nil)
+	}
+	if err := v.checkAudience(g.Audience); err != nil {
+		return nil, err
+	}
+	if untyped {
+		// Without typ at+jwt, only the Grantex grant-token shape passes.
+		if _, isArray := claims["scp"].([]any); !isArray || g.AgentDID == "" || g.DeveloperID == "" || g.TokenID == "" {
+			return nil, invalid("not an access token", errors.New("no typ at+jwt and not a grant token"))
+		}
+	}
+	if g.GrantID == "" {
+		g.GrantID = g.TokenID
+	}
+	return g, nil
+}
+
+func (v *Verifier) checkAudience(aud []string) error {
+	if v.audience == "" {
+		return nil
+	}
+	if len(aud) == 0 {
+		if v.allowMissingAud {
+			return nil
+		}
+		return invalid("token has no audience", nil)
+	}
+	if !audienceMatches(aud, v.audience) {
+		return invalid("token is not meant for this resource", fmt.Errorf("aud %q", aud))
+	}
+	return nil
+}
+
+// audienceMatches compares audiences with the resource as strings (RFC
+// 9728 §3.3), tolerating one trailing slash as go-sdk's
+// oauthex.MatchesResource does.
+func audienceMatches(aud []string, resource string) bool {
+	want := strings.TrimSuffix(resource, "/")
+	for _, a := range aud {
+		if a == resource || strings.TrimSuffix(a, "/") == want {
+			return true
+		}
+	}
+	return false
+}
+
+// claimReader reads typed claims, remembering the first ill-typed one.
+type claimReader struct {
+	m   map[string]any
+	bad string
+}
+
+func (c *claimReader) str(name string) string {
+	v, ok := c.m[name]
+	if !ok {
+		return ""
+	}
+	s, ok := v.(string)
+	if !ok && c.bad == "" {
+		c.bad = name
+	}
+	return s
+}
+
+// strs reads a string or an array of strings; a string claim named scope
+// or scp is space-separated (RFC 6749 §3.3).
+func (c *claimReader) strs(name string) []string {
+	v, ok := c.m[name]
+	if !ok {
+		return nil
+	}
+	switch v := v.(type) {
+	case string:
+		if name == "scope" || name == "scp" {
+			return strings.Fields(v)
+		}
+		if v == "" {
+			return nil
+		}
+		return []string{v}
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				if c.bad == "" {
+					c.bad = name
+				}
+				return nil
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	if c.bad == "" {
+		c.bad = name
+	}
+	return nil
+}
+
+// maxNumericDate is 9999-12-31: later NumericDates are refused as malformed.
+const maxNumericDate = 253402300799
+
+func (c *claimReader) time(name string) (time.Time, bool) {
+	v, ok := c.m[name]
+	if !ok {
+		return time.Time{}, false
+	}
+	f, ok := v.(float64)
+	if !ok || f < 0 || f > maxNumericDate {
+		if c.bad == "" {
+			c.bad = name
+		}
+		return time.Time{}, false
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), true
+}
+
+func mergeScopes(a, b []string) []string {
+	if len(b) == 0 {
+		return a
+	}
+	if len(a) == 0 {
+		return b
+	}
+	out := a
+	for _, s := range b {
+		if !containsString(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func containsString(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Allows reports whether the grant covers every one of scopes, honouring
+// scope hierarchy (MCP 2026-07-28 §Step-Up Authorization, RS14): a granted
+// scope covers itself and every scope below it, where ":" separates levels
+// and a trailing ":*" names the whole subtree. "tools" and "tools:*" both
+// cover "tools:read" and "tools:read:secret"; "tools:read" does not cover
+// "tools" or "tools:write".
+func (g *Grant) Allows(scopes ...string) bool {
+	for _, s := range scopes {
+		if !scopeGranted(g.Scopes, s) {
+			return false
+		}
+	}
+	return true
+}
+
+func scopeGranted(granted []string, want string) bool {
+	for _, h := range granted {
+		if scopeCovers(h, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// scopeCovers reports whether granted scope h covers scope w.
+func scopeCovers(h, w string) bool {
+	if h == w {
+		return true
+	}
+	h = strings.TrimSuffix(h, ":*")
+	return h != "" && len(w) > len(h) && w[len(h)] == ':' && w[:len(h)] == h
+}
+
+// tokenCache holds verified grants by token digest. It is bounded (random
+// eviction), entries end at the token's exp and never live beyond ttl, and
+// revocation events drop entries by jti or grant id.
+type tokenCache struct {
+	mu  sync.RWMutex
+	m   map[[32]byte]cacheEntry
+	max int
+	ttl time.Duration
+	gen uint64 // bumped by every revocation
+}
+
+type cacheEntry struct {
+	g     *Grant
+	until time.Time
+}
+
+func newTokenCache(size int, ttl time.Duration) *tokenCache {
+	return &tokenCache{m: make(map[[32]byte]cacheEntry, min(size, 1024)), max: size, ttl: ttl}
+}
+
+func (c *tokenCache) get(k [32]byte, now time.Time) (*Grant, bool) {
+	c.mu.RLock()
+	e, ok := c.m[k]
+	c.mu.RUnlock()
+	if !ok || !now.Before(e.until) {
+		return nil, false
+	}
+	return e.g, true
+}
+
+func (c *tokenCache) generation() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen
+}
+
+// put caches g unless a revocation happened since gen was read: the grant
+// was verified before it and might be the revoked one.
+func (c *tokenCache) put(k [32]byte, g *Grant, now time.Time, gen uint64) {
+	until := now.Add(c.ttl)
+	if !g.ExpiresAt.IsZero() && g.ExpiresAt.Before(until) {
+		until = g.ExpiresAt
+	}
+	if !now.Before(until) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
+		for old := range c.m { // map order is random: random eviction
+			delete(c.m, old)
+			break
+		}
+	}
+	c.m[k] = cacheEntry{g: g, until: until}
+}
+
+func (c *tokenCache) revoke(jti, grantID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for k, e := range c.m {
+		if (jti != "" && e.g.TokenID == jti) || (grantID != "" && e.g.GrantID == grantID) {
+			delete(c.m, k)
+		}
+	}
+}
