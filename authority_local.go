@@ -88,7 +88,7 @@ func (a *localAuthority) accessToken(ctx context.Context, clientID, subject, gra
 		return nil, storeErr(err)
 	}
 	return &tokenResponse{
-		AccessToken: token, TokenType: "Bearer", ExpiresIn: int64(time.Until(exp).Round(time.Second) / time.Second),
+		AccessToken: token, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(a.s.now()).Round(time.Second) / time.Second),
 		Scope: strings.Join(scopes, " "), tokenID: jti, grantID: grantID, subject: subject, scopes: scopes,
 		agentDID: "did:grantex:" + a.s.cfg.AgentID,
 	}, nil

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -24,9 +25,9 @@ const maxFormBody = 64 << 10
 // user and never redirected. Phase 2 errors go back to the client with
 // error, state and iss (RFC 6749 §4.1.2.1, RFC 9207).
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
-	params, err := readParams(w, r, false)
-	if err != nil {
-		s.fail(w, r, false, noRedirect(err))
+	params, dupErr := readParams(w, r, false)
+	if dupErr != nil && (params == nil || len(params["client_id"]) > 1 || len(params["redirect_uri"]) > 1) {
+		s.fail(w, r, false, noRedirect(dupErr))
 		return
 	}
 	client, redirectURI, err := s.validateClientRedirect(r.Context(), params)
@@ -35,7 +36,15 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state := params.Get("state")
+	if len(params["state"]) > 1 {
+		state = ""
+	}
+	// A repeated parameter other than client_id and redirect_uri is a
+	// redirectable invalid_request (RFC 6749 §4.1.2.1).
 	p, err := s.validateAuthorizationRequest(params, client)
+	if dupErr != nil {
+		err = dupErr
+	}
 	if err != nil {
 		s.redirectError(w, r, redirectURI, state, err)
 		return
@@ -71,7 +80,11 @@ func (s *Server) validateClientRedirect(ctx context.Context, params url.Values) 
 	}
 	client, err := s.getClient(ctx, clientID)
 	if err != nil {
-		return nil, "", noRedirect(err)
+		oe := noRedirect(err)
+		if oe.Code == "invalid_client" {
+			oe.Status = http.StatusBadRequest // a page, not an HTTP authentication challenge
+		}
+		return nil, "", oe
 	}
 	redirectURI := params.Get("redirect_uri")
 	if redirectURI == "" {
@@ -91,6 +104,9 @@ func (s *Server) getClient(ctx context.Context, id string) (*Client, error) {
 	if c, ok := s.static[id]; ok {
 		cp := *c
 		return &cp, nil
+	}
+	if s.cimdEnabled() && strings.HasPrefix(id, "https://") {
+		return s.clientFromMetadataDocument(ctx, id)
 	}
 	if len(id) > 256 {
 		return nil, oauth.InvalidClient("unknown client")
@@ -382,7 +398,7 @@ func (s *Server) brand() ui.Brand {
 // handleAssets serves the embedded stylesheet.
 func (s *Server) handleAssets(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != s.basePath+pathAssets+"style.css" {
-		http.NotFound(w, r)
+		s.fail(w, r, true, &oauth.Error{Code: "not_found", Description: "no such endpoint", Status: http.StatusNotFound})
 		return
 	}
 	w.Header().Set("Content-Type", "text/css; charset=utf-8")

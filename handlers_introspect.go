@@ -40,9 +40,15 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, true, err)
 		return
 	}
-	_, err = s.authenticateClient(r, params, s.cfg.AllowAnonymousIntrospection)
+	client, err := s.authenticateClient(r, params, s.cfg.AllowAnonymousIntrospection)
 	if err != nil {
 		s.fail(w, r, true, err)
+		return
+	}
+	// A public client's client_id is no credential: the metadata advertises
+	// none for introspection only when anonymous introspection is allowed.
+	if client != nil && client.IsPublic() && !s.cfg.AllowAnonymousIntrospection {
+		s.fail(w, r, true, oauth.InvalidClient("introspection requires a confidential client's credentials"))
 		return
 	}
 	token := params.Get("token")

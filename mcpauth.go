@@ -72,6 +72,12 @@ type Config struct {
 	StaticClients []Client
 	// DisableRegistration turns off POST /register.
 	DisableRegistration bool
+	// DisableClientIDMetadataDocuments turns off Client ID Metadata Documents
+	// (draft-ietf-oauth-client-id-metadata-document-00, MCP 2025-11-25): by
+	// default an https client_id is resolved by fetching the client's metadata
+	// from that URL (SSRF-guarded, cached per Cache-Control), and metadata
+	// advertises client_id_metadata_document_supported.
+	DisableClientIDMetadataDocuments bool
 	// AllowAnonymousIntrospection lets /introspect answer without client
 	// authentication, as the original package did. Off by default: an open
 	// introspection endpoint is a token-scanning oracle.

@@ -55,6 +55,7 @@ func (s *Server) Metadata() ServerMetadata {
 		RevocationEndpointAuthMethodsSupported:     []string{"client_secret_basic", "client_secret_post", "none"},
 		AuthorizationResponseIssParameterSupported: true,
 		ResourceIndicatorsSupported:                len(s.cfg.Resources) > 0,
+		ClientIDMetadataDocumentSupported:          s.cimdEnabled(),
 		SubjectTypesSupported:                      []string{"public"},
 		IDTokenSigningAlgValuesSupported:           []string{s.cfg.SigningAlgorithm},
 	}

@@ -396,6 +396,10 @@ func ContextWithGrant(ctx context.Context, g *Grant) context.Context {
 
 // GrantFromContext returns the verified grant [RequireMCPAuth] put in ctx.
 // The Grant is shared by requests bearing the same token; do not modify it.
+//
+// In tool handlers of the MCP Go SDK's stateful streamable transport, ctx
+// descends from the request that created the session, not the current one:
+// use sdkauth.GrantFromRequest there.
 func GrantFromContext(ctx context.Context) (*Grant, bool) {
 	g, ok := ctx.Value(grantKey{}).(*Grant)
 	return g, ok && g != nil

@@ -54,7 +54,9 @@ func readParams(w http.ResponseWriter, r *http.Request, allowJSON bool) (url.Val
 	}
 	for _, k := range singleValued {
 		if len(v[k]) > 1 {
-			return nil, oauth.InvalidRequest("parameter %s must not be repeated", k)
+			// v is returned with the error so /authorize can still redirect it
+			// once client_id and redirect_uri are known to be sound.
+			return v, oauth.InvalidRequest("parameter %s must not be repeated", k)
 		}
 	}
 	return v, nil

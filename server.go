@@ -47,6 +47,8 @@ type Server struct {
 	extMu      sync.Mutex
 	extensions map[string]string // grantex_extensions name → path below the issuer
 
+	cimd cimdClients // Client ID Metadata Documents (cimd.go); zero value ready
+
 	stop     chan struct{}
 	stopOnce sync.Once
 	wg       sync.WaitGroup
@@ -174,9 +176,11 @@ func (s *Server) routes() {
 		s.handle(s.basePath+pathRegister, route{methods: "POST", limit: EndpointRegister, cors: true, handler: s.handleRegister, oauthish: true})
 	}
 	s.handle(s.basePath+pathAuthorize, route{methods: "GET, POST", limit: EndpointAuthorize, handler: s.handleAuthorize})
-	s.handle(s.basePath+pathLogin, route{methods: "GET, POST", limit: EndpointAuthorize, handler: s.handleLogin})
-	s.handle(s.basePath+pathConsent, route{methods: "GET, POST", limit: EndpointAuthorize, handler: s.handleConsent})
-	s.handle(s.basePath+pathCallback, route{methods: "GET", limit: EndpointAuthorize, handler: s.handleCallback})
+	// One browser login takes several page requests: only /authorize itself
+	// counts against the authorize limit.
+	s.handle(s.basePath+pathLogin, route{methods: "GET, POST", limit: EndpointDefault, handler: s.handleLogin})
+	s.handle(s.basePath+pathConsent, route{methods: "GET, POST", limit: EndpointDefault, handler: s.handleConsent})
+	s.handle(s.basePath+pathCallback, route{methods: "GET", limit: EndpointDefault, handler: s.handleCallback})
 	s.handle(s.basePath+pathToken, route{methods: "POST", limit: EndpointToken, cors: true, handler: s.handleToken, oauthish: true})
 	s.handle(s.basePath+pathIntrospect, route{methods: "POST", limit: EndpointIntrospect, cors: true, handler: s.handleIntrospect, oauthish: true})
 	s.handle(s.basePath+pathRevoke, route{methods: "POST", limit: EndpointRevoke, cors: true, handler: s.handleRevoke, oauthish: true})
@@ -206,7 +210,8 @@ func (s *Server) handle(path string, r route) {
 		}
 		if s.limiter != nil {
 			if rate, ok := s.cfg.RateLimits.For(r.limit); ok {
-				if wait := s.limiter.Allow(r.limit+"|"+s.clientIP(req), rate.Requests, rate.Per); wait > 0 {
+				// One bucket per endpoint (path) and client IP, even where endpoints share a rate.
+				if wait := s.limiter.Allow(path+"|"+s.clientIP(req), rate.Requests, rate.Per); wait > 0 {
 					s.fail(w, req, r.oauthish, oauth.TooManyRequests(wait))
 					return
 				}

@@ -287,7 +287,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Grant, error) {
 	var key [32]byte
 	var gen uint64
 	if v.cache != nil {
-		key = sha256.Sum256([]byte(token))
+		key = tokenDigest(token)
 		if g, ok := v.cache.get(key, now); ok {
 			return g, nil
 		}
@@ -307,6 +307,17 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Grant, error) {
 		v.cache.put(key, g, now, gen)
 	}
 	return g, nil
+}
+
+// tokenDigest is SHA-256(token), hashing typical tokens from a stack buffer
+// so the cache-hit path does not allocate.
+func tokenDigest(token string) [32]byte {
+	var buf [2048]byte
+	if len(token) <= len(buf) {
+		n := copy(buf[:], token)
+		return sha256.Sum256(buf[:n])
+	}
+	return sha256.Sum256([]byte(token))
 }
 
 func (v *Verifier) verifyLocal(ctx context.Context, token string, now time.Time) (*Grant, error) {

@@ -26,7 +26,8 @@ import (
 	"time"
 )
 
-// Defaults of the client's options.
+// Defaults of the client's options. The official SDK's are 4 attempts, a 30 s
+// overall timeout and a 10 s Retry-After cap (contract §1.10).
 const (
 	DefaultMaxAttempts      = 3
 	DefaultAttemptTimeout   = 10 * time.Second
@@ -55,10 +56,10 @@ type Client struct {
 	now            func() time.Time
 }
 
-// Option configures a [Client] in [New].
+// Option configures a [Client] in [New] (contract §1.10 lists the SDK's options).
 type Option func(*Client) error
 
-// WithHTTPClient sets the HTTP client. Default: a client with
+// WithHTTPClient sets the HTTP client (the SDK's WithHTTPClient, §1.10). Default: a client with
 // http.DefaultTransport and no overall timeout (timeouts come from the
 // context and [WithAttemptTimeout]).
 func WithHTTPClient(hc *http.Client) Option {
@@ -98,7 +99,7 @@ func WithAttemptTimeout(d time.Duration) Option {
 }
 
 // WithBackoff sets the retry delay: base·2^(attempt-1) with jitter, capped at
-// max. Defaults 250 ms and 5 s.
+// max. Defaults 250 ms and 5 s (the SDK uses 500 ms and 10 s, §1.10).
 func WithBackoff(base, max time.Duration) Option {
 	return func(c *Client) error {
 		if base <= 0 || max < base {
@@ -136,7 +137,8 @@ func WithJWKSURL(u string) Option {
 	}
 }
 
-// WithLogger sets the logger for retries and unknown outcomes. Default: discard.
+// WithLogger sets the logger for retries and for single-use calls whose
+// outcome is unknown (contract §1.10). Default: discard.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *Client) error {
 		if l == nil {
@@ -147,7 +149,8 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithUserAgent sets the User-Agent header (default [DefaultUserAgent]).
+// WithUserAgent sets the User-Agent header (default [DefaultUserAgent]; the
+// SDK sends grantex-go/<version>, §1.10).
 func WithUserAgent(ua string) Option {
 	return func(c *Client) error {
 		if ua == "" || strings.ContainsAny(ua, "\r\n") {
@@ -158,7 +161,7 @@ func WithUserAgent(ua string) Option {
 	}
 }
 
-// WithMaxResponseBytes bounds response bodies (default
+// WithMaxResponseBytes bounds response bodies (contract §1 answers are small; default
 // [DefaultMaxResponseBytes]). A larger success body fails with
 // [ErrResponseTooLarge]; a larger error body yields a generic *APIError.
 func WithMaxResponseBytes(n int64) Option {
@@ -232,13 +235,13 @@ func checkHTTPURL(raw string) error {
 	return nil
 }
 
-// BaseURL returns the Grantex base URL, without a trailing slash.
+// BaseURL returns the Grantex base URL, without a trailing slash (contract §1.1).
 func (c *Client) BaseURL() string { return c.baseURL }
 
 // JWKSURL returns the URL of Grantex's JWKS (contract §1.8).
 func (c *Client) JWKSURL() string { return c.jwksURL }
 
-// AgentID returns the agent id the client sends.
+// AgentID returns the agent id the client sends as agentId (contract §1.2, §1.4, §1.5).
 func (c *Client) AgentID() string { return c.agentID }
 
 // Authorize creates an authorization request: POST /v1/authorize → 201

@@ -494,7 +494,9 @@ func TestRetryPolicy(t *testing.T) {
 				t.Cleanup(tr.CloseIdleConnections)
 				opts := []Option{WithHTTPClient(&http.Client{Transport: tr})}
 				if f == failStall {
-					opts = append(opts, WithAttemptTimeout(50*time.Millisecond))
+					// Long enough for the request to reach the server even under -race
+					// with every subtest in parallel.
+					opts = append(opts, WithAttemptTimeout(500*time.Millisecond))
 				}
 				c := newTestClient(t, ts.URL, opts...)
 				err := calls[name](c, context.Background())
@@ -609,12 +611,12 @@ func TestRetryStopsAtDeadline(t *testing.T) {
 // TestContextTimeout: the caller's deadline ends a hanging call, the error
 // wraps context.DeadlineExceeded, and nothing is retried after it.
 func TestContextTimeout(t *testing.T) {
-	st := &stub{response: func(w http.ResponseWriter, r *http.Request, n int) { <-r.Context().Done() }}
-	c := newTestClient(t, serve(t, st).URL)
 	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {
-			before := st.count()
-			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			t.Parallel()
+			st := &stub{response: func(w http.ResponseWriter, r *http.Request, n int) { <-r.Context().Done() }}
+			c := newTestClient(t, serve(t, st).URL)
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			defer cancel()
 			start := time.Now()
 			err := call(c, ctx)
@@ -624,7 +626,7 @@ func TestContextTimeout(t *testing.T) {
 			if time.Since(start) > 2*time.Second {
 				t.Errorf("took %v", time.Since(start))
 			}
-			if n := st.count() - before; n != 1 {
+			if n := st.count(); n != 1 {
 				t.Errorf("requests = %d, want 1", n)
 			}
 			if !IsRetryable(err) {
@@ -644,7 +646,7 @@ func TestAttemptTimeoutRetriesReads(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, `{"valid":true,"grantId":"grnt_1"}`)
 	}}
-	c := newTestClient(t, serve(t, st).URL, WithAttemptTimeout(50*time.Millisecond))
+	c := newTestClient(t, serve(t, st).URL, WithAttemptTimeout(300*time.Millisecond))
 	v, err := c.VerifyToken(context.Background(), "t")
 	if err != nil || !v.Valid || st.count() != 2 {
 		t.Fatalf("VerifyToken = %+v, %v after %d requests", v, err, st.count())

@@ -13,15 +13,16 @@ import (
 )
 
 // ErrResponseTooLarge reports a success body larger than the client's limit
-// (see [WithMaxResponseBytes]). Grantex answers are a few KiB; anything
+// (see [WithMaxResponseBytes]; contract §1 bodies are small JSON). Grantex answers are a few KiB; anything
 // bigger is a misconfigured base URL or a hostile server, never retried.
 var ErrResponseTooLarge = errors.New("grantex: response body too large")
 
 // ErrInvalidArgument reports a call refused locally, before any request was
-// sent: an empty code, token, jti or grant id.
+// sent: an empty code, token, jti or grant id (all required by contract §1.4–§1.7).
 var ErrInvalidArgument = errors.New("grantex: invalid argument")
 
-// NetworkError is a request that got no HTTP answer from Grantex: a dial,
+// NetworkError is a request that got no HTTP answer from Grantex (the SDK's
+// NetworkError of contract §1.10, plus whether it was sent): a dial,
 // TLS, timeout or connection error, or a success body that could not be read.
 // It wraps the transport error, so errors.Is(err, context.DeadlineExceeded)
 // works.
@@ -35,6 +36,7 @@ type NetworkError struct {
 	Err    error
 }
 
+// Error describes the failure and whether the request was sent.
 func (e *NetworkError) Error() string {
 	if e.Unsent {
 		return fmt.Sprintf("grantex: %s: not sent: %v", e.Op, e.Err)
@@ -147,7 +149,8 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// StatusCode returns the HTTP status of an *APIError in err's chain, or 0.
+// StatusCode returns the HTTP status of an *APIError in err's chain, or 0
+// (contract §1.1 lists the statuses per route).
 func StatusCode(err error) int {
 	if e, ok := errors.AsType[*APIError](err); ok {
 		return e.StatusCode
@@ -165,7 +168,7 @@ func ErrorCode(err error) string {
 }
 
 // RetryAfter returns the server's Retry-After of an *APIError in err's
-// chain, or 0.
+// chain, or 0 (set on 429s, contract §1.1).
 func RetryAfter(err error) time.Duration {
 	if e, ok := errors.AsType[*APIError](err); ok {
 		return e.RetryAfter
@@ -178,11 +181,12 @@ func RetryAfter(err error) time.Duration {
 // limiter). An OAuth server maps it to temporarily_unavailable.
 func IsRateLimited(err error) bool { return StatusCode(err) == http.StatusTooManyRequests }
 
-// IsNotFound reports a 404 (unknown agent, grant, token or auth request).
+// IsNotFound reports a 404: unknown agent (§1.2), grant or token (§1.7), or
+// auth request (§1.3).
 func IsNotFound(err error) bool { return StatusCode(err) == http.StatusNotFound }
 
 // IsRetryable reports whether the same call may succeed later: a 429, 502,
-// 503 or 504 answer, or a network failure other than the caller's own
+// 503 or 504 answer (the SDK's retry set, contract §1.10), or a network failure other than the caller's own
 // cancellation. It says nothing about whether it is safe to resend a
 // single-use call; see [NetworkError.Unsent] for that.
 func IsRetryable(err error) bool {

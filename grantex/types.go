@@ -18,8 +18,9 @@ type AuthorizeParams struct {
 	CodeChallengeMethod string   `json:"codeChallengeMethod,omitempty"`
 }
 
-// AuthRequest is the 201 answer of POST /v1/authorize. A non-empty Code means
-// the request is already approved (sandbox or a policy allow): skip consent.
+// AuthRequest is the 201 answer of POST /v1/authorize (contract §1.2). A
+// non-empty Code means the request is already approved (sandbox or a policy
+// allow): skip consent.
 type AuthRequest struct {
 	AuthRequestID  string    `json:"authRequestId"`
 	ConsentURL     string    `json:"consentUrl"`
@@ -60,6 +61,7 @@ type APIError struct {
 	RetryAfter time.Duration
 }
 
+// Error formats the status, code, message and request id.
 func (e *APIError) Error() string {
 	if e.RequestID != "" {
 		return fmt.Sprintf("grantex: %d %s: %s (request %s)", e.StatusCode, e.Code, e.Message, e.RequestID)

@@ -31,7 +31,8 @@ import (
 	"github.com/mcpauth/mcpauth/grantex"
 )
 
-// Defaults used when [Options] leaves APIKeys or Agents empty.
+// Defaults used when [Options] leaves APIKeys or Agents empty. Keys follow
+// the 16–512 character rule of contract §1.1.
 const (
 	// DefaultAPIKey authenticates as DefaultDeveloperID, a live developer.
 	DefaultAPIKey      = "gx_test_grantextest_live_key_0001"
@@ -130,7 +131,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Fault is an injected failure; see [Server.Inject].
+// Fault is an injected failure; see [Server.Inject]. Its defaults mimic the
+// real error handler (contract §1.1).
 type Fault struct {
 	// Status is the answer's status (default 500) with a contract error body
 	// {message, code, requestId}, unless Body is set.
@@ -157,8 +159,8 @@ type faultRule struct {
 	f    Fault
 }
 
-// Server is a running fake Grantex. Its exported fields and methods are
-// safe for concurrent use.
+// Server is a running fake Grantex serving the routes of contract §1. Its
+// methods are safe for concurrent use.
 type Server struct {
 	// URL is the base URL, e.g. http://127.0.0.1:1234.
 	URL string
@@ -189,7 +191,8 @@ type Server struct {
 	windows  map[string]*window
 }
 
-// NewServer starts a fake Grantex on a loopback port. Close it when done.
+// NewServer starts a fake Grantex (contract §1) on a loopback port. Close it
+// when done.
 // It panics on invalid Options, as httptest.NewServer does on failure.
 func NewServer(opts Options) *Server {
 	s := &Server{
@@ -285,7 +288,7 @@ func NewServer(opts Options) *Server {
 	return s
 }
 
-// Close releases hanging requests and shuts the server down.
+// Close releases hanging requests (see [Fault].Hang) and shuts the server down.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() { close(s.closed) })
 	s.ts.Close()
@@ -295,32 +298,37 @@ func (s *Server) Close() {
 // Options.PublicURL and Issuer to match). Hooks and state are shared with s.
 func (s *Server) Handler() http.Handler { return s }
 
-// Client returns an HTTP client that trusts the server (needed with TLS).
+// Client returns an HTTP client that trusts the server (needed with TLS;
+// production Grantex is https only, contract §1.2).
 func (s *Server) Client() *http.Client { return s.ts.Client() }
 
-// NewClient returns a grantex.Client for this server using s.Client().
+// NewClient returns a grantex.Client for this server using s.Client(), with
+// apiKey as the Bearer key (contract §1.1) and agentID as agentId.
 func (s *Server) NewClient(apiKey, agentID string, opts ...grantex.Option) (*grantex.Client, error) {
 	return grantex.New(s.URL, apiKey, agentID, append([]grantex.Option{grantex.WithHTTPClient(s.Client())}, opts...)...)
 }
 
-// Issuer returns the iss of the tokens the server signs.
+// Issuer returns the iss of the tokens the server signs (contract §2.1).
 func (s *Server) Issuer() string { return s.issuer }
 
-// PublicKey returns the RS256 verification key; KeyID its kid.
+// PublicKey returns the RS256 verification key published in the JWKS
+// (contract §1.8).
 func (s *Server) PublicKey() *rsa.PublicKey { return &s.key.PublicKey }
 
-// KeyID returns the kid of the RS256 key.
+// KeyID returns the kid of the RS256 key, grantex-YYYY-MM by default (§3.1).
 func (s *Server) KeyID() string { return s.kid }
 
 // Requests returns how many requests arrived for the exact URL path (any
-// method, injected failures included).
+// method, injected failures included): the proof that single-use calls
+// (contract §1.10) were sent once.
 func (s *Server) Requests(path string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.requests[path]
 }
 
-// Inject makes the next n requests for path fail as f describes. A path
+// Inject makes the next n requests for path fail as f describes (e.g. the
+// lost response of contract §1.10). A path
 // ending in "/" matches every path under it ("/" matches all: Grantex
 // down). Rules are consumed in the order they were added.
 func (s *Server) Inject(path string, n int, f Fault) {
@@ -330,14 +338,15 @@ func (s *Server) Inject(path string, n int, f Fault) {
 }
 
 // FailNext makes the next request for path answer status with a contract
-// error body.
+// §1.1 error body.
 func (s *Server) FailNext(path string, status int) { s.Inject(path, 1, Fault{Status: status}) }
 
-// HangNext makes the next request for path hang until the client gives up.
+// HangNext makes the next request for path hang until the client gives up
+// (Grantex unreachable mid-flow).
 func (s *Server) HangNext(path string) { s.Inject(path, 1, Fault{Hang: true}) }
 
 // ServeHTTP counts the request, applies an injected fault if one matches,
-// and otherwise serves the API.
+// and otherwise serves the API of contract §1.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f, ok := s.arrive(r.URL.Path)
 	if !ok {

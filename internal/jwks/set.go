@@ -279,6 +279,11 @@ func (s *Set) run(call *fetchCall) {
 			backoff = min(s.opts.MinInterval, time.Second<<min(s.failures-1, 16))
 		}
 		s.retryAt = now.Add(backoff)
+		if cur := s.cur.Load(); cur != nil {
+			// Keep serving the last good keys without re-attempting (or
+			// locking) on every request until the retry time.
+			s.cur.Store(&snapshot{set: cur.set, expires: s.retryAt})
+		}
 		if s.opts.URL == "" {
 			s.jwksURL = "" // discover again next time
 		}

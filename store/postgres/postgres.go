@@ -286,7 +286,7 @@ func (s *Store) inTx(ctx context.Context, op string, f func(pgx.Tx) error) error
 // fail wraps err from operation op, marking outages as ErrUnavailable.
 func (s *Store) fail(op string, err error) error {
 	if unavailable(err) {
-		err = errors.Join(mcpauth.ErrUnavailable, err)
+		return fmt.Errorf("postgres: %s: %w: %w", op, mcpauth.ErrUnavailable, err)
 	}
 	return fmt.Errorf("postgres: %s: %w", op, err)
 }
@@ -298,11 +298,11 @@ func unavailable(err error) bool {
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
 		switch code := pgErr.Code; {
 		case strings.HasPrefix(code, "08"), // connection exception
-			strings.HasPrefix(code, "53"),  // insufficient resources
-			strings.HasPrefix(code, "57P"), // admin/crash shutdown, cannot connect now
-			strings.HasPrefix(code, "58"),  // system (I/O) error
-			code == "57014",                // query canceled: statement_timeout
-			code == "25006",                // read-only transaction: a standby
+			strings.HasPrefix(code, "53"),    // insufficient resources
+			strings.HasPrefix(code, "57P"),   // admin/crash shutdown, cannot connect now
+			strings.HasPrefix(code, "58"),    // system (I/O) error
+			code == "57014",                  // query canceled: statement_timeout
+			code == "25006",                  // read-only transaction: a standby
 			code == "40001", code == "40P01": // serialization failure, deadlock
 			return true
 		}

@@ -238,7 +238,7 @@ func (s *Store) migrate(ctx context.Context) error {
 // fail wraps err from operation op, marking outages as ErrUnavailable.
 func (s *Store) fail(op string, err error) error {
 	if unavailable(err) {
-		err = errors.Join(mcpauth.ErrUnavailable, err)
+		return fmt.Errorf("sqlite: %s: %w: %w", op, mcpauth.ErrUnavailable, err)
 	}
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -21,7 +22,7 @@ import (
 // open opens a store on a fresh file (or memory) and closes it with the test.
 func open(tb testing.TB, path string, opts ...Option) *Store {
 	tb.Helper()
-	s, err := Open(tb.Context(), path, opts...)
+	s, err := Open(tb.Context(), path, append([]Option{WithLogger(quiet)}, opts...)...)
 	if err != nil {
 		tb.Fatalf("Open(%q): %v", path, err)
 	}
@@ -33,6 +34,9 @@ func open(tb testing.TB, path string, opts ...Option) *Store {
 	return s
 }
 
+// quiet drops the migration logs.
+var quiet = slog.New(slog.DiscardHandler)
+
 func tempPath(tb testing.TB) string { return filepath.Join(tb.TempDir(), "mcpauth.db") }
 
 func stores(s *Store) storetest.Stores {
@@ -41,9 +45,11 @@ func stores(s *Store) storetest.Stores {
 
 func TestConformance(t *testing.T) {
 	t.Run("File", func(t *testing.T) {
+		t.Parallel()
 		storetest.Run(t, func(tb testing.TB) storetest.Stores { return stores(open(tb, tempPath(tb))) })
 	})
 	t.Run("Memory", func(t *testing.T) {
+		t.Parallel()
 		storetest.Run(t, func(tb testing.TB) storetest.Stores { return stores(open(tb, ":memory:")) })
 	})
 }
@@ -185,7 +191,7 @@ func TestConcurrentWriters(t *testing.T) {
 	if err := a.CreateGrant(ctx, &mcpauth.GrantRecord{ID: "g", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	const workers, each = 16, 50
+	const workers, each = 16, 25
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*each)
 	for w := range workers {

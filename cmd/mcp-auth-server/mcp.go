@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/sdkauth"
+)
+
+// demoMCPHandler is the demo MCP server (streamable HTTP) behind
+// RequireMCPAuth, verifying tokens in process with srv.
+func demoMCPHandler(srv *mcpauth.Server, resource string, scopes []string, log *slog.Logger) (http.Handler, func(), error) {
+	v, err := mcpauth.NewVerifier(mcpauth.VerifierOptions{Local: srv, Audience: resource, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	// sdkauth.RequireMCPAuth also hands the grant to the go-sdk, which gives
+	// it to tool handlers and binds each session to the token's subject.
+	requireAuth := sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{
+		Verifier:        v,
+		Audience:        resource,
+		ChallengeScopes: scopes,
+		Logger:          log,
+	})
+
+	s := mcp.NewServer(&mcp.Implementation{Name: "mcp-auth-server-demo", Title: "mcp-auth-server demo", Version: "1.0.0"}, nil)
+	mcp.AddTool(s, &mcp.Tool{
+		Name:        "whoami",
+		Description: "Report who is calling: the subject, client and scopes of the access token.",
+	}, whoami)
+	needExecute := slices.Contains(scopes, "tools:execute")
+	mcp.AddTool(s, &mcp.Tool{
+		Name:        "add",
+		Description: "Add two numbers.",
+	}, func(ctx context.Context, req *mcp.CallToolRequest, in addInput) (*mcp.CallToolResult, addOutput, error) {
+		if g := grantOf(req); needExecute && (g == nil || !g.Allows("tools:execute")) {
+			return nil, addOutput{}, errors.New("add needs the tools:execute scope; sign in again and grant it")
+		}
+		return nil, addOutput{Sum: in.A + in.B}, nil
+	})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{
+		Logger:         log,
+		SessionTimeout: 30 * time.Minute,
+	})
+	return withCORS(requireAuth(h)), v.Close, nil
+}
+
+// withCORS lets browser-based clients (MCP Inspector in direct mode) call
+// the MCP endpoint from other origins. Bearer tokens, never cookies, carry
+// the caller's authority, so any origin may; the go-sdk's Host check still
+// stops DNS rebinding.
+func withCORS(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		if r.Header.Get("Origin") != "" {
+			h.Set("Access-Control-Allow-Origin", "*")
+			h.Set("Access-Control-Expose-Headers", "Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate")
+		}
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID")
+			h.Set("Access-Control-Max-Age", "86400")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func grantOf(req *mcp.CallToolRequest) *mcpauth.Grant {
+	g, _ := sdkauth.GrantFromRequest(req)
+	return g
+}
+
+type whoamiOutput struct {
+	Subject   string    `json:"sub" jsonschema:"the signed-in user"`
+	ClientID  string    `json:"client_id" jsonschema:"the MCP client the user authorized"`
+	Scopes    []string  `json:"scopes" jsonschema:"the scopes granted"`
+	GrantID   string    `json:"grant_id" jsonschema:"the consent this token belongs to"`
+	Issuer    string    `json:"iss" jsonschema:"the authorization server"`
+	Audience  []string  `json:"aud" jsonschema:"the resources the token is for"`
+	AgentDID  string    `json:"agent_did,omitempty" jsonschema:"the agent identity"`
+	ExpiresAt time.Time `json:"expires_at" jsonschema:"when the access token expires"`
+}
+
+func whoami(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, whoamiOutput, error) {
+	g := grantOf(req)
+	if g == nil {
+		return nil, whoamiOutput{}, errors.New("no grant: this request was not authorized")
+	}
+	out := whoamiOutput{
+		Subject: g.Subject, ClientID: g.ClientID, Scopes: g.Scopes, GrantID: g.GrantID,
+		Issuer: g.Issuer, Audience: g.Audience, AgentDID: g.AgentDID, ExpiresAt: g.ExpiresAt.UTC(),
+	}
+	if out.Scopes == nil {
+		out.Scopes = []string{}
+	}
+	text := fmt.Sprintf("You are %s, using client %s, with scopes %v (grant %s).", g.Subject, g.ClientID, g.Scopes, g.GrantID)
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}, out, nil
+}
+
+type addInput struct {
+	A float64 `json:"a" jsonschema:"the first addend"`
+	B float64 `json:"b" jsonschema:"the second addend"`
+}
+
+type addOutput struct {
+	Sum float64 `json:"sum" jsonschema:"a + b"`
+}

@@ -1,0 +1,402 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/grantex"
+	"github.com/mcpauth/mcpauth/store/postgres"
+	"github.com/mcpauth/mcpauth/store/sqlite"
+)
+
+// Timeouts of start-up and shutdown.
+const (
+	storeOpenTimeout = 20 * time.Second
+	shutdownTimeout  = 10 * time.Second
+	healthTimeout    = 3 * time.Second
+)
+
+// run is the whole program: it parses args (with defaults from getenv),
+// starts the servers and serves until ctx ends, then shuts down gracefully.
+// Errors of type *usageError are bad flags.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(o, stderr)
+
+	var gx *grantex.Client
+	if o.grantexURL != "" {
+		opts := []grantex.Option{grantex.WithLogger(log)}
+		if o.grantexJWKSURL != "" {
+			opts = append(opts, grantex.WithJWKSURL(o.grantexJWKSURL))
+		}
+		if gx, err = grantex.New(o.grantexURL, o.grantexAPIKey, o.grantexAgentID, opts...); err != nil {
+			return usagef("-grantex-url/-grantex-api-key/-grantex-agent-id: %v", err)
+		}
+	}
+
+	users, generated, err := passwordUsers(o.users)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on -addr %s: %w", o.addr, err)
+	}
+	defer ln.Close()
+	if o.issuerFromAddr {
+		// -addr may end in :0; the issuer names the port actually bound.
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		u, _ := url.Parse(o.issuer)
+		u.Host = net.JoinHostPort(u.Hostname(), port)
+		o.issuer = u.String()
+	}
+
+	st, err := openStore(ctx, o.store, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	app, err := newApp(o, st, gx, users, log)
+	if err != nil {
+		return err
+	}
+	defer app.close()
+
+	baseCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRequests()
+	hs := &http.Server{
+		Handler:           app.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Long-lived responses (the audit stream, MCP's GET stream) watch
+		// their request context: cancelling it at shutdown ends them.
+		BaseContext: func(net.Listener) context.Context { return baseCtx },
+	}
+	printBanner(stdout, o, app, generated)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	log.Info("mcp-auth-server started", "issuer", o.issuer, "store", redactDSN(o.store))
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("mcp-auth-server shutting down")
+	cancelRequests()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("shutdown: connections still open were closed", "err", err)
+		hs.Close()
+	}
+	return nil
+}
+
+func newLogger(o *options, stderr io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(o.logLevel)) // validated by parseFlags
+	hopts := &slog.HandlerOptions{Level: level}
+	if o.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(stderr, hopts))
+	}
+	return slog.New(slog.NewTextHandler(stderr, hopts))
+}
+
+// generatedUser is the account made when no -user is given. Its password
+// lives only in memory and in the start-up banner.
+type generatedUser struct{ name, password string }
+
+// passwordUsers hashes the -user accounts, or makes admin with a random
+// password when there are none.
+func passwordUsers(flags []userFlag) ([]mcpauth.PasswordUser, *generatedUser, error) {
+	var gen *generatedUser
+	if len(flags) == 0 {
+		b := make([]byte, 15)
+		_, _ = rand.Read(b)
+		gen = &generatedUser{name: "admin", password: base64.RawURLEncoding.EncodeToString(b)}
+		flags = []userFlag{{gen.name, gen.password}}
+	}
+	users := make([]mcpauth.PasswordUser, 0, len(flags))
+	for _, u := range flags {
+		h, err := mcpauth.HashPassword(u.password)
+		if err != nil {
+			return nil, nil, usagef("-user %q: %v", u.name, err)
+		}
+		users = append(users, mcpauth.PasswordUser{Username: u.name, PasswordHash: h})
+	}
+	return users, gen, nil
+}
+
+// store is what every -store backend gives: the three mcpauth stores in one.
+type store interface {
+	mcpauth.ClientStore
+	mcpauth.GrantStore
+	mcpauth.KeyStore
+	Close() error
+}
+
+// memoryStore bundles the in-memory stores (-store memory:).
+type memoryStore struct {
+	*mcpauth.MemoryClientStore
+	*mcpauth.MemoryGrantStore
+	*mcpauth.MemoryKeyStore
+}
+
+func (memoryStore) Close() error { return nil }
+
+// openStore opens the -store backend, migrating it, within storeOpenTimeout.
+func openStore(ctx context.Context, spec string, log *slog.Logger) (store, error) {
+	kind, loc, err := parseStore(spec)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeOpenTimeout)
+	defer cancel()
+	switch kind {
+	case storeSQLite:
+		s, err := sqlite.Open(ctx, loc, sqlite.WithLogger(log))
+		if err != nil {
+			return nil, fmt.Errorf("cannot open the SQLite store %q: %w", loc, err)
+		}
+		return s, nil
+	case storePostgres:
+		s, err := postgres.Open(ctx, loc, postgres.WithLogger(log))
+		if err != nil {
+			return nil, fmt.Errorf("cannot open the PostgreSQL store %s: %w", redactDSN(loc), err)
+		}
+		return s, nil
+	}
+	return memoryStore{
+		MemoryClientStore: mcpauth.NewMemoryClientStore(),
+		MemoryGrantStore:  mcpauth.NewMemoryGrantStore(time.Now),
+		MemoryKeyStore:    mcpauth.NewMemoryKeyStore(),
+	}, nil
+}
+
+// app is the authorization server, the demo MCP server and their routes.
+type app struct {
+	srv         *mcpauth.Server
+	handler     http.Handler
+	issuer      string
+	mcpURL      string // "" without -demo-mcp
+	prmURL      string
+	metadataURL string
+	auditURL    string
+	closers     []func()
+}
+
+func (a *app) close() {
+	for _, c := range slices.Backward(a.closers) {
+		c()
+	}
+}
+
+// newApp builds the mcpauth.Server from the options and mounts everything.
+func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUser, log *slog.Logger) (*app, error) {
+	iss, _ := url.Parse(o.issuer)
+	origin := iss.Scheme + "://" + iss.Host
+	a := &app{
+		issuer:      o.issuer,
+		metadataURL: origin + "/.well-known/oauth-authorization-server" + iss.EscapedPath(),
+		auditURL:    o.issuer + mcpauth.AuditStreamPath,
+	}
+	scopes := slices.Clone(o.scopes)
+	if !slices.Contains(scopes, mcpauth.AuditReadScope) {
+		scopes = append(scopes, mcpauth.AuditReadScope)
+	}
+	cfg := mcpauth.Config{
+		Issuer: o.issuer,
+		Scopes: scopes,
+		// audit:read is granted only when asked for by name.
+		DefaultScopes:     o.scopes,
+		ScopeDescriptions: scopeDescriptions,
+		Users:             users,
+		StaticClients:     o.staticClients,
+		Clients:           st,
+		Grants:            st,
+		Keys:              st,
+		RateLimits:        o.rateLimits,
+		ConsentUI:         mcpauth.ConsentUI{AppName: "MCP Auth Server"},
+		Logger:            log,
+	}
+	if gx != nil {
+		cfg.Grantex = gx
+		cfg.AgentID = o.grantexAgentID
+		cfg.GrantexIssuer = o.grantexIssuer
+	}
+	if o.demoMCP {
+		a.mcpURL = origin + "/mcp"
+		var err error
+		if a.prmURL, err = mcpauth.ProtectedResourceMetadataURL(a.mcpURL); err != nil {
+			return nil, err
+		}
+		// Tokens name the MCP server (the default, for clients that send no
+		// resource indicator, is the issuer: what the audit stream accepts).
+		cfg.Resources = []string{a.mcpURL, o.issuer}
+	}
+	srv, err := mcpauth.NewServer(cfg)
+	if err != nil {
+		var ce *mcpauth.ConfigError
+		if errors.As(err, &ce) {
+			return nil, usagef("%s: %s", configFlag(ce.Field), ce.Reason)
+		}
+		return nil, fmt.Errorf("cannot start the authorization server: %w", err)
+	}
+	a.srv = srv
+	a.closers = append(a.closers, func() { srv.Close() })
+
+	mux := http.NewServeMux()
+	mux.Handle("/", srv)
+	mux.HandleFunc("GET /healthz", healthHandler(st))
+	mux.Handle(iss.EscapedPath()+mcpauth.AuditStreamPath, srv.AuditStreamHandler(mcpauth.AuditStreamOptions{
+		OperatorSecret: o.auditSecret, Logger: log,
+	}))
+	srv.AddExtension("audit_stream", mcpauth.AuditStreamPath)
+
+	if o.demoMCP {
+		mcpHandler, closeMCP, err := demoMCPHandler(srv, a.mcpURL, o.scopes, log)
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, closeMCP)
+		mux.Handle("/mcp", mcpHandler)
+		prm := mcpauth.ProtectedResourceMetadataHandler(mcpauth.ProtectedResource{
+			Resource:             a.mcpURL,
+			AuthorizationServers: []string{o.issuer},
+			ScopesSupported:      o.scopes,
+			ResourceName:         "mcp-auth-server demo MCP server",
+		})
+		prmPath, _ := mcpauth.ProtectedResourceMetadataPath(a.mcpURL)
+		mux.Handle(prmPath, prm)
+		// The root form, for clients that only try the origin's document.
+		mux.Handle(mcpauth.ProtectedResourceMetadataWellKnown, prm)
+	}
+	if iss.EscapedPath() != "" {
+		mux.HandleFunc("GET /{$}", a.home) // srv owns / when the issuer is the bare origin
+	}
+	a.handler = mux
+	if iss.EscapedPath() == "" {
+		a.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+				a.home(w, r)
+				return
+			}
+			mux.ServeHTTP(w, r)
+		})
+	}
+	return a, nil
+}
+
+// configFlag names the flag behind a Config field NewServer rejected.
+func configFlag(field string) string {
+	switch field {
+	case "Issuer", "Resources":
+		return "-issuer"
+	case "Scopes", "DefaultScopes":
+		return "-scopes"
+	case "Users":
+		return "-user"
+	case "StaticClients":
+		return "-static-client"
+	case "AgentID", "GrantexIssuer":
+		return "-grantex-agent-id/-grantex-issuer"
+	}
+	return "configuration (" + field + ")"
+}
+
+// scopeDescriptions are the consent page's texts for the default scopes.
+var scopeDescriptions = map[string]string{
+	"tools:read":           "See the tools this server offers",
+	"tools:execute":        "Run tools on your behalf",
+	"resources:read":       "Read resources this server exposes",
+	mcpauth.AuditReadScope: "Read the authorization server's audit log (operators only)",
+}
+
+// home is a plain-text landing page: where to point an MCP client.
+func (a *app) home(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprintf(w, "mcp-auth-server\n\nIssuer:   %s\nMetadata: %s\n", a.issuer, a.metadataURL)
+	if a.mcpURL != "" {
+		fmt.Fprintf(w, "MCP:      %s\n\nConnect an MCP client to the MCP URL; it will open this server's sign-in page.\n", a.mcpURL)
+	}
+}
+
+// healthHandler answers 200 when the store answers, 503 otherwise.
+func healthHandler(st store) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+		defer cancel()
+		status, body := http.StatusOK, map[string]string{"status": "ok"}
+		if err := pingStore(ctx, st); err != nil {
+			status, body = http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "store: " + err.Error()}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(body)
+	}
+}
+
+// pingStore makes one cheap read, so a database that is down shows.
+func pingStore(ctx context.Context, st store) error {
+	if p, ok := st.(interface{ Ping(context.Context) error }); ok {
+		return p.Ping(ctx)
+	}
+	_, err := st.IsRevoked(ctx, "healthz", "healthz")
+	return err
+}
+
+// printBanner tells the operator where everything is and how to sign in.
+func printBanner(w io.Writer, o *options, a *app, gen *generatedUser) {
+	fmt.Fprintf(w, "mcp-auth-server is running\n")
+	fmt.Fprintf(w, "  Issuer:             %s\n", a.issuer)
+	fmt.Fprintf(w, "  Metadata:           %s\n", a.metadataURL)
+	if a.mcpURL != "" {
+		fmt.Fprintf(w, "  MCP server:         %s\n", a.mcpURL)
+		fmt.Fprintf(w, "  Resource metadata:  %s\n", a.prmURL)
+	}
+	fmt.Fprintf(w, "  Audit stream:       %s (a token with %s, or -audit-secret)\n", a.auditURL, mcpauth.AuditReadScope)
+	fmt.Fprintf(w, "  Health:             %s\n", originOf(a.issuer)+"/healthz")
+	fmt.Fprintf(w, "  Store:              %s\n", redactDSN(o.store))
+	if o.grantexURL != "" {
+		fmt.Fprintf(w, "  Grantex (managed):  %s as agent %s\n", o.grantexURL, o.grantexAgentID)
+	}
+	if gen != nil {
+		fmt.Fprintf(w, "Sign in as %q with password %q (generated for this run only; choose your own with -user name:password).\n", gen.name, gen.password)
+	} else {
+		names := make([]string, len(o.users))
+		for i, u := range o.users {
+			names[i] = u.name
+		}
+		fmt.Fprintf(w, "Sign in with a -user account: %v.\n", names)
+	}
+	if a.mcpURL != "" {
+		fmt.Fprintf(w, "Connect an MCP client (MCP Inspector, Claude, VS Code) to %s; it opens the sign-in page in your browser.\n", a.mcpURL)
+	}
+}
+
+func originOf(issuer string) string {
+	u, _ := url.Parse(issuer)
+	return u.Scheme + "://" + u.Host
+}

@@ -1,0 +1,111 @@
+package mcpauth
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// Fuzz targets for every parser of untrusted input in the authorization
+// server. Run one with: go test -fuzz FuzzReadParams -fuzztime 30s .
+
+func FuzzReadParams(f *testing.F) {
+	f.Add("application/x-www-form-urlencoded", "grant_type=authorization_code&code=x")
+	f.Add("application/json", `{"token":"a","n":1,"b":true,"arr":["x","y"]}`)
+	f.Add("application/json", `[1,2]`)
+	f.Add("text/plain", "x")
+	f.Add("application/x-www-form-urlencoded", "a=%zz&a=1&a=2")
+	f.Fuzz(func(t *testing.T, contentType, body string) {
+		r := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(body))
+		r.Header.Set("Content-Type", contentType)
+		v, err := readParams(httptest.NewRecorder(), r, true)
+		if err == nil && v == nil {
+			t.Fatal("nil values without an error")
+		}
+		if err == nil {
+			for _, k := range singleValued {
+				if len(v[k]) > 1 {
+					t.Fatalf("repeated %s accepted", k)
+				}
+			}
+		}
+	})
+}
+
+func FuzzRedirectURI(f *testing.F) {
+	for _, s := range []string{"https://a.example/cb", "http://127.0.0.1:8/cb", "http://localhost/cb?x=1", "com.example.app:/cb",
+		"javascript:alert(1)", "data:text/html,x", "file:///etc/passwd", "http://evil.example/cb", "https://a.example/cb#f", "HTTP://[::1]:5/x"} {
+		f.Add(s, "http://127.0.0.1:9/cb")
+	}
+	f.Fuzz(func(t *testing.T, registered, requested string) {
+		if validRedirectURI(registered) != nil {
+			return
+		}
+		u, _ := url.Parse(registered)
+		switch strings.ToLower(u.Scheme) {
+		case "javascript", "data", "file", "vbscript":
+			t.Fatalf("dangerous scheme accepted: %q", registered)
+		}
+		if matchRedirectURI([]string{registered}, requested) && requested != registered {
+			ru, err := url.Parse(requested)
+			if err != nil || ru.Scheme != "http" || !isLoopbackHost(ru.Hostname()) || ru.Hostname() != u.Hostname() || ru.Path != u.Path {
+				t.Fatalf("%q matched registered %q", requested, registered)
+			}
+		}
+	})
+}
+
+func FuzzClientCredentials(f *testing.F) {
+	f.Add("Basic Y2xpZW50OnNlY3JldA==", "client_id=client")
+	f.Add("Basic !!!", "")
+	f.Add("Bearer x", "client_id=a&client_secret=b")
+	f.Add("basic "+"JTNBJTI1OiUyQg==", "")
+	f.Fuzz(func(t *testing.T, header, form string) {
+		r := httptest.NewRequest(http.MethodPost, "/token", nil)
+		r.Header.Set("Authorization", header)
+		params, err := url.ParseQuery(form)
+		if err != nil {
+			return
+		}
+		_, _, _, _ = clientCredentials(r, params)
+	})
+}
+
+func FuzzRegistration(f *testing.F) {
+	f.Add(`{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"]}`)
+	f.Add(`{"redirect_uris":["javascript:alert(1)"]}`)
+	f.Add(`{"redirect_uris":"x"}`)
+	f.Add(`{"redirect_uris":["http://127.0.0.1/cb"],"scope":"a  b","application_type":"native"}`)
+	s := &Server{cfg: Config{Scopes: []string{"a", "b"}}, scopes: map[string]bool{"a": true, "b": true}}
+	f.Fuzz(func(t *testing.T, body string) {
+		r := httptest.NewRequest(http.MethodPost, "/register", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		req, err := decodeRegistration(r)
+		if err != nil {
+			return
+		}
+		c, err := s.validateRegistration(req)
+		if err != nil {
+			return
+		}
+		for _, u := range c.RedirectURIs {
+			if validRedirectURI(u) != nil {
+				t.Fatalf("invalid redirect URI registered: %q", u)
+			}
+		}
+	})
+}
+
+func FuzzParseArgon2id(f *testing.F) {
+	h, _ := HashPassword("pw")
+	f.Add(h)
+	f.Add("$argon2id$v=19$m=99999999,t=1,p=1$AAAA$AAAA")
+	f.Add("$2a$10$abc")
+	f.Fuzz(func(t *testing.T, phc string) {
+		if h, err := parseArgon2id(phc); err == nil && (h.memory > 1<<21 || h.time > 16) {
+			t.Fatalf("parameters out of range accepted: %+v", h)
+		}
+	})
+}
