@@ -10,8 +10,6 @@ import (
 // handlers do everything else (parsing, client authentication, PKCE, single
 // use) the same way in both modes.
 type authority interface {
-	// prepare adds authority data to a new pending authorization.
-	prepare(p *PendingAuthorization, pendingID string)
 	// consent takes a validated request whose user is known to the point
 	// where the user decides: our consent page, or Grantex's.
 	consent(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, client *Client, user User)

@@ -60,8 +60,6 @@ func newGrantexAuthority(s *Server) (*grantexAuthority, error) {
 	return a, nil
 }
 
-func (a *grantexAuthority) prepare(*PendingAuthorization, string) {}
-
 func (a *grantexAuthority) jwksURI() string { return a.gx.JWKSURL() }
 
 // consent starts the Grantex authorization request. The pending request is

@@ -18,8 +18,6 @@ import (
 // signing keys, refresh tokens and revocations kept in the GrantStore.
 type localAuthority struct{ s *Server }
 
-func (a *localAuthority) prepare(*PendingAuthorization, string) {}
-
 func (a *localAuthority) jwksURI() string { return a.s.endpoint(pathJWKS) }
 
 // consent shows our consent page, or approves at once in test mode.

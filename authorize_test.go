@@ -178,7 +178,9 @@ func TestAuthorizeRedirectMatching(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v := newVerifier()
-			resp := e.get("/authorize?" + authzQuery(tt.client, tt.redirect, v).Encode())
+			req := authzQuery(tt.client, tt.redirect, v)
+			req.Set("state", "st-"+tt.client+" &=/é%") // passed through unchanged
+			resp := e.get("/authorize?" + req.Encode())
 			if resp.StatusCode != http.StatusFound {
 				t.Fatalf("got %d, want 302 (%.300s)", resp.StatusCode, peek(resp))
 			}
@@ -191,8 +193,8 @@ func TestAuthorizeRedirectMatching(t *testing.T) {
 			if u.Host == "" && u.Opaque == "" {
 				got = u.Scheme + ":" + u.Path
 			}
-			if got != tt.want || q.Get("code") == "" || q.Get("iss") != testIssuer || q.Get("state") != "st-"+tt.client {
-				t.Errorf("got (%s, code %q, iss %q, state %q), want (%s, a code, %s, st-%s)", got, q.Get("code"), q.Get("iss"), q.Get("state"), tt.want, testIssuer, tt.client)
+			if got != tt.want || q.Get("code") == "" || q.Get("iss") != testIssuer || q.Get("state") != "st-"+tt.client+" &=/é%" {
+				t.Errorf("got (%s, code %q, iss %q, state %q), want (%s, a code, %s, st-%s &=/é%%)", got, q.Get("code"), q.Get("iss"), q.Get("state"), tt.want, testIssuer, tt.client)
 			}
 			if tt.client == "q" && q.Get("tenant") != "7" {
 				t.Errorf("registered query lost: %s", u)
@@ -428,11 +430,19 @@ func TestAuthorizeLoginFailures(t *testing.T) {
 	}
 	t.Run("cookie attributes", func(t *testing.T) {
 		resp := b.post(e.issuer+"/login", url.Values{"req": {req}, "csrf": {form.Get("csrf")}, "username": {"alice"}, "password": {testPassword}})
-		cs := resp.Cookies()
-		if len(cs) != 1 {
-			t.Fatalf("got %d cookies, want 1", len(cs))
+		var c *http.Cookie
+		for _, ck := range resp.Cookies() {
+			switch {
+			case ck.Name == "mcpauth_session":
+				c = ck
+			case ck.Name == "mcpauth_login" && ck.MaxAge < 0: // the login nonce is cleared
+			default:
+				t.Fatalf("unexpected cookie %+v", ck)
+			}
 		}
-		c := cs[0]
+		if c == nil {
+			t.Fatal("no session cookie")
+		}
 		if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Secure {
 			t.Errorf("cookie %+v, want HttpOnly, SameSite=Lax, Path=/ (not Secure on an http issuer)", c)
 		}
@@ -498,5 +508,26 @@ func TestAuthorizeAuthenticator(t *testing.T) {
 	f.Set("decision", "approve")
 	if resp = b.post(e.issuer+"/consent", f); location(t, resp).Query().Get("code") == "" {
 		t.Errorf("approve: no code in %s", resp.Header.Get("Location"))
+	}
+}
+
+// TestLoginCSRF: a login form posted from another browser (another site
+// replaying the attacker's own form) is refused: the token is bound to the
+// browser's nonce cookie.
+func TestLoginCSRF(t *testing.T) {
+	_, ts := e2eServer(t, func(c *mcpauth.Config) {
+		c.StaticClients = []mcpauth.Client{{ID: "app", RedirectURIs: []string{"http://127.0.0.1:9996/cb"}}}
+	})
+	authURL := ts.URL + "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {"app"},
+		"code_challenge": {mcpauth.S256Challenge("verifier-0123456789012345678901234567890123")}, "code_challenge_method": {"S256"}}.Encode()
+	attacker := newE2EBrowser(t, "http://127.0.0.1:9996/cb")
+	form := attacker.get(authURL)
+	victim := newE2EBrowser(t, "http://127.0.0.1:9996/cb")
+	page := victim.submit(form, ts.URL+"/login", url.Values{"username": {"alice"}, "password": {"correct horse"}})
+	if strings.Contains(page, "Authorize") || !strings.Contains(page, "expired") {
+		t.Fatalf("a login form from another browser was accepted: %.200s", page)
+	}
+	if page := attacker.submit(form, ts.URL+"/login", url.Values{"username": {"alice"}, "password": {"correct horse"}}); !strings.Contains(page, "decision") {
+		t.Fatalf("the browser that loaded the form cannot sign in: %.200s", page)
 	}
 }

@@ -52,7 +52,6 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	p.RedirectURI, p.State = redirectURI, state
 	p.ExpiresAt = s.now().Add(s.cfg.CodeTTL)
 	pendingID := secret.New("")
-	s.authority.prepare(p, pendingID)
 	if err := s.grants.SavePending(r.Context(), secret.Digest(pendingID), p); err != nil {
 		s.redirectError(w, r, redirectURI, state, storeErr(err))
 		return

@@ -80,9 +80,6 @@ func (s *Server) introspect(ctx context.Context, token, hint string) (*introspec
 			TokenID: g.TokenID, TokenType: "Bearer", AgentDID: g.AgentDID, GrantID: g.GrantID,
 			DelegationDepth: &depth, DeveloperID: g.DeveloperID, ParentAgentDID: g.ParentAgentDID, Budget: g.Raw["bdg"],
 		}
-		if !g.IssuedAt.IsZero() {
-			resp.IssuedAt = g.IssuedAt.Unix()
-		}
 		return resp, nil
 	}
 	if len(token) > 512 {

@@ -33,6 +33,10 @@ func forge(t *testing.T, token string, edit func(h, c map[string]any), key []byt
 	return input + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
+// TestIntrospectAuth: the seed allowed anonymous introspection; the port
+// requires a confidential client unless AllowAnonymousIntrospection is set
+// (a public client's client_id is no credential, and the metadata advertises
+// only client_secret_basic and client_secret_post).
 func TestIntrospectAuth(t *testing.T) {
 	e := newEnv(t)
 	anon := newEnv(t, func(c *mcpauth.Config) { c.AllowAnonymousIntrospection = true })

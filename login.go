@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/internal/oauth"
+	"github.com/mcpauth/mcpauth/internal/secret"
 	"github.com/mcpauth/mcpauth/internal/ui"
 )
 
@@ -87,7 +88,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if c, err := s.getClient(r.Context(), p.ClientID); err == nil {
 		page.ClientName = c.Name
 	}
-	page.CSRF, err = s.csrfToken(r.Context(), "login", pendingID, "")
+	// Login CSRF: the form's token is bound to a nonce cookie of this
+	// browser, so another site cannot sign the victim in as itself.
+	nonce := s.loginNonce(w, r)
+	page.CSRF, err = s.csrfToken(r.Context(), "login", pendingID, nonce)
 	if err != nil {
 		s.fail(w, r, false, noRedirect(storeErr(err)))
 		return
@@ -96,7 +100,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		ui.Render(w, http.StatusOK, "login.html", page)
 		return
 	}
-	if !s.checkCSRF(r.Context(), params.Get("csrf"), "login", pendingID, "") {
+	if !s.checkCSRF(r.Context(), params.Get("csrf"), "login", pendingID, nonce) {
 		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("the form has expired; go back to the application and try again")))
 		return
 	}
@@ -111,7 +115,25 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, false, noRedirect(storeErr(err)))
 		return
 	}
+	http.SetCookie(w, &http.Cookie{Name: s.loginNonceName(), Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.issuer.Scheme == "https"})
 	http.Redirect(w, r, s.consentURL(pendingID), http.StatusSeeOther)
+}
+
+func (s *Server) loginNonceName() string {
+	return strings.Replace(s.cookieName(), "session", "login", 1)
+}
+
+// loginNonce returns this browser's login nonce, setting a new one (and
+// the cookie) when it has none. SameSite=Lax keeps it off cross-site POSTs.
+func (s *Server) loginNonce(w http.ResponseWriter, r *http.Request) string {
+	name := s.loginNonceName()
+	if c, err := r.Cookie(name); err == nil && len(c.Value) == 43 {
+		return c.Value
+	}
+	nonce := secret.New("")
+	http.SetCookie(w, &http.Cookie{Name: name, Value: nonce, Path: "/", HttpOnly: true,
+		Secure: s.issuer.Scheme == "https", SameSite: http.SameSiteLaxMode, MaxAge: int(s.cfg.CodeTTL.Seconds())})
+	return nonce
 }
 
 // checkLogin verifies a password in constant time, spending the same work

@@ -102,6 +102,9 @@ func TestMetadataTenantOverHTTP(t *testing.T) {
 	}
 }
 
+// TestMetadataFields: the seed's metadata.test.ts plus what the port adds.
+// Deviation: scopes_supported is the configured scopes plus offline_access
+// (which asks for a refresh token), not the configured scopes alone.
 func TestMetadataFields(t *testing.T) {
 	const iss = "https://auth.example.com"
 	base := func(c *mcpauth.Config) { c.Issuer, c.TestAutoApprove = iss, "" }

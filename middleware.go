@@ -88,6 +88,9 @@ type RequireMCPAuthOptions struct {
 //     local authority's store down: 503 temporarily_unavailable with
 //     Retry-After; never 200.
 //
+// Every method is checked, OPTIONS included: put CORS handling in front of
+// it if browsers call the endpoint cross-origin.
+//
 // RequireMCPAuth panics if opts is nil or cannot make a Verifier (use
 // [NewVerifier] and opts.Verifier to handle that error yourself), or if a
 // scope is not a valid RFC 6749 §3.3 scope token.

@@ -24,7 +24,9 @@ func checkNoStore(t *testing.T, resp *http.Response) {
 // TestTokenRejections: every rejection of POST /token, as OAuth JSON with
 // no-store. Deviation from the seed's tests: a request without client_id is
 // 401 invalid_client (no client authentication at all, RFC 6749 §5.2), not
-// 400 invalid_request.
+// 400 invalid_request. With exactly one registered redirect URI the
+// redirect_uri may be omitted (the code is bound to it anyway).
+
 func TestTokenRejections(t *testing.T) {
 	e := newEnv(t)
 	type req struct {
@@ -121,6 +123,9 @@ func TestTokenRejections(t *testing.T) {
 		{"refresh unknown token", func() req {
 			return req{form: url.Values{"grant_type": {"refresh_token"}, "client_id": {"pub"}, "refresh_token": {"rt_nope"}}}
 		}, "invalid_grant", 400, "", false},
+		{"refresh unknown client", func() req {
+			return req{form: url.Values{"grant_type": {"refresh_token"}, "client_id": {"nope"}, "refresh_token": {"rt_x"}}}
+		}, "invalid_client", 401, "", false},
 		{"refresh huge token", func() req {
 			return req{form: url.Values{"grant_type": {"refresh_token"}, "client_id": {"pub"}, "refresh_token": {strings.Repeat("r", 600)}}}
 		}, "invalid_grant", 400, "", false},
@@ -144,6 +149,9 @@ func TestTokenRejections(t *testing.T) {
 	}
 }
 
+// TestTokenSuccess: 200 with token_type "Bearer" (the seed sends "bearer";
+// RFC 6749 §5.1 token types are case-insensitive), expires_in from
+// AccessTokenTTL, and the granted scope.
 func TestTokenSuccess(t *testing.T) {
 	e := newEnv(t)
 	tests := []struct {
@@ -253,6 +261,19 @@ func TestTokenCodeReplay(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), "replay") {
 		t.Errorf("replay not logged")
+	}
+}
+
+// TestTokenFailedRedemptionBurnsCode: a code presented with a wrong verifier
+// cannot be retried with the right one.
+func TestTokenFailedRedemptionBurnsCode(t *testing.T) {
+	e := newEnv(t)
+	c, v := e.code("pub", pubRedirect, nil)
+	if code, _ := oauthError(t, e.postForm("/token", tokenReq("pub", c, newVerifier(), pubRedirect))); code != "invalid_grant" {
+		t.Fatalf("wrong verifier: got %q, want invalid_grant", code)
+	}
+	if code, _ := oauthError(t, e.postForm("/token", tokenReq("pub", c, v, pubRedirect))); code != "invalid_grant" {
+		t.Errorf("retry with the right verifier: got %q, want invalid_grant", code)
 	}
 }
 
@@ -394,6 +415,24 @@ func TestTokenRefresh(t *testing.T) {
 			t.Errorf("same resource: got %d, want 200 (%s)", resp.StatusCode, peek(resp))
 		}
 	})
+	t.Run("client no longer registered for refresh_token", func(t *testing.T) {
+		e := newEnv(t)
+		reg := jsonBody(t, e.postJSON("/register", map[string]any{"redirect_uris": []string{pubRedirect},
+			"token_endpoint_auth_method": "none", "grant_types": []string{"authorization_code", "refresh_token"}}))
+		id := reg["client_id"].(string)
+		rt := e.tokens(id, nil)["refresh_token"].(string)
+		cl, err := e.clients.GetClient(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl.GrantTypes = []string{"authorization_code"}
+		if err := e.clients.SetClient(t.Context(), cl); err != nil {
+			t.Fatal(err)
+		}
+		if code, status := oauthError(t, e.refresh(id, rt, nil)); code != "unauthorized_client" || status != 400 {
+			t.Errorf("got (%q, %d), want (unauthorized_client, 400)", code, status)
+		}
+	})
 	t.Run("expired refresh token", func(t *testing.T) {
 		e := newEnv(t, func(c *mcpauth.Config) { c.RefreshTokenTTL = time.Hour })
 		rt := e.tokens("pub", nil)["refresh_token"].(string)
@@ -508,4 +547,26 @@ func TestAccessTokenClaims(t *testing.T) {
 			t.Errorf("aud %v, want %s", claims["aud"], resourceB)
 		}
 	})
+}
+
+// TestPKCEHelpers: the seed's pkce.test.ts. The helper does no length check
+// (the token endpoint does: see "verifier shorter than 43").
+func TestPKCEHelpers(t *testing.T) {
+	long := strings.Repeat("a", 128)
+	tests := []struct {
+		name, verifier, challenge string
+		want                      bool
+	}{
+		{"RFC 7636 appendix B", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", true},
+		{"wrong verifier", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", false},
+		{"3 characters", "abc", mcpauth.S256Challenge("abc"), true},
+		{"128 characters", long, mcpauth.S256Challenge(long), true},
+		{"plain is not S256", long, long, false},
+		{"empty challenge", "abc", "", false},
+	}
+	for _, tt := range tests {
+		if got := mcpauth.VerifyCodeChallenge(tt.verifier, tt.challenge); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+	}
 }

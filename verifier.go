@@ -157,7 +157,10 @@ type VerifierOptions struct {
 	TokenCacheSize int
 	// TokenCacheTTL is the longest a verified token is reused without
 	// verifying it again (entries also end at the token's exp). Default
-	// [DefaultTokenCacheTTL].
+	// [DefaultTokenCacheTTL]. With Local, revocations in this process drop
+	// entries at once, but revocations made by other replicas sharing the
+	// store are only seen once the entry ends: lower the TTL, or disable
+	// the cache, if that window matters.
 	TokenCacheTTL time.Duration
 	// JWKSRefreshInterval is the least time between two JWKS fetches caused
 	// by unknown key ids, and the floor for the JWKS Cache-Control max-age.

@@ -100,12 +100,13 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	)
 	fs.Var(&users, "user", "a sign-in account `name:password`; repeatable (default: admin with a random password, printed at start)")
 	fs.Var(&statics, "static-client", "a pre-registered public client `id:redirect-uri`; repeatable")
-	fs.Usage = func() {
+	usage := func() {
 		fmt.Fprintf(stderr, "Usage: mcp-auth-server [flags]\n\nAn OAuth 2.1 authorization server with a demo MCP server.\nEvery flag can also be set with MCPAUTH_<FLAG> (e.g. MCPAUTH_GRANTEX_API_KEY); flags win.\n\nFlags:\n")
 		fs.SetOutput(stderr)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
 	}
+	fs.Usage = func() {} // a bad flag gets one line, not the whole list
 
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -125,7 +126,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 			err = f.Value.Set(v)
 		}
 		if err != nil {
-			envErr = usagef("%s: %v", envName(f.Name), err)
+			envErr = usagef("%s=%q: %v", envName(f.Name), v, unwrapFlagErr(err))
 		}
 	})
 	if envErr != nil {
@@ -133,7 +134,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			usage()
 			return nil, err
 		}
 		return nil, usagef("%v (see -h)", err)
@@ -152,6 +153,14 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		return nil, err
 	}
 	return o, nil
+}
+
+// unwrapFlagErr turns strconv's "parse error" into something readable.
+func unwrapFlagErr(err error) error {
+	if errors.Is(err, strconv.ErrSyntax) || errors.Is(err, strconv.ErrRange) || err.Error() == "parse error" {
+		return errors.New("not a valid value (booleans: true or false)")
+	}
+	return err
 }
 
 // check validates and converts the raw flag values.
