@@ -169,6 +169,9 @@ func (h *auditStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // write sends one chunk and flushes it within WriteTimeout.
 func (h *auditStream) write(w http.ResponseWriter, rc *http.ResponseController, chunk string) bool {
 	_ = rc.SetWriteDeadline(time.Now().Add(h.opts.WriteTimeout)) // unsupported writers just block
+	// Clear it afterwards: an idle stream must not hit it (HTTP/2 resets a
+	// stream when its deadline passes, write or no write).
+	defer rc.SetWriteDeadline(time.Time{})
 	if _, err := w.Write([]byte(chunk)); err != nil {
 		return false
 	}

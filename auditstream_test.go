@@ -425,3 +425,58 @@ func TestAuditStreamDropsSlowSubscriber(t *testing.T) {
 		t.Errorf("stream did not end with the drop notice:\n%s", body)
 	}
 }
+
+// An idle stream outlives WriteTimeout, also over HTTP/2, where a write
+// deadline left set would reset the stream when it passes.
+func TestAuditStreamIdleOverHTTP2(t *testing.T) {
+	e := newAuditEnv(t, mcpauth.AuditStreamOptions{})
+	h2 := httptest.NewUnstartedServer(e.srv.AuditStreamHandler(mcpauth.AuditStreamOptions{
+		OperatorSecret: auditSecret, WriteTimeout: 50 * time.Millisecond, Heartbeat: time.Hour,
+		Logger: slog.New(slog.DiscardHandler),
+	}))
+	h2.EnableHTTP2 = true
+	h2.StartTLS()
+	defer h2.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h2.URL, nil)
+	req.Header.Set("Authorization", "Bearer "+auditSecret)
+	resp, err := h2.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %d, want HTTP/2 200", resp.Proto, resp.StatusCode)
+	}
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	time.Sleep(300 * time.Millisecond) // six write timeouts with nothing to send
+	reg, err := http.Post(e.issuer+"/register", "application/json",
+		strings.NewReader(`{"redirect_uris":["http://127.0.0.1:5555/cb"],"token_endpoint_auth_method":"none"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Body.Close()
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("the idle stream was closed")
+			}
+			if l == "event: "+string(mcpauth.EventClientRegistered) {
+				return
+			}
+		case <-timeout:
+			t.Fatal("no event on the idle stream")
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -37,7 +38,7 @@ const benchVerifier = "bench-verifier-0123456789-0123456789-0123456789"
 func newBenchServer(b *testing.B, alg string) *benchServer {
 	srv, err := mcpauth.NewServer(mcpauth.Config{
 		Issuer: "http://127.0.0.1:8080", Scopes: []string{"tools:read"}, TestAutoApprove: "alice",
-		SigningAlgorithm: alg, RateLimits: &mcpauth.RateLimits{Disabled: true},
+		SigningAlgorithm: alg, RateLimits: &mcpauth.RateLimits{Disabled: true}, Logger: slog.New(slog.DiscardHandler),
 		StaticClients: []mcpauth.Client{{ID: "bench", RedirectURIs: []string{benchRedirect}}},
 	})
 	if err != nil {
@@ -136,6 +137,7 @@ func BenchmarkIntrospect(b *testing.B) {
 			srv, err := mcpauth.NewServer(mcpauth.Config{
 				Issuer: "http://127.0.0.1:8080", Scopes: []string{"tools:read"}, TestAutoApprove: "alice",
 				SigningAlgorithm: alg, RateLimits: &mcpauth.RateLimits{Disabled: true}, AllowAnonymousIntrospection: true,
+				Logger:        slog.New(slog.DiscardHandler),
 				StaticClients: []mcpauth.Client{{ID: "bench", RedirectURIs: []string{benchRedirect}}},
 			})
 			if err != nil {

@@ -70,9 +70,11 @@ func (s *Server) Metadata() ServerMetadata {
 		// Our own consent page is served (in managed mode Grantex hosts it).
 		ext["consent_ui"] = s.endpoint(pathConsent)
 	}
+	s.extMu.Lock()
 	for name, path := range s.extensions {
 		ext[name] = s.endpoint(path)
 	}
+	s.extMu.Unlock()
 	m.GrantexExtensions = ext
 	return m
 }
@@ -100,9 +102,7 @@ func (s *Server) AddExtension(name, path string) {
 }
 
 func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
-	s.extMu.Lock()
 	m := s.Metadata()
-	s.extMu.Unlock()
 	writeJSON(w, http.StatusOK, m, "public, max-age=300")
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +55,19 @@ type RequireMCPAuthOptions struct {
 	// ChallengeScopes are advertised as scope in 401 challenges (RFC 6750
 	// §3, MCP RS4), telling clients what to ask for. Default RequiredScopes.
 	ChallengeScopes []string
+	// RequestScopes, when set, returns the scopes one request needs on top
+	// of RequiredScopes, for servers whose operations need different
+	// scopes (sdkauth.ToolScopes reads the MCP operation from the JSON-RPC
+	// body). It runs only for requests with a valid token, before the next
+	// handler, and may read r.Body if it puts an equivalent body back. A
+	// token lacking any of RequiredScopes and RequestScopes(r) gets 403
+	// insufficient_scope naming all of them, so that the client can step up
+	// to everything the operation needs in one authorization (MCP
+	// 2025-11-25 §Scope Challenge Handling, RFC 6750 §3.1). If it returns
+	// an error the request is refused: an *http.MaxBytesError with 413,
+	// anything else with 400 invalid_request whose description is the
+	// error text.
+	RequestScopes func(r *http.Request) ([]string, error)
 	// ResourceMetadataURL is the RFC 9728 metadata URL sent in every
 	// challenge as resource_metadata (RFC 9728 §5.1). Default: derived from
 	// Audience by [ProtectedResourceMetadataURL].
@@ -91,17 +105,32 @@ type RequireMCPAuthOptions struct {
 // Every method is checked, OPTIONS included: put CORS handling in front of
 // it if browsers call the endpoint cross-origin.
 //
-// RequireMCPAuth panics if opts is nil or cannot make a Verifier (use
-// [NewVerifier] and opts.Verifier to handle that error yourself), or if a
-// scope is not a valid RFC 6749 §3.3 scope token.
+// With RequestScopes, a request may also get 403 for the scopes of its
+// particular operation, or 400 or 413 when RequestScopes cannot tell
+// what that operation is.
+//
+// RequireMCPAuth is like [NewRequireMCPAuth] but panics if the options
+// are invalid. It simplifies setting up a server whose options are fixed
+// in code.
 func RequireMCPAuth(opts *RequireMCPAuthOptions) func(http.Handler) http.Handler {
-	a, err := newBearerAuth(opts)
+	mw, err := NewRequireMCPAuth(opts)
 	if err != nil {
 		panic(err)
 	}
+	return mw
+}
+
+// NewRequireMCPAuth returns the middleware described at [RequireMCPAuth],
+// or an error if opts is nil, cannot make a Verifier, lacks an audience,
+// or names a scope that is not a valid RFC 6749 §3.3 scope token.
+func NewRequireMCPAuth(opts *RequireMCPAuthOptions) (func(http.Handler) http.Handler, error) {
+	a, err := newBearerAuth(opts)
+	if err != nil {
+		return nil, err
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.serve(next, w, r) })
-	}
+	}, nil
 }
 
 type bearerAuth struct {
@@ -111,6 +140,7 @@ type bearerAuth struct {
 	requiredScope  string // pre-joined
 	challengeScope string
 	prm            string
+	requestScopes  func(*http.Request) ([]string, error)
 	log            *slog.Logger
 }
 
@@ -118,7 +148,7 @@ func newBearerAuth(opts *RequireMCPAuthOptions) (*bearerAuth, error) {
 	if opts == nil {
 		return nil, errors.New("mcpauth: RequireMCPAuth needs options (at least Audience and an Issuer)")
 	}
-	a := &bearerAuth{v: opts.Verifier, log: opts.Logger}
+	a := &bearerAuth{v: opts.Verifier, requestScopes: opts.RequestScopes, log: opts.Logger}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -245,26 +275,73 @@ func (a *bearerAuth) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 		a.reject(w, r, http.StatusUnauthorized, "invalid_token", "token is not meant for this resource", nil)
 		return
 	}
-	if len(a.required) > 0 && !g.Allows(a.required...) {
-		a.reject(w, r, http.StatusForbidden, "insufficient_scope", "the token lacks a required scope: "+a.requiredScope, nil)
+	required, requiredScope := a.required, a.requiredScope
+	if a.requestScopes != nil {
+		extra, err := a.requestScopes(r)
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				oauth.Write(w, &oauth.Error{Code: "invalid_request", Description: fmt.Sprintf("the request body exceeds %d bytes", tooBig.Limit), Status: http.StatusRequestEntityTooLarge})
+				return
+			}
+			a.reject(w, r, http.StatusBadRequest, "invalid_request", err.Error(), nil)
+			return
+		}
+		if required, err = addScopes(required, extra); err != nil {
+			a.log.LogAttrs(r.Context(), slog.LevelError, "mcpauth: RequestScopes", slog.Any("err", err))
+			oauth.Write(w, &oauth.Error{Code: "server_error", Description: "the server's scope configuration is invalid", Status: http.StatusInternalServerError})
+			return
+		}
+		if len(required) > len(a.required) {
+			requiredScope = strings.Join(required, " ")
+		}
+	}
+	if len(required) > 0 && !g.Allows(required...) {
+		a.rejectScope(w, r, requiredScope)
 		return
 	}
 	next.ServeHTTP(w, r.WithContext(ContextWithGrant(r.Context(), g)))
 }
 
+// addScopes returns base with the scopes of extra it lacks appended (base
+// is not modified), dropping offline_access as challengeScopeList does.
+func addScopes(base, extra []string) ([]string, error) {
+	out := base
+	for _, s := range extra {
+		if !validScopeToken(s) {
+			return nil, fmt.Errorf("%q is not a scope token (RFC 6749 §3.3)", s)
+		}
+		if s == "offline_access" || containsString(out, s) {
+			continue
+		}
+		if len(out) == len(base) {
+			out = slices.Clip(base) // the first append copies
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// rejectScope answers 403 insufficient_scope naming every scope the
+// request needs (RFC 6750 §3.1; MCP 2025-11-25 §Scope Challenge Handling).
+func (a *bearerAuth) rejectScope(w http.ResponseWriter, r *http.Request, scope string) {
+	a.challenge(w, r, http.StatusForbidden, "insufficient_scope", "the token lacks a required scope: "+scope, scope, nil)
+}
+
 // reject writes an RFC 6750 §3 challenge and JSON error body. code "" means
 // no credentials were sent: the challenge then carries no error attribute.
 func (a *bearerAuth) reject(w http.ResponseWriter, r *http.Request, status int, code, desc string, cause error) {
+	a.challenge(w, r, status, code, desc, a.challengeScope, cause)
+}
+
+// challenge writes a challenge with the given scope attribute.
+func (a *bearerAuth) challenge(w http.ResponseWriter, r *http.Request, status int, code, desc, scope string, cause error) {
 	if a.log.Enabled(r.Context(), slog.LevelDebug) {
 		attrs := []slog.Attr{slog.Int("status", status), slog.String("error", code), slog.String("description", desc)}
 		if cause != nil {
 			attrs = append(attrs, slog.String("cause", cause.Error()))
 		}
 		a.log.LogAttrs(r.Context(), slog.LevelDebug, "mcpauth: request refused", attrs...)
-	}
-	scope := a.challengeScope
-	if status == http.StatusForbidden {
-		scope = a.requiredScope
 	}
 	w.Header().Set("WWW-Authenticate", bearerChallenge(code, desc, scope, a.prm))
 	bodyCode := code

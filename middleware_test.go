@@ -181,6 +181,9 @@ func TestMiddlewareOptions(t *testing.T) {
 		{"relative audience", &RequireMCPAuthOptions{Issuer: as.issuer, Audience: "/mcp"}, false},
 	}
 	for _, tt := range tests {
+		if mw, err := NewRequireMCPAuth(tt.opts); (err == nil) != tt.ok || (mw != nil) != tt.ok {
+			t.Errorf("%s: NewRequireMCPAuth err = %v, want ok=%v", tt.name, err, tt.ok)
+		}
 		func() {
 			defer func() {
 				if r := recover(); (r == nil) != tt.ok {
@@ -189,6 +192,73 @@ func TestMiddlewareOptions(t *testing.T) {
 			}()
 			RequireMCPAuth(tt.opts)
 		}()
+	}
+}
+
+// TestMiddlewareRequestScopes: per-request scopes add to RequiredScopes,
+// and the 403 names all of them; RequestScopes errors refuse the request.
+func TestMiddlewareRequestScopes(t *testing.T) {
+	as := newTestAS(t)
+	h := RequireMCPAuth(&RequireMCPAuthOptions{
+		Issuer:         as.issuer,
+		Audience:       testAudience,
+		RequiredScopes: []string{"tools:read"},
+		RequestScopes: func(r *http.Request) ([]string, error) {
+			switch r.URL.Query().Get("op") {
+			case "exec":
+				return []string{"tools:execute", "tools:read", "offline_access", "tools:execute"}, nil
+			case "covered":
+				return []string{"files"}, nil
+			case "big":
+				return nil, &http.MaxBytesError{Limit: 10}
+			case "bad":
+				return nil, errors.New("not JSON-RPC")
+			case "invalid":
+				return []string{"a b"}, nil
+			}
+			return nil, nil
+		},
+		Logger: quietLog,
+	})(whoami)
+	const prm = `resource_metadata="` + testPRM + `"`
+	tests := []struct {
+		op, scope  string
+		wantStatus int
+		wantChal   string
+	}{
+		{"", "tools:read", 200, ""},
+		{"exec", "tools:read", 403, `Bearer error="insufficient_scope", error_description="the token lacks a required scope: tools:read tools:execute", scope="tools:read tools:execute", ` + prm},
+		{"exec", "tools:execute", 403, `Bearer error="insufficient_scope", error_description="the token lacks a required scope: tools:read tools:execute", scope="tools:read tools:execute", ` + prm},
+		{"exec", "tools:read tools:execute", 200, ""},
+		{"exec", "tools", 200, ""},
+		{"covered", "tools:read files", 200, ""},
+		{"", "files", 403, `Bearer error="insufficient_scope", error_description="the token lacks a required scope: tools:read", scope="tools:read", ` + prm},
+		{"big", "tools:read", 413, ""},
+		{"bad", "tools:read", 400, `Bearer error="invalid_request", error_description="not JSON-RPC", scope="tools:read", ` + prm},
+		{"invalid", "tools:read", 500, ""},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("POST", "/mcp?op="+tt.op, nil)
+		r.Header.Set("Authorization", "Bearer "+as.token("ES256", func(h, c map[string]any) { c["scope"] = tt.scope; delete(c, "scp") }))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if got := w.Header().Get("WWW-Authenticate"); w.Code != tt.wantStatus || got != tt.wantChal {
+			t.Errorf("op %q, scope %q: got (%d, %s), want (%d, %s)", tt.op, tt.scope, w.Code, got, tt.wantStatus, tt.wantChal)
+		}
+	}
+	// RequestScopes never runs for a request without a valid token.
+	called := false
+	h = RequireMCPAuth(&RequireMCPAuthOptions{Issuer: as.issuer, Audience: testAudience, Logger: quietLog,
+		RequestScopes: func(*http.Request) ([]string, error) { called = true; return nil, nil }})(whoami)
+	for _, auth := range []string{"", "Bearer garbage"} {
+		r := httptest.NewRequest("POST", "/mcp", strings.NewReader(`{}`))
+		if auth != "" {
+			r.Header.Set("Authorization", auth)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	if called {
+		t.Error("RequestScopes ran for an unauthenticated request")
 	}
 }
 

@@ -112,6 +112,9 @@ func (s *Server) verifyLocalToken(ctx context.Context, token string) (*Grant, er
 	if err != nil {
 		return nil, err
 	}
+	if g.Subject == "" || g.TokenID == "" {
+		return nil, invalidToken("sub and jti are required")
+	}
 	if g.Issuer != s.cfg.Issuer {
 		return nil, invalidToken("issuer %q is not %q", g.Issuer, s.cfg.Issuer)
 	}
@@ -140,64 +143,6 @@ func checkTimes(g *Grant, now time.Time) error {
 		return invalidToken("token is not valid yet")
 	}
 	return nil
-}
-
-// grantFromClaims reads the claims of an access token of either mode.
-func grantFromClaims(raw map[string]any) (*Grant, error) {
-	str := func(k string) string { v, _ := raw[k].(string); return v }
-	if _, ok := raw["purpose"]; ok {
-		return nil, invalidToken("not an access token (purpose claim)")
-	}
-	if _, ok := raw["vc"]; ok {
-		return nil, invalidToken("not an access token (vc claim)")
-	}
-	g := &Grant{
-		Subject:        str("sub"),
-		Issuer:         str("iss"),
-		TokenID:        str("jti"),
-		ClientID:       str("client_id"),
-		AgentDID:       str("agt"),
-		DeveloperID:    str("dev"),
-		GrantID:        str("grnt"),
-		ParentAgentDID: str("parentAgt"),
-		ParentGrantID:  str("parentGrnt"),
-		Raw:            raw,
-	}
-	if g.Subject == "" || g.TokenID == "" {
-		return nil, invalidToken("sub and jti are required")
-	}
-	if g.GrantID == "" {
-		g.GrantID = g.TokenID
-	}
-	switch aud := raw["aud"].(type) {
-	case string:
-		g.Audience = []string{aud}
-	case []any:
-		for _, a := range aud {
-			if s, ok := a.(string); ok {
-				g.Audience = append(g.Audience, s)
-			}
-		}
-	}
-	if sc, ok := raw["scope"].(string); ok {
-		g.Scopes = strings.Fields(sc)
-	} else if scp, ok := raw["scp"].([]any); ok {
-		for _, x := range scp {
-			if s, ok := x.(string); ok {
-				g.Scopes = append(g.Scopes, s)
-			}
-		}
-	}
-	if exp, ok := numericClaim(raw, "exp"); ok {
-		g.ExpiresAt = time.Unix(exp, 0)
-	}
-	if iat, ok := numericClaim(raw, "iat"); ok {
-		g.IssuedAt = time.Unix(iat, 0)
-	}
-	if d, ok := numericClaim(raw, "delegationDepth"); ok {
-		g.DelegationDepth = int(d)
-	}
-	return g, nil
 }
 
 func numericClaim(raw map[string]any, k string) (int64, bool) {

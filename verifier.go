@@ -13,10 +13,12 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/mcpauth/mcpauth/internal/jwks"
 )
 
@@ -190,7 +192,7 @@ type Verifier struct {
 	issuer          string
 	audience        string
 	allowMissingAud bool
-	algs            map[string]bool
+	algs            []jose.SignatureAlgorithm
 	leeway          time.Duration
 	local           LocalVerifier
 	unsubscribe     func()
@@ -208,7 +210,6 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 		leeway:          opts.ClockLeeway,
 		local:           opts.Local,
 		now:             opts.Now,
-		algs:            make(map[string]bool),
 	}
 	if v.issuer == "" {
 		v.issuer = opts.Issuer
@@ -229,7 +230,9 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 		if !jwks.Supported(a) {
 			return nil, fmt.Errorf("mcpauth: algorithm %q is not accepted: only asymmetric JWS algorithms verify access tokens (RFC 8725 §3.1)", a)
 		}
-		v.algs[a] = true
+		if !slices.Contains(v.algs, jose.SignatureAlgorithm(a)) {
+			v.algs = append(v.algs, jose.SignatureAlgorithm(a))
+		}
 	}
 	if opts.Local == nil {
 		if v.issuer == "" {
@@ -355,23 +358,22 @@ func (v *Verifier) verifyLocal(ctx context.Context, token string, now time.Time)
 }
 
 func (v *Verifier) verifyJWT(ctx context.Context, token string, now time.Time) (*Grant, error) {
-	c, err := jwks.ParseCompact(token)
-	if err != nil {
+	t, err := jwks.Parse(token, v.algs)
+	switch {
+	case errors.Is(err, jwks.ErrAlgorithm):
+		return nil, invalid("token signing algorithm not accepted", err)
+	case err != nil:
 		return nil, invalid("malformed token", err)
 	}
-	alg := c.Header.Alg
-	if !v.algs[alg] {
-		return nil, invalid("token signing algorithm not accepted", fmt.Errorf("alg %q", alg))
-	}
 	var untyped bool
-	switch strings.ToLower(c.Header.Typ) {
+	switch strings.ToLower(t.Typ) {
 	case "at+jwt", "application/at+jwt":
 	case "", "jwt":
 		untyped = true
 	default:
-		return nil, invalid("not an access token", fmt.Errorf("typ %q", c.Header.Typ))
+		return nil, invalid("not an access token", fmt.Errorf("typ %q", t.Typ))
 	}
-	cands, exact, err := v.keys.Candidates(ctx, c.Header.Kid)
+	cands, exact, err := v.keys.Candidates(ctx, t.Kid)
 	if err != nil {
 		var ue *jwks.UnavailableError
 		if errors.As(err, &ue) {
@@ -379,34 +381,42 @@ func (v *Verifier) verifyJWT(ctx context.Context, token string, now time.Time) (
 		}
 		return nil, err // the caller's context ended
 	}
+	var payload []byte
 	verified, tried := false, 0
 	for _, k := range cands {
-		if !jwks.Compatible(k, alg) {
+		if !jwks.Compatible(k, t.Alg) {
 			continue
 		}
 		if !exact && tried == maxFallbackKeys {
 			break
 		}
 		tried++
-		if jwks.VerifySignature(k, alg, c.SigningInput, c.Signature) == nil {
+		if payload, err = t.Verify(k); err == nil {
 			verified = true
 			break
 		}
 	}
 	if !verified {
 		if exact && tried == 0 {
-			return nil, invalid("token key does not match its algorithm", fmt.Errorf("kid %q, alg %q", c.Header.Kid, alg))
+			return nil, invalid("token key does not match its algorithm", fmt.Errorf("kid %q, alg %q", t.Kid, t.Alg))
 		}
-		return nil, invalid("invalid token signature", nil)
+		return nil, invalid("invalid token signature", err)
 	}
-	if len(c.Payload) == 0 || c.Payload[0] != '{' {
+	if len(payload) == 0 || payload[0] != '{' {
 		return nil, invalid("malformed token claims", nil)
 	}
 	var claims map[string]any
-	if err := json.Unmarshal(c.Payload, &claims); err != nil {
+	if err := json.Unmarshal(payload, &claims); err != nil {
 		return nil, invalid("malformed token claims", err)
 	}
-	return v.grantFromClaims(claims, now, untyped)
+	g, err := grantFromClaims(claims)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.checkClaims(g, now, untyped); err != nil {
+		return nil, err
+	}
+	return g, nil
 }
 
 // checkTokenKind refuses Grantex session tokens and credentials signed by
@@ -421,9 +431,15 @@ func checkTokenKind(claims map[string]any) error {
 	return nil
 }
 
-// grantFromClaims validates a verified JWT's claims (RFC 9068 §4, RFC 7519
-// §4.1) and builds the Grant.
-func (v *Verifier) grantFromClaims(claims map[string]any, now time.Time, untyped bool) (*Grant, error) {
+// grantFromClaims maps the claims of a verified access token of either
+// mode, RFC 9068 §2.2 or a Grantex grant token, to a Grant. It refuses
+// tokens of other kinds ([checkTokenKind]) and ill-typed claims (RFC 7519
+// §4.1: iss, sub, jti are strings, aud a string or array of strings, exp,
+// nbf, iat NumericDates), merges scope (RFC 9068 §2.2.3, space-separated)
+// with scp, and defaults GrantID to jti. It judges no value: iss, sub,
+// times and aud are checked by the caller, the [Verifier] for any issuer
+// and Server.verifyLocalToken for its own tokens.
+func grantFromClaims(claims map[string]any) (*Grant, error) {
 	if err := checkTokenKind(claims); err != nil {
 		return nil, err
 	}
@@ -438,15 +454,13 @@ func (v *Verifier) grantFromClaims(claims map[string]any, now time.Time, untyped
 		GrantID:        cl.str("grnt"),
 		ParentAgentDID: cl.str("parentAgt"),
 		ParentGrantID:  cl.str("parentGrnt"),
+		Audience:       cl.strs("aud"),
+		Scopes:         mergeScopes(cl.strs("scope"), cl.strs("scp")),
 		Raw:            claims,
 	}
-	exp, hasExp := cl.time("exp")
-	nbf, hasNbf := cl.time("nbf")
-	iat, hasIat := cl.time("iat")
-	g.ExpiresAt, g.IssuedAt = exp, iat
-	g.Audience = cl.strs("aud")
-	scope, scp := cl.strs("scope"), cl.strs("scp")
-	g.Scopes = mergeScopes(scope, scp)
+	g.ExpiresAt, _ = cl.time("exp")
+	g.IssuedAt, _ = cl.time("iat")
+	cl.time("nbf") // type-checked here, judged by the caller
 	if depth, ok := claims["delegationDepth"]; ok {
 		f, isNum := depth.(float64)
 		if !isNum || f < 0 || f > 1000 || f != math.Trunc(f) {
@@ -458,37 +472,44 @@ func (v *Verifier) grantFromClaims(claims map[string]any, now time.Time, untyped
 	if cl.bad != "" {
 		return nil, invalid("malformed token claims", fmt.Errorf("claim %s", cl.bad))
 	}
-	if g.Issuer != v.issuer {
-		return nil, invalid("token issuer not accepted", fmt.Errorf("iss %q", g.Issuer))
-	}
-	if g.Subject == "" {
-		return nil, invalid("token has no subject", nil)
-	}
-	if !hasExp {
-		return nil, invalid("token has no expiry", nil)
-	}
-	if now.After(exp.Add(v.leeway)) {
-		return nil, invalid("token expired", nil)
-	}
-	if hasNbf && nbf.After(now.Add(v.leeway)) {
-		return nil, invalid("token not yet valid", nil)
-	}
-	if hasIat && iat.After(now.Add(v.leeway)) {
-		return nil, invalid("token issued in the future", nil)
-	}
-	if err := v.checkAudience(g.Audience); err != nil {
-		return nil, err
-	}
-	if untyped {
-		// Without typ at+jwt, only the Grantex grant-token shape passes.
-		if _, isArray := claims["scp"].([]any); !isArray || g.AgentDID == "" || g.DeveloperID == "" || g.TokenID == "" {
-			return nil, invalid("not an access token", errors.New("no typ at+jwt and not a grant token"))
-		}
-	}
 	if g.GrantID == "" {
 		g.GrantID = g.TokenID
 	}
 	return g, nil
+}
+
+// checkClaims applies the Verifier's rules to a token's claims (RFC 9068
+// §4, RFC 7519 §4.1): iss, sub, exp required, nbf and iat with leeway,
+// audience, and the Grantex shape for tokens without typ at+jwt.
+func (v *Verifier) checkClaims(g *Grant, now time.Time, untyped bool) error {
+	if g.Issuer != v.issuer {
+		return invalid("token issuer not accepted", fmt.Errorf("iss %q", g.Issuer))
+	}
+	if g.Subject == "" {
+		return invalid("token has no subject", nil)
+	}
+	if _, ok := g.Raw["exp"]; !ok {
+		return invalid("token has no expiry", nil)
+	}
+	if now.After(g.ExpiresAt.Add(v.leeway)) {
+		return invalid("token expired", nil)
+	}
+	if nbf, ok := (&claimReader{m: g.Raw}).time("nbf"); ok && nbf.After(now.Add(v.leeway)) {
+		return invalid("token not yet valid", nil)
+	}
+	if !g.IssuedAt.IsZero() && g.IssuedAt.After(now.Add(v.leeway)) {
+		return invalid("token issued in the future", nil)
+	}
+	if err := v.checkAudience(g.Audience); err != nil {
+		return err
+	}
+	if untyped {
+		// Without typ at+jwt, only the Grantex grant-token shape passes.
+		if _, isArray := g.Raw["scp"].([]any); !isArray || g.AgentDID == "" || g.DeveloperID == "" || g.TokenID == "" {
+			return invalid("not an access token", errors.New("no typ at+jwt and not a grant token"))
+		}
+	}
+	return nil
 }
 
 func (v *Verifier) checkAudience(aud []string) error {

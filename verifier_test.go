@@ -379,6 +379,52 @@ func TestVerifierGrantClaims(t *testing.T) {
 	}
 }
 
+// TestGrantFromClaims: the one claims→Grant mapping, shared by the
+// Verifier and Server.verifyLocalToken.
+func TestGrantFromClaims(t *testing.T) {
+	base := func(edit func(map[string]any)) map[string]any {
+		c := map[string]any{"iss": "https://as.example", "sub": "alice", "jti": "j1", "aud": "https://r.example",
+			"exp": 2e9, "iat": 1.5e9 + 0.25, "scope": "a b", "scp": []any{"b", "c"}, "delegationDepth": 2.0}
+		if edit != nil {
+			edit(c)
+		}
+		return c
+	}
+	g, err := grantFromClaims(base(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Subject != "alice" || g.TokenID != "j1" || g.GrantID != "j1" || fmt.Sprint(g.Scopes) != "[a b c]" ||
+		fmt.Sprint(g.Audience) != "[https://r.example]" || g.ExpiresAt.Unix() != 2e9 || g.IssuedAt.UnixMilli() != 1.5e12+250 || g.DelegationDepth != 2 {
+		t.Errorf("grant = %+v", g)
+	}
+	tests := []struct {
+		name string
+		edit func(map[string]any)
+		want string // TokenError description
+	}{
+		{"purpose", func(c map[string]any) { c["purpose"] = "x" }, "not an access token"},
+		{"vc", func(c map[string]any) { c["vc"] = map[string]any{} }, "not an access token"},
+		{"sub not a string", func(c map[string]any) { c["sub"] = 1.0 }, "malformed token claims"},
+		{"aud array with a number", func(c map[string]any) { c["aud"] = []any{"x", 1.0} }, "malformed token claims"},
+		{"scope not a string", func(c map[string]any) { c["scope"] = true }, "malformed token claims"},
+		{"nbf not a number", func(c map[string]any) { c["nbf"] = "soon" }, "malformed token claims"},
+		{"negative exp", func(c map[string]any) { c["exp"] = -1.0 }, "malformed token claims"},
+		{"delegationDepth fractional", func(c map[string]any) { c["delegationDepth"] = 0.5 }, "malformed token claims"},
+	}
+	for _, tt := range tests {
+		_, err := grantFromClaims(base(tt.edit))
+		var te *TokenError
+		if !errors.As(err, &te) || te.Description != tt.want {
+			t.Errorf("%s: err = %v, want %q", tt.name, err, tt.want)
+		}
+	}
+	// It judges no values: a token without sub or exp maps, and its callers refuse it.
+	if g, err := grantFromClaims(map[string]any{"grnt": "g1"}); err != nil || g.GrantID != "g1" || !g.ExpiresAt.IsZero() {
+		t.Errorf("bare claims: %+v, %v", g, err)
+	}
+}
+
 func TestVerifierOptions(t *testing.T) {
 	tests := []struct {
 		name string

@@ -28,6 +28,21 @@
 //		Issuer: issuer, Audience: "https://mcp.example.com/mcp", RequiredScopes: []string{"tools:read"},
 //	})(mcp.NewStreamableHTTPHandler(getServer, nil))
 //
+// Only this second way supports per-operation scopes and step-up
+// authorization: with [ToolScopes] (or [MethodScopes]) a tool can need more
+// than the endpoint, and a token lacking it gets 403 insufficient_scope
+// naming every scope the call needs. The SDK's client,
+// auth.AuthorizationCodeHandler (v1.8.0), steps up on exactly that
+// challenge: it runs the whole authorization again (with dynamic client
+// registration, as a newly registered client), asking for the challenged
+// scopes plus those already granted, and retries the call once on the same
+// session. It does not step up on the SDK middleware's own 403, which
+// lacks error="insufficient_scope":
+//
+//	h := sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{
+//		Local: as, Audience: "https://mcp.example.com/mcp", RequiredScopes: []string{"tools:read"},
+//	}, sdkauth.ToolScopes(map[string][]string{"add": {"tools:execute"}}))(mcp.NewStreamableHTTPHandler(getServer, nil))
+//
 // In a tool handler, [GrantFromRequest] returns the [*mcpauth.Grant] of
 // the token on the current HTTP request, either way.
 //
@@ -124,9 +139,57 @@ func TokenVerifier(v *mcpauth.Verifier) auth.TokenVerifier {
 // writes every challenge) followed by the SDK's [auth.RequireBearerToken]
 // fed from the grant already verified, so [auth.TokenInfoFromContext],
 // session-to-user binding and req.Extra.TokenInfo work as with the SDK's
-// own middleware. It panics like mcpauth.RequireMCPAuth on bad options.
-func RequireMCPAuth(opts *mcpauth.RequireMCPAuthOptions) func(http.Handler) http.Handler {
-	outer := mcpauth.RequireMCPAuth(opts)
+// own middleware.
+//
+// Options add per-operation scopes ([ToolScopes], [MethodScopes]): the
+// middleware then reads the JSON-RPC body of each POST (at most
+// [MaxBodyBytes], and gives it back to the SDK untouched) and answers 403
+// insufficient_scope, naming the endpoint's and the operation's scopes,
+// when the token lacks one of them. The MCP Go SDK's
+// auth.AuthorizationCodeHandler steps up on that challenge: it
+// authorizes again for those scopes and retries the request. A body that
+// is not JSON is refused with 400, and a larger one with 413, rather than
+// passed on unchecked.
+//
+// RequireMCPAuth is like [NewRequireMCPAuth] but panics if the options
+// are invalid. It simplifies setting up a server whose options are fixed
+// in code.
+func RequireMCPAuth(opts *mcpauth.RequireMCPAuthOptions, options ...Option) func(http.Handler) http.Handler {
+	mw, err := NewRequireMCPAuth(opts, options...)
+	if err != nil {
+		panic(err)
+	}
+	return mw
+}
+
+// NewRequireMCPAuth returns the middleware described at [RequireMCPAuth],
+// or an error if opts or options are invalid (see
+// [mcpauth.NewRequireMCPAuth]; scopes must be RFC 6749 §3.3 scope tokens).
+// opts is not modified.
+func NewRequireMCPAuth(opts *mcpauth.RequireMCPAuthOptions, options ...Option) (func(http.Handler) http.Handler, error) {
+	ops, err := newOperationScopes(options)
+	if err != nil {
+		return nil, err
+	}
+	if opts != nil && !ops.empty() {
+		o := *opts
+		o.RequestScopes = ops.requestScopes
+		if own := opts.RequestScopes; own != nil {
+			o.RequestScopes = func(r *http.Request) ([]string, error) {
+				a, err := own(r)
+				if err != nil {
+					return nil, err
+				}
+				b, err := ops.requestScopes(r)
+				return append(a, b...), err
+			}
+		}
+		opts = &o
+	}
+	outer, err := mcpauth.NewRequireMCPAuth(opts)
+	if err != nil {
+		return nil, err
+	}
 	inner := auth.RequireBearerToken(fromContext, &auth.RequireBearerTokenOptions{
 		// The outer middleware has checked exp (with its leeway) on this
 		// very request; the SDK's second, leeway-free check would only
@@ -134,7 +197,7 @@ func RequireMCPAuth(opts *mcpauth.RequireMCPAuthOptions) func(http.Handler) http
 		AllowMissingExpiration: true,
 		ClockSkew:              time.Hour,
 	})
-	return func(next http.Handler) http.Handler { return outer(inner(next)) }
+	return func(next http.Handler) http.Handler { return outer(inner(next)) }, nil
 }
 
 func fromContext(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {

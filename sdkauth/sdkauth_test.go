@@ -355,3 +355,105 @@ func TestGrantFromRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestToolScopes: a tool that needs more than the endpoint answers 403
+// insufficient_scope naming every scope the call needs, and the SDK still
+// reads the body the middleware peeked at.
+func TestToolScopes(t *testing.T) {
+	is := newIssuer(t)
+	srv := whoamiServer()
+	mcp.AddTool(srv, &mcp.Tool{Name: "add", Description: "adds"},
+		func(ctx context.Context, req *mcp.CallToolRequest, in struct{ A, B int }) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprint(in.A + in.B)}}}, nil, nil
+		})
+	h := sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{Verifier: is.verifier(t), RequiredScopes: []string{"tools:read"}, Logger: quiet},
+		sdkauth.ToolScopes(map[string][]string{"add": {"tools:execute"}}), sdkauth.MaxBodyBytes(4096))(
+		mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true}))
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+
+	const prm = `resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"`
+	call := func(tool string) string {
+		args := `{}`
+		if tool == "add" {
+			args = `{"A":2,"B":3}`
+		}
+		return `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"` + tool + `","arguments":` + args + `}}`
+	}
+	tests := []struct {
+		name, scope, body string
+		status            int
+		chal, result      string
+	}{
+		{"endpoint scope, plain tool", "tools:read", call("whoami"), 200, "", "alice via client-1"},
+		{"endpoint scope, privileged tool", "tools:read", call("add"), 403,
+			`Bearer error="insufficient_scope", error_description="the token lacks a required scope: tools:read tools:execute", scope="tools:read tools:execute", ` + prm, ""},
+		{"both scopes", "tools:read tools:execute", call("add"), 200, "", `"text":"5"`},
+		{"parent scope covers both", "tools", call("add"), 200, "", `"text":"5"`},
+		{"tool scope without the endpoint's", "tools:execute", call("add"), 403,
+			`Bearer error="insufficient_scope", error_description="the token lacks a required scope: tools:read tools:execute", scope="tools:read tools:execute", ` + prm, ""},
+		{"other methods need the endpoint scope only", "tools:read", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, 200, "", `"name":"add"`},
+		{"batch naming the tool", "tools:read", `[` + call("whoami") + `,` + call("add") + `]`, 403,
+			`Bearer error="insufficient_scope", error_description="the token lacks a required scope: tools:read tools:execute", scope="tools:read tools:execute", ` + prm, ""},
+		{"tool name in another case spelling", "tools:read", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","NAME":"whoami"}}`, 403,
+			`Bearer error="insufficient_scope", error_description="the token lacks a required scope: tools:read tools:execute", scope="tools:read tools:execute", ` + prm, ""},
+		{"malformed body", "tools:read", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add"`, 400,
+			`Bearer error="invalid_request", error_description="the request body is not a JSON-RPC message", scope="tools:read", ` + prm, ""},
+		{"body over the limit", "tools:read", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"add","arguments":{"x":"` + strings.Repeat("x", 4096) + `"}}}`, 413, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", ts.URL, strings.NewReader(tt.body))
+			req.Header.Set("Authorization", "Bearer "+is.token("alice", tt.scope, time.Hour))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != tt.status || got != tt.chal {
+				t.Fatalf("got (%d, %s), want (%d, %s); body %s", resp.StatusCode, got, tt.status, tt.chal, body)
+			}
+			if !strings.Contains(string(body), tt.result) {
+				t.Errorf("body %s, want it to contain %s", body, tt.result)
+			}
+		})
+	}
+}
+
+func TestNewRequireMCPAuth(t *testing.T) {
+	is := newIssuer(t)
+	good := &mcpauth.RequireMCPAuthOptions{Verifier: is.verifier(t), Logger: quiet}
+	if _, err := sdkauth.NewRequireMCPAuth(good, sdkauth.ToolScopes(map[string][]string{"add": {"tools:execute"}})); err != nil {
+		t.Fatalf("valid options: %v", err)
+	}
+	if good.RequestScopes != nil {
+		t.Error("NewRequireMCPAuth modified the caller's options")
+	}
+	for name, tc := range map[string]struct {
+		opts    *mcpauth.RequireMCPAuthOptions
+		options []sdkauth.Option
+	}{
+		"nil options":        {nil, nil},
+		"no audience":        {&mcpauth.RequireMCPAuthOptions{Issuer: is.url}, nil},
+		"bad endpoint scope": {&mcpauth.RequireMCPAuthOptions{Verifier: is.verifier(t), RequiredScopes: []string{"a b"}}, nil},
+		"bad tool scope":     {good, []sdkauth.Option{sdkauth.ToolScopes(map[string][]string{"add": {"a b"}})}},
+		"bad method scope":   {good, []sdkauth.Option{sdkauth.MethodScopes(map[string][]string{"tools/call": {""}})}},
+		"bad body limit":     {good, []sdkauth.Option{sdkauth.MaxBodyBytes(0)}},
+	} {
+		if mw, err := sdkauth.NewRequireMCPAuth(tc.opts, tc.options...); err == nil || mw != nil {
+			t.Errorf("%s: NewRequireMCPAuth = %v, %v; want an error", name, mw != nil, err)
+		}
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: RequireMCPAuth did not panic", name)
+				}
+			}()
+			sdkauth.RequireMCPAuth(tc.opts, tc.options...)
+		}()
+	}
+}

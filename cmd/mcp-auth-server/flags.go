@@ -50,6 +50,8 @@ type options struct {
 	logLevel       string
 	staticClients  []mcpauth.Client
 	auditSecret    string
+	// trustForwardedFor: client IPs come from X-Forwarded-For (behind a proxy).
+	trustForwardedFor bool
 	// issuerFromAddr: the issuer is the default, derived from -addr (and
 	// fixed up once the listener knows its port when -addr ends in :0).
 	issuerFromAddr bool
@@ -96,6 +98,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		logFormat   = fs.String("log-format", "text", "log format: text or json")
 		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		statics     listFlag
+		trustXFF    = fs.Bool("trust-forwarded-for", false, "rate-limit by the last X-Forwarded-For hop: set only behind a reverse proxy you control")
 		auditSecret = fs.String("audit-secret", "", "operator secret accepted by the audit stream (at least 16 characters; prefer the environment variable)")
 	)
 	fs.Var(&users, "user", "a sign-in account `name:password`; repeatable (default: admin with a random password, printed at start)")
@@ -148,6 +151,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		grantexURL: *gxURL, grantexAPIKey: *gxKey, grantexAgentID: *gxAgent,
 		grantexIssuer: *gxIssuer, grantexJWKSURL: *gxJWKS,
 		logFormat: *logFormat, logLevel: *logLevel, auditSecret: *auditSecret,
+		trustForwardedFor: *trustXFF,
 	}
 	if err := o.check(*scopes, *rateLimit, users.vals, statics.vals); err != nil {
 		return nil, err

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/grantex/grantextest"
 )
 
 // envMap is a getenv over a fixed map.
@@ -235,7 +236,9 @@ func startRun(t *testing.T, args ...string) *started {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &lockedBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, append([]string{"-addr", "127.0.0.1:0", "-log-level", "error"}, args...), envMap(nil), out, io.Discard) }()
+	go func() {
+		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0", "-log-level", "error"}, args...), envMap(nil), out, io.Discard)
+	}()
 	s := &started{}
 	var once sync.Once
 	var stopErr error
@@ -506,5 +509,74 @@ func TestHealthzReportsStoreDown(t *testing.T) {
 	healthHandler(failingStore{})(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
 	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "unavailable") {
 		t.Errorf("%d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestManagedMode(t *testing.T) {
+	fake := grantextest.NewServer(grantextest.Options{})
+	defer fake.Close()
+	s := startRun(t, "-store", "memory:", "-user", "erin:managed-pw",
+		"-grantex-url", fake.URL, "-grantex-api-key", grantextest.DefaultAPIKey,
+		"-grantex-agent-id", grantextest.DefaultAgentID, "-grantex-issuer", fake.Issuer())
+	if !strings.Contains(s.banner, "Grantex (managed):  "+fake.URL) {
+		t.Errorf("banner:\n%s", s.banner)
+	}
+	meta := getJSON(t, s.issuer+"/.well-known/oauth-authorization-server", http.StatusOK)
+	if meta["jwks_uri"] != fake.URL+"/.well-known/jwks.json" {
+		t.Errorf("jwks_uri %v, want Grantex's", meta["jwks_uri"])
+	}
+	// The user still signs in here before Grantex's consent.
+	signInPage(t, s.issuer)
+}
+
+// signInPage checks that an authorization request shows the sign-in form.
+func signInPage(t *testing.T, iss string) {
+	t.Helper()
+	reg, err := http.Post(iss+"/register", "application/json",
+		strings.NewReader(`{"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var client struct {
+		ClientID string `json:"client_id"`
+	}
+	json.NewDecoder(reg.Body).Decode(&client)
+	reg.Body.Close()
+	q := url.Values{
+		"response_type": {"code"}, "client_id": {client.ClientID}, "redirect_uri": {"http://127.0.0.1:9/cb"},
+		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"},
+		"state": {"s"}, "resource": {iss + "/mcp"},
+	}
+	req, _ := http.NewRequest(http.MethodGet, iss+"/authorize?"+q.Encode(), nil)
+	req.Header.Set("Accept", "text/html")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(page, []byte(`name="username"`)) {
+		t.Errorf("authorize: %d %.300s", resp.StatusCode, page)
+	}
+}
+
+func TestMCPHostCheck(t *testing.T) {
+	h := checkHost("mcp.example.com", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for host, want := range map[string]int{
+		"mcp.example.com":    http.StatusOK,
+		"MCP.example.com":    http.StatusOK,
+		"127.0.0.1:8080":     http.StatusOK,
+		"localhost:8080":     http.StatusOK,
+		"[::1]:8080":         http.StatusOK,
+		"attacker.example":   http.StatusForbidden,
+		"mcp.example.com.ev": http.StatusForbidden,
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+		r.Host = host
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != want {
+			t.Errorf("Host %s: %d, want %d", host, rec.Code, want)
+		}
 	}
 }

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -49,8 +52,32 @@ func demoMCPHandler(srv *mcpauth.Server, resource string, scopes []string, log *
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{
 		Logger:         log,
 		SessionTimeout: 30 * time.Minute,
+		// checkHost below does the SDK's DNS-rebinding check, but also
+		// lets a reverse proxy on this host forward the public name.
+		DisableLocalhostProtection: true,
 	})
-	return withCORS(requireAuth(h)), v.Close, nil
+	u, err := url.Parse(resource)
+	if err != nil {
+		return nil, nil, err
+	}
+	return checkHost(u.Host, withCORS(requireAuth(h))), v.Close, nil
+}
+
+// checkHost refuses requests whose Host header is neither a loopback name
+// nor the MCP URL's host: a web page on another name that resolves to this
+// machine (DNS rebinding) cannot reach the server.
+func checkHost(public string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if !strings.EqualFold(r.Host, public) && !isLoopback(strings.Trim(host, "[]")) {
+			http.Error(w, "forbidden: unexpected Host header", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // withCORS lets browser-based clients (MCP Inspector in direct mode) call

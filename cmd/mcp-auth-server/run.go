@@ -236,6 +236,7 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		Grants:            st,
 		Keys:              st,
 		RateLimits:        o.rateLimits,
+		TrustForwardedFor: o.trustForwardedFor,
 		ConsentUI:         mcpauth.ConsentUI{AppName: "MCP Auth Server"},
 		Logger:            log,
 	}

@@ -7,7 +7,10 @@
 //   - the MCP endpoint /mcp (streamable HTTP) behind sdkauth.RequireMCPAuth,
 //     verifying tokens in process (no HTTP, revocations honoured at once).
 //
-// Its one tool, whoami, reports the caller's grant. Run it and point an MCP
+// Its tool whoami reports the caller's grant; it needs the endpoint's scope,
+// tools:read. Its tool add needs tools:execute as well: a client holding
+// only tools:read gets 403 insufficient_scope naming both, and steps up
+// (MCP 2025-11-25 §Step-Up Authorization Flow). Run it and point an MCP
 // client (e.g. the MCP Inspector) at http://localhost:8080/mcp; sign in as
 // "demo" with the password printed at start-up (or set MCPSERVER_PASSWORD).
 //
@@ -84,7 +87,11 @@ type config struct {
 func newHandler(cfg config) (h http.Handler, closeFn func(), err error) {
 	base := strings.TrimSuffix(cfg.BaseURL, "/")
 	resource := base + "/mcp" // the canonical URL clients connect to, and the token audience
-	scopes := []string{"tools:read"}
+	// Every request to /mcp needs endpointScopes; calling a tool in
+	// toolScopes needs that tool's scopes too.
+	endpointScopes := []string{"tools:read"}
+	toolScopes := map[string][]string{"add": {"tools:execute"}}
+	scopes := []string{"tools:read", "tools:execute"}
 
 	hash, err := mcpauth.HashPassword(cfg.Password)
 	if err != nil {
@@ -93,7 +100,7 @@ func newHandler(cfg config) (h http.Handler, closeFn func(), err error) {
 	as, err := mcpauth.NewServer(mcpauth.Config{
 		Issuer:            base,
 		Scopes:            scopes,
-		ScopeDescriptions: map[string]string{"tools:read": "Call the whoami tool"},
+		ScopeDescriptions: map[string]string{"tools:read": "Call the whoami tool", "tools:execute": "Call the add tool"},
 		Resources:         []string{resource},
 		Users:             []mcpauth.PasswordUser{{Username: "demo", PasswordHash: hash}},
 		TestAutoApprove:   cfg.TestAutoApprove,
@@ -106,6 +113,7 @@ func newHandler(cfg config) (h http.Handler, closeFn func(), err error) {
 
 	server := mcp.NewServer(&mcp.Implementation{Name: "whoami", Version: "1.0.0"}, nil)
 	mcp.AddTool(server, &mcp.Tool{Name: "whoami", Description: "Report who is calling and what they may do"}, whoami)
+	mcp.AddTool(server, &mcp.Tool{Name: "add", Description: "Add two numbers (needs the tools:execute scope)"}, add)
 
 	mux := http.NewServeMux()
 	// The authorization server serves its endpoints below the issuer (here
@@ -125,13 +133,18 @@ func newHandler(cfg config) (h http.Handler, closeFn func(), err error) {
 		ResourceName:         "whoami example",
 	}))
 	// The MCP endpoint. as verifies tokens in process; sdkauth also hands the
-	// grant to the SDK, which binds each session to its user.
-	requireAuth := sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{
+	// grant to the SDK, which binds each session to its user, and checks
+	// each tools/call against toolScopes.
+	requireAuth, err := sdkauth.NewRequireMCPAuth(&mcpauth.RequireMCPAuthOptions{
 		Local:          as,
 		Audience:       resource,
-		RequiredScopes: scopes,
+		RequiredScopes: endpointScopes,
 		Logger:         cfg.Logger,
-	})
+	}, sdkauth.ToolScopes(toolScopes))
+	if err != nil {
+		as.Close()
+		return nil, nil, err
+	}
 	mux.Handle("/mcp", requireAuth(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)))
 	return mux, func() { as.Close() }, nil
 }
@@ -162,4 +175,20 @@ func whoami(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.Cal
 	}
 	text := fmt.Sprintf("You are %s, calling through client %s with scopes %s.", g.Subject, g.ClientID, strings.Join(g.Scopes, " "))
 	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}, out, nil
+}
+
+type addInput struct {
+	A float64 `json:"a" jsonschema:"the first addend"`
+	B float64 `json:"b" jsonschema:"the second addend"`
+}
+
+type addOutput struct {
+	Sum float64 `json:"sum"`
+}
+
+// add is the privileged tool: the middleware lets a call through only
+// with tools:execute (see toolScopes in newHandler).
+func add(ctx context.Context, req *mcp.CallToolRequest, in addInput) (*mcp.CallToolResult, addOutput, error) {
+	out := addOutput{Sum: in.A + in.B}
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprint(out.Sum)}}}, out, nil
 }

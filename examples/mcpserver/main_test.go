@@ -21,6 +21,11 @@ import (
 // autoApprove the authorization endpoint signs "demo" in and consents
 // without a page (the server allows that only on loopback issuers).
 func startServer(t *testing.T, autoApprove string) string {
+	return startObservedServer(t, autoApprove, nil)
+}
+
+// startObservedServer is startServer whose handler is wrapped by wrap.
+func startObservedServer(t *testing.T, autoApprove string, wrap func(http.Handler) http.Handler) string {
 	t.Helper()
 	var h http.Handler
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
@@ -36,6 +41,9 @@ func startServer(t *testing.T, autoApprove string) string {
 	}
 	t.Cleanup(closeFn)
 	h = handler
+	if wrap != nil {
+		h = wrap(handler)
+	}
 	return ts.URL
 }
 

@@ -156,7 +156,10 @@ func TestParseSet(t *testing.T) {
 	}
 }
 
-func TestParseCompact(t *testing.T) {
+// allAlgs is every algorithm Parse is asked to accept in these tests.
+var allAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512, jose.ES256, jose.ES384, jose.ES512, jose.EdDSA}
+
+func TestParse(t *testing.T) {
 	enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 	p := enc(`{"sub":"x"}`)
 	tests := []struct {
@@ -164,60 +167,86 @@ func TestParseCompact(t *testing.T) {
 		token string
 		want  error
 	}{
-		{"ok", enc(`{"alg":"ES256","kid":"k"}`) + "." + p + ".c2ln", nil},
+		{"ok", enc(`{"alg":"ES256","kid":"k","typ":"at+jwt"}`) + "." + p + ".c2ln", nil},
 		{"two parts", enc(`{"alg":"ES256"}`) + "." + p, ErrMalformed},
 		{"JWE five parts", enc(`{"alg":"RSA-OAEP"}`) + ".a.b.c.d", ErrMalformed},
 		{"four parts", enc(`{"alg":"ES256"}`) + "." + p + ".c2ln.x", ErrMalformed},
 		{"empty signature", enc(`{"alg":"ES256"}`) + "." + p + ".", ErrMalformed},
 		{"empty payload", enc(`{"alg":"ES256"}`) + ".." + "c2ln", ErrMalformed},
+		{"empty header", "." + p + ".c2ln", ErrMalformed},
 		{"padded", enc(`{"alg":"ES256"}`) + "==." + p + ".c2ln", ErrMalformed},
 		{"std alphabet", enc(`{"alg":"ES256"}`) + "." + p + ".c2l+", ErrMalformed},
+		{"stray bits", enc(`{"alg":"ES256"}`) + "." + p + ".c2l", ErrMalformed}, // "c2k" is "si"; "c2l" sets a bit beyond it
+		{"impossible length", enc(`{"alg":"ES256"}`) + "." + p + ".c2lnA", ErrMalformed},
+		{"line break", enc(`{"alg":"ES256"}`) + "." + p[:4] + "\r\n" + p[4:] + ".c2ln", ErrMalformed},
+		{"space", " " + enc(`{"alg":"ES256"}`) + "." + p + ".c2ln", ErrMalformed},
+		{"JSON serialization", `{"payload":"` + p + `","protected":"` + enc(`{"alg":"ES256"}`) + `","signature":"c2ln"}`, ErrMalformed},
 		{"header not object", enc(`["alg"]`) + "." + p + ".c2ln", ErrMalformed},
+		{"header null", enc(`null`) + "." + p + ".c2ln", ErrMalformed},
 		{"header not json", enc(`{alg`) + "." + p + ".c2ln", ErrMalformed},
-		{"no alg", enc(`{"kid":"k"}`) + "." + p + ".c2ln", ErrMalformed},
-		{"alg not string", enc(`{"alg":1}`) + "." + p + ".c2ln", ErrMalformed},
+		{"kid not string", enc(`{"alg":"ES256","kid":7}`) + "." + p + ".c2ln", ErrMalformed},
+		{"typ not string", enc(`{"alg":"ES256","kid":"k","typ":["at+jwt"]}`) + "." + p + ".c2ln", ErrMalformed},
+		{"no alg", enc(`{"kid":"k"}`) + "." + p + ".c2ln", ErrAlgorithm},
+		{"alg not string", enc(`{"alg":1}`) + "." + p + ".c2ln", ErrAlgorithm},
+		{"alg none", enc(`{"alg":"none"}`) + "." + p + ".c2ln", ErrAlgorithm},
+		{"alg HS256", enc(`{"alg":"HS256"}`) + "." + p + ".c2ln", ErrAlgorithm},
+		{"alg not allowed", enc(`{"alg":"ES384"}`) + "." + p + ".c2ln", ErrAlgorithm},
 		{"crit", enc(`{"alg":"ES256","crit":["exp"],"exp":1}`) + "." + p + ".c2ln", ErrUnsupported},
+		// go-jose itself understands b64: refused here all the same.
+		{"crit b64", enc(`{"alg":"ES256","crit":["b64"],"b64":false}`) + "." + p + ".c2ln", ErrUnsupported},
 		{"b64 false", enc(`{"alg":"ES256","b64":false}`) + "." + p + ".c2ln", ErrUnsupported},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := ParseCompact(tt.token)
+			tok, err := Parse(tt.token, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
-			if err == nil && (c.Header.Alg != "ES256" || c.Header.Kid != "k" || string(c.Payload) != `{"sub":"x"}` || string(c.Signature) != "sig") {
-				t.Errorf("got %+v", c)
+			if err == nil && (tok.Alg != "ES256" || tok.Kid != "k" || tok.Typ != "at+jwt") {
+				t.Errorf("got %+v", tok)
 			}
 		})
 	}
 }
 
-func TestVerifySignature(t *testing.T) {
-	for _, alg := range []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"} {
-		t.Run(alg, func(t *testing.T) {
-			k := genKey(t, alg, "k")
+// resign replaces a token's signature segment with sig.
+func resign(token string, sig []byte) string {
+	return token[:strings.LastIndexByte(token, '.')+1] + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+func TestVerify(t *testing.T) {
+	for _, alg := range allAlgs {
+		t.Run(string(alg), func(t *testing.T) {
+			k := genKey(t, string(alg), "k")
 			tok := sign(t, k, `{"sub":"alice"}`)
-			c, err := ParseCompact(tok)
+			parsed, err := Parse(tok, allAlgs)
 			if err != nil {
 				t.Fatal(err)
 			}
 			pub := Key{ID: "k", Public: k.priv.Public()}
-			if err := VerifySignature(pub, c.Header.Alg, c.SigningInput, c.Signature); err != nil {
-				t.Fatalf("valid signature: %v", err)
+			payload, err := parsed.Verify(pub)
+			if err != nil || string(payload) != `{"sub":"alice"}` {
+				t.Fatalf("valid signature: %q, %v", payload, err)
 			}
-			// Tampered payload.
-			tampered := c.SigningInput[:len(c.SigningInput)-2] + "xx"
-			if err := VerifySignature(pub, alg, tampered, c.Signature); !errors.Is(err, ErrSignature) {
-				t.Errorf("tampered payload: err = %v, want ErrSignature", err)
-			}
-			// Truncated signature.
-			if err := VerifySignature(pub, alg, c.SigningInput, c.Signature[:len(c.Signature)-1]); !errors.Is(err, ErrSignature) {
-				t.Errorf("truncated signature: err = %v, want ErrSignature", err)
+			sig, _ := base64.RawURLEncoding.DecodeString(tok[strings.LastIndexByte(tok, '.')+1:])
+			for name, bad := range map[string]string{
+				"tampered payload":    tamperPart(tok, 1),
+				"truncated signature": resign(tok, sig[:len(sig)-1]),
+				"flipped signature":   resign(tok, append(sig[:len(sig)-1:len(sig)-1], sig[len(sig)-1]^1)),
+				"other key":           sign(t, genKey(t, string(alg), "k"), `{"sub":"alice"}`),
+			} {
+				p, err := Parse(bad, allAlgs)
+				if err != nil {
+					t.Fatalf("%s: Parse: %v", name, err)
+				}
+				if _, err := p.Verify(pub); !errors.Is(err, ErrSignature) {
+					t.Errorf("%s: err = %v, want ErrSignature", name, err)
+				}
 			}
 			// The key's declared alg must match.
 			declared := pub
 			declared.Algorithm = "none"
-			if err := VerifySignature(declared, alg, c.SigningInput, c.Signature); !errors.Is(err, ErrKeyMismatch) {
+			if _, err := parsed.Verify(declared); !errors.Is(err, ErrKeyMismatch) {
 				t.Errorf("declared alg mismatch: err = %v, want ErrKeyMismatch", err)
 			}
 		})
@@ -225,10 +254,29 @@ func TestVerifySignature(t *testing.T) {
 	// A key of another type never verifies, whatever the header says.
 	ec := genKey(t, "ES256", "e")
 	rs := genKey(t, "RS256", "r")
-	tok := sign(t, rs, `{}`)
-	c, _ := ParseCompact(tok)
-	if err := VerifySignature(Key{Public: ec.priv.Public()}, "RS256", c.SigningInput, c.Signature); !errors.Is(err, ErrKeyMismatch) {
+	p, err := Parse(sign(t, rs, `{}`), allAlgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Verify(Key{Public: ec.priv.Public()}); !errors.Is(err, ErrKeyMismatch) {
 		t.Errorf("EC key for RS256: err = %v, want ErrKeyMismatch", err)
+	}
+	// An ES256 signature does not verify with a P-384 key (the curve is the algorithm).
+	p, err = Parse(sign(t, ec, `{}`), allAlgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Verify(Key{Public: genKey(t, "ES384", "x").priv.Public()}); !errors.Is(err, ErrKeyMismatch) {
+		t.Errorf("P-384 key for ES256: err = %v, want ErrKeyMismatch", err)
+	}
+	// RSA keys under MinRSABits are never used, even when handed over directly.
+	small, _ := rsa.GenerateKey(rand.Reader, 1024)
+	smallTok := sign(t, testKey{kid: "s", alg: "RS256", priv: small}, `{}`)
+	if p, err = Parse(smallTok, allAlgs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Verify(Key{Public: &small.PublicKey}); !errors.Is(err, ErrKeyMismatch) {
+		t.Errorf("1024-bit RSA key: err = %v, want ErrKeyMismatch", err)
 	}
 	for _, alg := range []string{"HS256", "none", "", "ES256K", "RSA-OAEP"} {
 		if Supported(alg) {
@@ -238,6 +286,21 @@ func TestVerifySignature(t *testing.T) {
 			t.Errorf("Compatible(_, %q) = true", alg)
 		}
 	}
+}
+
+// tamperPart flips one character of part i (0 header, 1 payload, 2 signature)
+// to another that keeps the segment canonical base64url.
+func tamperPart(token string, i int) string {
+	parts := strings.Split(token, ".")
+	p := []byte(parts[i])
+	j := len(p) / 2
+	if p[j] == 'A' {
+		p[j] = 'B'
+	} else {
+		p[j] = 'A'
+	}
+	parts[i] = string(p)
+	return strings.Join(parts, ".")
 }
 
 // jwksServer serves a JWK Set that tests can swap, fail or block.
@@ -638,21 +701,44 @@ func FuzzParseSet(f *testing.F) {
 	})
 }
 
-func FuzzParseCompact(f *testing.F) {
+// FuzzParse: whatever Parse accepts is three canonical base64url segments
+// with an allowed alg, and no token verifies with a key unless its signing
+// input (header and payload) is one that key signed.
+func FuzzParse(f *testing.F) {
 	k := genKey(f, "ES256", "k")
-	f.Add(sign(f, k, `{"sub":"a"}`))
+	ed := genKey(f, "EdDSA", "d")
+	signed := map[string]bool{}
+	for _, tok := range []string{sign(f, k, `{"sub":"a"}`), sign(f, ed, `{"sub":"b"}`)} {
+		f.Add(tok)
+		signed[tok[:strings.LastIndexByte(tok, '.')]] = true
+	}
 	f.Add("e30.e30.e30")
 	f.Add("a.b.c.d.e")
 	f.Add("eyJhbGciOiJub25lIn0.e30.")
+	f.Add("eyJhbGciOiJFUzI1NiIsImNyaXQiOlsiYjY0Il0sImI2NCI6ZmFsc2V9.e30.e30")
+	algs := []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA}
 	f.Fuzz(func(t *testing.T, token string) {
-		c, err := ParseCompact(token)
+		tok, err := Parse(token, algs)
 		if err != nil {
 			return
 		}
-		if c.Header.Alg == "" || len(c.Signature) == 0 || !strings.HasPrefix(token, c.SigningInput+".") {
-			t.Fatalf("accepted %q as %+v", token, c)
+		if tok.Alg != "ES256" && tok.Alg != "EdDSA" {
+			t.Fatalf("accepted alg %q", tok.Alg)
 		}
-		// No key can verify an arbitrary fuzzed token with a different key.
-		_ = VerifySignature(Key{Public: k.priv.Public()}, c.Header.Alg, c.SigningInput, c.Signature)
+		parts := strings.Split(token, ".")
+		if len(parts) != 3 {
+			t.Fatalf("accepted %d parts", len(parts))
+		}
+		for _, p := range parts {
+			b, err := base64.RawURLEncoding.Strict().DecodeString(p)
+			if err != nil || len(b) == 0 || base64.RawURLEncoding.EncodeToString(b) != p {
+				t.Fatalf("accepted non-canonical segment %q", p)
+			}
+		}
+		for _, key := range []testKey{k, ed} {
+			if _, err := tok.Verify(Key{Public: key.priv.Public()}); err == nil && !signed[parts[0]+"."+parts[1]] {
+				t.Fatalf("verified %q, which %s never signed", token, key.alg)
+			}
+		}
 	})
 }

@@ -1,25 +1,26 @@
 package jwks
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"strings"
+	"fmt"
+
+	jose "github.com/go-jose/go-jose/v4"
 )
 
-// Errors from [ParseCompact] and [VerifySignature].
+// Errors from [Parse] and [Token.Verify].
 var (
-	// ErrMalformed: not a JWS compact serialization (RFC 7515 §7.1).
+	// ErrMalformed: not a JWS compact serialization (RFC 7515 §7.1) with
+	// one signature and a JSON object header.
 	ErrMalformed = errors.New("jwks: malformed JWS")
-	// ErrUnsupported: the header asks for something this package does not
-	// do (crit extensions, unencoded payloads, unknown alg).
+	// ErrAlgorithm: the header's alg is not one the caller accepts.
+	ErrAlgorithm = errors.New("jwks: JWS algorithm not accepted")
+	// ErrUnsupported: the header asks for an extension this package does
+	// not implement (crit, or RFC 7797 unencoded payloads).
 	ErrUnsupported = errors.New("jwks: unsupported JWS")
 	// ErrKeyMismatch: the key cannot verify the header's algorithm (wrong
 	// key type, curve or declared alg).
@@ -28,70 +29,125 @@ var (
 	ErrSignature = errors.New("jwks: invalid signature")
 )
 
-// Header is the part of a JWS protected header (RFC 7515 §4.1) a verifier needs.
-type Header struct {
-	Alg string `json:"alg"`
-	Kid string `json:"kid,omitempty"`
-	Typ string `json:"typ,omitempty"`
-	// Crit and B64 are read only to refuse them (RFC 7515 §4.1.11, RFC 7797).
-	Crit json.RawMessage `json:"crit,omitempty"`
-	B64  json.RawMessage `json:"b64,omitempty"`
+// Token is a JWS in compact serialization, parsed by go-jose but not yet
+// verified. Alg, Kid and Typ come from its protected header (RFC 7515
+// §4.1.1, §4.1.4, §4.1.9).
+type Token struct {
+	Alg string
+	Kid string
+	Typ string
+	jws *jose.JSONWebSignature
 }
 
-// Compact is a parsed JWS compact serialization. SigningInput aliases the
-// token; Payload and Signature are decoded.
-type Compact struct {
-	Header       Header
-	SigningInput string // BASE64URL(header) "." BASE64URL(payload)
-	Payload      []byte
-	Signature    []byte
-}
-
+// b64 is the strict base64url of RFC 7515 §2: no padding, no stray bits.
 var b64 = base64.RawURLEncoding.Strict()
 
-// ParseCompact splits and decodes a JWS compact serialization (RFC 7515
-// §7.1): exactly three base64url parts without padding, a JSON object
-// header with a non-empty alg. It refuses headers with crit or b64, since
-// no extension is understood (RFC 7515 §4.1.11). It does not verify the
-// signature; call [VerifySignature].
-func ParseCompact(token string) (*Compact, error) {
-	h, rest, ok := strings.Cut(token, ".")
-	if !ok {
-		return nil, ErrMalformed
+// Parse parses a JWS compact serialization (RFC 7515 §7.1) whose alg is
+// one of algs. algs is the caller's allow-list (RFC 8725 §3.1) and must
+// never name HS* or none. Parse requires three non-empty segments of
+// canonical base64url, exactly one signature and a string typ if any, and
+// refuses crit and b64 headers: no extension is understood (RFC 7515
+// §4.1.11, RFC 7797 §3). It does not verify the signature; [Token.Verify]
+// does.
+func Parse(token string, algs []jose.SignatureAlgorithm) (*Token, error) {
+	if err := checkCompact(token); err != nil {
+		return nil, err
 	}
-	p, s, ok := strings.Cut(rest, ".")
-	if !ok || strings.IndexByte(s, '.') >= 0 || h == "" || p == "" || s == "" {
-		return nil, ErrMalformed
-	}
-	hb, err := b64.DecodeString(h)
+	jws, err := jose.ParseSignedCompact(token, algs)
 	if err != nil {
+		var ua *jose.ErrUnexpectedSignatureAlgorithm
+		if errors.As(err, &ua) {
+			return nil, fmt.Errorf("%w: %q", ErrAlgorithm, ua.Got)
+		}
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if len(jws.Signatures) != 1 {
 		return nil, ErrMalformed
 	}
-	c := &Compact{SigningInput: token[:len(h)+1+len(p)]}
-	if len(hb) == 0 || hb[0] != '{' {
-		return nil, ErrMalformed
+	h := jws.Signatures[0].Protected
+	// go-jose refuses crit names other than b64 only when verifying, and
+	// honours b64=false even without crit; this package wants neither.
+	if _, ok := h.ExtraHeaders["crit"]; ok {
+		return nil, fmt.Errorf("%w: crit header", ErrUnsupported)
 	}
-	if err := json.Unmarshal(hb, &c.Header); err != nil {
-		return nil, ErrMalformed
+	if _, ok := h.ExtraHeaders["b64"]; ok {
+		return nil, fmt.Errorf("%w: b64 header", ErrUnsupported)
 	}
-	if c.Header.Alg == "" {
-		return nil, ErrMalformed
+	t := &Token{Alg: h.Algorithm, Kid: h.KeyID, jws: jws}
+	if typ, ok := h.ExtraHeaders[jose.HeaderType]; ok {
+		if t.Typ, ok = typ.(string); !ok {
+			return nil, fmt.Errorf("%w: typ is not a string", ErrMalformed)
+		}
 	}
-	if c.Header.Crit != nil || c.Header.B64 != nil {
-		return nil, ErrUnsupported
+	return t, nil
+}
+
+// checkCompact refuses what go-jose's lenient base64 decoding lets through
+// but a compact JWS cannot contain (RFC 7515 §2, §7.1): anything but three
+// non-empty segments of base64url without padding (CR and LF included), and
+// non-canonical encodings, whose stray low bits would give one token
+// several spellings.
+func checkCompact(token string) error {
+	segments, start := 0, 0
+	for i := 0; i <= len(token); i++ {
+		if i < len(token) && token[i] != '.' {
+			if !isBase64URL(token[i]) {
+				return ErrMalformed
+			}
+			continue
+		}
+		if segments++; segments > 3 || !canonical(token[start:i]) {
+			return ErrMalformed
+		}
+		start = i + 1
 	}
-	if c.Payload, err = b64.DecodeString(p); err != nil {
-		return nil, ErrMalformed
+	if segments != 3 {
+		return ErrMalformed
 	}
-	if c.Signature, err = b64.DecodeString(s); err != nil {
-		return nil, ErrMalformed
+	return nil
+}
+
+func isBase64URL(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+}
+
+// canonical reports whether seg (base64url characters only) is non-empty
+// and strictly decodable: only its final partial quantum can carry stray
+// bits, so only that is decoded.
+func canonical(seg string) bool {
+	if seg == "" {
+		return false
 	}
-	return c, nil
+	tail := seg[len(seg)-len(seg)%4:]
+	if tail == "" {
+		return true
+	}
+	var src [3]byte
+	var dst [3]byte
+	n := copy(src[:], tail)
+	_, err := b64.Decode(dst[:], src[:n])
+	return err == nil
+}
+
+// Verify checks the signature with k (go-jose, RFC 7518 §3.3-§3.5, RFC 8037
+// §3.1) and returns the payload. It returns an error matching
+// [ErrKeyMismatch] when k cannot verify t.Alg, [ErrSignature] when the
+// signature is wrong. The payload must not be modified.
+func (t *Token) Verify(k Key) ([]byte, error) {
+	if !Compatible(k, t.Alg) {
+		return nil, ErrKeyMismatch
+	}
+	payload, err := t.jws.Verify(k.Public)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
+	}
+	return payload, nil
 }
 
 // Compatible reports whether k can verify alg: the key type and curve match
-// the algorithm (RFC 7518 §3.1, RFC 8037 §3.1), and the key's own alg, when
-// set, equals alg. Symmetric algorithms and "none" are never compatible.
+// the algorithm (RFC 7518 §3.1, RFC 8037 §3.1), an RSA key has at least
+// [MinRSABits], and the key's own alg, when set, equals alg. Symmetric
+// algorithms and "none" are never compatible.
 func Compatible(k Key, alg string) bool {
 	if k.Algorithm != "" && k.Algorithm != alg {
 		return false
@@ -100,7 +156,7 @@ func Compatible(k Key, alg string) bool {
 	case *rsa.PublicKey:
 		switch alg {
 		case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512":
-			return true
+			return pub.N != nil && pub.N.BitLen() >= MinRSABits
 		}
 	case *ecdsa.PublicKey:
 		switch alg {
@@ -112,7 +168,7 @@ func Compatible(k Key, alg string) bool {
 			return pub.Curve == elliptic.P521()
 		}
 	case ed25519.PublicKey:
-		return alg == "EdDSA"
+		return alg == "EdDSA" && len(pub) == ed25519.PublicKeySize
 	}
 	return false
 }
@@ -125,96 +181,4 @@ func Supported(alg string) bool {
 		return true
 	}
 	return false
-}
-
-// VerifySignature checks sig over signingInput with key k for alg
-// (RFC 7518 §3.3-§3.5, RFC 8037 §3.1). It returns [ErrKeyMismatch] when k
-// cannot verify alg, [ErrSignature] when the signature is wrong.
-func VerifySignature(k Key, alg string, signingInput string, sig []byte) error {
-	if !Compatible(k, alg) {
-		return ErrKeyMismatch
-	}
-	switch alg {
-	case "EdDSA":
-		if !ed25519.Verify(k.Public.(ed25519.PublicKey), []byte(signingInput), sig) {
-			return ErrSignature
-		}
-		return nil
-	case "ES256", "ES384", "ES512":
-		pub := k.Public.(*ecdsa.PublicKey)
-		size := (pub.Curve.Params().BitSize + 7) / 8
-		if len(sig) != 2*size {
-			return ErrSignature
-		}
-		digest := hashFor(alg, signingInput)
-		if !ecdsa.VerifyASN1(pub, digest, asn1Signature(sig[:size], sig[size:])) {
-			return ErrSignature
-		}
-		return nil
-	case "RS256", "RS384", "RS512":
-		h, digest := hashID(alg), hashFor(alg, signingInput)
-		if rsa.VerifyPKCS1v15(k.Public.(*rsa.PublicKey), h, digest, sig) != nil {
-			return ErrSignature
-		}
-		return nil
-	case "PS256", "PS384", "PS512":
-		h, digest := hashID(alg), hashFor(alg, signingInput)
-		opts := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: h}
-		if rsa.VerifyPSS(k.Public.(*rsa.PublicKey), h, digest, sig, opts) != nil {
-			return ErrSignature
-		}
-		return nil
-	}
-	return ErrKeyMismatch
-}
-
-func hashID(alg string) crypto.Hash {
-	switch alg[2:] {
-	case "384":
-		return crypto.SHA384
-	case "512":
-		return crypto.SHA512
-	}
-	return crypto.SHA256
-}
-
-func hashFor(alg, in string) []byte {
-	switch hashID(alg) {
-	case crypto.SHA384:
-		d := sha512.Sum384([]byte(in))
-		return d[:]
-	case crypto.SHA512:
-		d := sha512.Sum512([]byte(in))
-		return d[:]
-	}
-	d := sha256.Sum256([]byte(in))
-	return d[:]
-}
-
-// asn1Signature turns the fixed-width R||S of RFC 7518 §3.4 into the DER
-// SEQUENCE { INTEGER r, INTEGER s } that crypto/ecdsa verifies.
-func asn1Signature(r, s []byte) []byte {
-	r, s = derInt(r), derInt(s)
-	body := 2 + len(r) + 2 + len(s)
-	out := make([]byte, 0, 3+body)
-	out = append(out, 0x30)
-	if body >= 0x80 {
-		out = append(out, 0x81)
-	}
-	out = append(out, byte(body), 0x02, byte(len(r)))
-	out = append(out, r...)
-	out = append(out, 0x02, byte(len(s)))
-	return append(out, s...)
-}
-
-// derInt returns the minimal two's-complement big-endian encoding of the
-// unsigned integer b.
-func derInt(b []byte) []byte {
-	for len(b) > 1 && b[0] == 0 {
-		b = b[1:]
-	}
-	if len(b) > 0 && b[0]&0x80 != 0 {
-		return append([]byte{0}, b...)
-	}
-	return b
 }

@@ -2,9 +2,11 @@
 // from a JSON Web Key Set (RFC 7517 §5), and keeps a remote set cached.
 //
 // It is the key half of the resource server's token verifier: [ParseSet]
-// reads a JWK Set document, [ParseCompact] and [VerifySignature] check a
-// token's signature, and [Set] fetches, caches and refreshes a remote set
-// (RFC 8414 discovery, Cache-Control, rate-limited refetch on unknown kid).
+// reads a JWK Set document, [Parse] and [Token.Verify] check a token's
+// signature (both with go-jose; this package adds the key selection and
+// the policy: algorithm allow-list, key/algorithm compatibility, no JWS
+// extensions), and [Set] fetches, caches and refreshes a remote set (RFC
+// 8414 discovery, Cache-Control, rate-limited refetch on unknown kid).
 package jwks
 
 import (
