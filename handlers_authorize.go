@@ -218,15 +218,8 @@ func (s *Server) consentURL(pendingID string) string {
 
 // handleConsent shows (GET) and decides (POST) a pending authorization.
 func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
-	params, err := readParams(w, r, false)
-	if err != nil {
-		s.fail(w, r, false, noRedirect(err))
-		return
-	}
-	pendingID := params.Get("req")
-	p, err := s.loadPending(r.Context(), pendingID)
-	if err != nil {
-		s.fail(w, r, false, err)
+	params, pendingID, p, ok := s.pendingRequest(w, r)
+	if !ok {
 		return
 	}
 	user, ok, err := s.currentUser(r, p)
@@ -259,6 +252,23 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("decision must be approve or deny")))
 	}
+}
+
+// pendingRequest reads a page request's parameters and the pending
+// authorization its req parameter names; on failure it has answered.
+func (s *Server) pendingRequest(w http.ResponseWriter, r *http.Request) (url.Values, string, *PendingAuthorization, bool) {
+	params, err := readParams(w, r, false)
+	if err != nil {
+		s.fail(w, r, false, noRedirect(err))
+		return nil, "", nil, false
+	}
+	pendingID := params.Get("req")
+	p, err := s.loadPending(r.Context(), pendingID)
+	if err != nil {
+		s.fail(w, r, false, err)
+		return nil, "", nil, false
+	}
+	return params, pendingID, p, true
 }
 
 // loadPending finds a live pending authorization by its id.

@@ -73,15 +73,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, false, &oauth.Error{Code: "not_found", Description: "this server has no login page", Status: http.StatusNotFound})
 		return
 	}
-	params, err := readParams(w, r, false)
-	if err != nil {
-		s.fail(w, r, false, noRedirect(err))
-		return
-	}
-	pendingID := params.Get("req")
-	p, err := s.loadPending(r.Context(), pendingID)
-	if err != nil {
-		s.fail(w, r, false, err)
+	params, pendingID, p, ok := s.pendingRequest(w, r)
+	if !ok {
 		return
 	}
 	page := ui.Login{Brand: s.brand(), Action: s.basePath + pathLogin, RequestID: pendingID}
@@ -91,6 +84,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	// Login CSRF: the form's token is bound to a nonce cookie of this
 	// browser, so another site cannot sign the victim in as itself.
 	nonce := s.loginNonce(w, r)
+	var err error
 	page.CSRF, err = s.csrfToken(r.Context(), "login", pendingID, nonce)
 	if err != nil {
 		s.fail(w, r, false, noRedirect(storeErr(err)))
