@@ -24,13 +24,24 @@ export async function launch() {
     args: chromiumArgs,
     viewport: { width: 900, height: 900 },
   });
+  // Every wait is bounded: a client's callback server that closes while
+  // the browser is still loading its page must not hang the run.
+  context.setDefaultTimeout(20000);
+  context.setDefaultNavigationTimeout(20000);
   return {
     context,
     async close() {
-      await context.close();
+      await bounded(context.close(), 10000, 'closing Chromium').catch((err) => console.error(`warning: ${err.message}`));
       await rm(userDataDir, { recursive: true, force: true });
     },
   };
+}
+
+// bounded rejects when p has not settled within ms.
+export function bounded(p, ms, what) {
+  let timer;
+  const t = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms); });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
 // Elements that can take part in keyboard navigation or need a name.
@@ -138,6 +149,8 @@ export async function authorize(context, authorizationURL, { username, password,
     approve.click(),
   ]);
   const finalURL = page.url();
-  await page.close();
+  // The client's callback server may close right after it has the code,
+  // leaving the page's load pending: closing must not wait for it.
+  await bounded(page.close({ runBeforeUnload: false }), 5000, 'closing the page').catch(() => {});
   return { url: finalURL, a11y };
 }

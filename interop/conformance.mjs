@@ -12,7 +12,7 @@ import { readdir, readFile, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { authorize, launch } from './browser.mjs';
+import { authorize, bounded, launch } from './browser.mjs';
 
 const env = (name) => {
   const v = process.env[name];
@@ -60,10 +60,10 @@ try {
   if (!authURL.startsWith(`${issuer}/authorize?`)) throw new Error(`authorization URL ${authURL} is not this server's`);
   const browser = await launch();
   try {
-    const res = await authorize(browser.context, authURL, {
+    const res = await bounded(authorize(browser.context, authURL, {
       username: env('USERNAME'), password: env('PASSWORD'),
       redirectPrefix: `http://127.0.0.1:${port}/callback`, artifactsDir, label: 'conformance',
-    });
+    }), 120000, 'sign-in and consent in Chromium');
     a11y = res.a11y;
     console.log(`browser reached ${res.url.replace(/code=[^&]+/, 'code=…')}`);
   } finally {
@@ -103,3 +103,4 @@ if (failures.length > 0) {
   process.exit(1);
 }
 console.log(`PASS: ${results.length} conformance checks, all SUCCESS; sign-in and consent pages accessible`);
+process.exit(0);

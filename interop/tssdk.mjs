@@ -123,3 +123,4 @@ if (result.a11y.length > 0) {
   process.exit(1);
 }
 console.log(`PASS: TypeScript SDK client registered as ${provider.client.client_id}, signed in as ${username}, called whoami and add`);
+process.exit(0);
