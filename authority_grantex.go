@@ -371,6 +371,12 @@ func unverifiedClaims(token string) map[string]any {
 func grantexErr(err error, op string) *oauth.Error {
 	var ae *grantex.APIError
 	var ne net.Error
+	// Our code (or Grantex's single-use token) may already be spent when
+	// Grantex fails mid-exchange: a retry of the same request cannot work.
+	if op == "token" && !grantex.IsRateLimited(err) && (grantex.IsOutcomeUnknown(err) || errors.As(err, &ne) ||
+		(errors.As(err, &ae) && ae.StatusCode >= 500)) {
+		return oauth.TemporarilyUnavailable(5*time.Second, "Grantex is unavailable; start the authorization again shortly").WithCause(err)
+	}
 	switch {
 	case errors.As(err, &ae):
 		switch {

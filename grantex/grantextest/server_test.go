@@ -1041,7 +1041,7 @@ func TestHangReleasedOnClose(t *testing.T) {
 // TestHandlerMountedElsewhere: Handler serves under a prefix with
 // PublicURL set, and the consent forms' relative actions still resolve.
 func TestHandlerMountedElsewhere(t *testing.T) {
-	inner := newServer(t, grantextest.Options{PublicURL: "http://placeholder/grantex"})
+	inner := newServer(t, grantextest.Options{PublicURL: "http://proxied.example/grantex"})
 	mux := http.NewServeMux()
 	mux.Handle("/grantex/", http.StripPrefix("/grantex", inner.Handler()))
 	outer := newHTTPServer(t, mux)
@@ -1053,10 +1053,10 @@ func TestHandlerMountedElsewhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(ar.ConsentURL, "http://placeholder/grantex/consent?req=") {
+	if !strings.HasPrefix(ar.ConsentURL, "http://proxied.example/grantex/consent?req=") {
 		t.Fatalf("consentUrl = %s", ar.ConsentURL)
 	}
-	consentURL := outer + strings.TrimPrefix(ar.ConsentURL, "http://placeholder")
+	consentURL := outer + strings.TrimPrefix(ar.ConsentURL, "http://proxied.example")
 	browser := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := browser.Get(consentURL)
 	if err != nil {

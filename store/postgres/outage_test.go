@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mcpauth/mcpauth"
 )
@@ -30,22 +29,7 @@ func TestServerDuringOutage(t *testing.T) {
 	ctx := t.Context()
 	dsn := testDSN(t)
 	schema := freshSchema(t, dsn)
-	app := "mcpauth_outage_" + schema[len("mcpauth_test_"):]
-	cfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["application_name"] = app
-	cfg.MaxConns = 8
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	st, err := New(ctx, pool, WithSchema(schema), WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, app := killableStore(t, dsn, schema)
 	srv, err := mcpauth.NewServer(mcpauth.Config{
 		Issuer: replicaIssuer, Scopes: []string{"read"}, TestAutoApprove: "alice",
 		StaticClients: []mcpauth.Client{{ID: "app", RedirectURIs: []string{replicaRedirect}, TokenEndpointAuthMethod: "none",

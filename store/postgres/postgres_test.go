@@ -301,6 +301,29 @@ func TestUnavailableClassification(t *testing.T) {
 	}
 }
 
+// killableStore opens a store on its own pool, whose connections carry an
+// application_name so a test can kill exactly them with pg_terminate_backend.
+func killableStore(t *testing.T, dsn, schema string) (*Store, string) {
+	t.Helper()
+	app := "mcpauth_kill_" + schema[len("mcpauth_test_"):]
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = app
+	cfg.MaxConns = 8
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s, err := New(t.Context(), pool, WithSchema(schema), WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, app
+}
+
 // TestTerminatedBackends kills the store's connections with
 // pg_terminate_backend while goroutines race to redeem codes: every error
 // must be ErrUnavailable or a replay, no code may be redeemed twice, and the
@@ -313,23 +336,7 @@ func TestTerminatedBackends(t *testing.T) {
 	ctx := t.Context()
 	dsn := testDSN(t)
 	schema := freshSchema(t, dsn)
-	// The store's own pool, named so the killer hits only its connections.
-	app := "mcpauth_kill_" + schema[len("mcpauth_test_"):]
-	cfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["application_name"] = app
-	cfg.MaxConns = 8
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	s, err := New(ctx, pool, WithSchema(schema), WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, app := killableStore(t, dsn, schema)
 
 	now := time.Now()
 	if err := s.CreateGrant(ctx, &mcpauth.GrantRecord{ID: "g", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
