@@ -352,7 +352,7 @@ func redactDSN(s string) string {
 		return s
 	}
 	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		u.User = url.UserPassword(u.User.Username(), "redacted")
 	}
 	return u.String()
 }

@@ -381,13 +381,22 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, dev Develop
 		id: "grnt_" + newULID(now), developerID: dev.ID, agentID: ar.agentID, principalID: ar.principalID,
 		scopes: ar.scopes, audience: ar.audience, status: "active", issuedAt: now, expiresAt: now.Add(ar.expiresIn),
 	}
+	s.grantTokenLocked(w, g, func() {
+		s.grants[g.id] = g
+		ar.status = "consumed"
+	})
+}
+
+// grantTokenLocked signs a grant token for g and, only once that worked,
+// commits the single-use effects and answers 201 with a new refresh token
+// (the shape of §1.4 and §1.5).
+func (s *Server) grantTokenLocked(w http.ResponseWriter, g *grant, commit func()) {
 	tok, err := s.issueLocked(g, g.expiresAt)
 	if err != nil {
 		s.writeError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "An unexpected error occurred")
 		return
 	}
-	s.grants[g.id] = g
-	ar.status = "consumed"
+	commit()
 	writeJSON(w, http.StatusCreated, tokenResponse{
 		GrantToken: tok, ExpiresAt: isoTime(g.expiresAt), Scopes: g.scopes,
 		RefreshToken: s.newRefreshLocked(g), GrantID: g.id,
@@ -443,16 +452,7 @@ func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request, dev Devel
 		bad("Grant has expired")
 		return
 	}
-	tok, err := s.issueLocked(g, g.expiresAt)
-	if err != nil {
-		s.writeError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "An unexpected error occurred")
-		return
-	}
-	rt.used = true
-	writeJSON(w, http.StatusCreated, tokenResponse{
-		GrantToken: tok, ExpiresAt: isoTime(g.expiresAt), Scopes: g.scopes,
-		RefreshToken: s.newRefreshLocked(g), GrantID: g.id,
-	})
+	s.grantTokenLocked(w, g, func() { rt.used = true })
 }
 
 // handleVerify is POST /v1/tokens/verify (§1.6).

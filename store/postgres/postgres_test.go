@@ -458,12 +458,12 @@ func BenchmarkMillionClients(b *testing.B) {
 	const n = 1_000_000
 	s := open(b)
 	start := time.Now()
-	c := benchClient("")
+	c := storetest.ScaleClient("")
 	meta := clientMeta(c)
 	copied, err := s.pool.CopyFrom(b.Context(), pgx.Identifier{s.schema, "clients"},
 		[]string{"id", "secret_digest", "metadata"},
 		pgx.CopyFromSlice(n, func(i int) ([]any, error) {
-			return []any{"bulk-" + strconv.Itoa(i), c.SecretDigest, meta}, nil
+			return []any{storetest.ScaleClientID(i), c.SecretDigest, meta}, nil
 		}))
 	if err != nil || copied != n {
 		b.Fatalf("COPY: %d rows, %v", copied, err)
@@ -472,36 +472,7 @@ func BenchmarkMillionClients(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("loaded %d clients in %v", n, time.Since(start).Round(time.Millisecond))
-
-	b.Run("GetClient", func(b *testing.B) {
-		b.ReportAllocs()
-		for i := 0; b.Loop(); i++ {
-			id := "bulk-" + strconv.Itoa((i*7919)%n)
-			got, err := s.GetClient(b.Context(), id)
-			if err != nil || got.ID != id {
-				b.Fatalf("GetClient(%s) = %v, %v", id, got, err)
-			}
-		}
-	})
-	b.Run("RegisterClient", func(b *testing.B) {
-		c := benchClient("")
-		prefix := "new-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
-		b.ReportAllocs()
-		for i := 0; b.Loop(); i++ {
-			c.ID = prefix + strconv.Itoa(i)
-			if err := s.SetClient(b.Context(), c); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-}
-
-func benchClient(id string) *mcpauth.Client {
-	return &mcpauth.Client{
-		ID: id, SecretDigest: bytes.Repeat([]byte{7}, 32), IssuedAt: time.Now(),
-		RedirectURIs: []string{"https://app.example.com/callback"}, GrantTypes: []string{"authorization_code", "refresh_token"},
-		ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: "client_secret_basic", Name: "Bench client",
-	}
+	storetest.RunClientScaleBenchmarks(b, s, n)
 }
 
 // clientMeta is the metadata column for c (GetClient takes the ID from the row).

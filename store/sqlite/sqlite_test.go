@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -337,41 +336,12 @@ func BenchmarkMillionClients(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Logf("loaded %d clients in %v", n, time.Since(start).Round(time.Millisecond))
-
-	b.Run("GetClient", func(b *testing.B) {
-		b.ReportAllocs()
-		for i := 0; b.Loop(); i++ {
-			id := "bulk-" + strconv.Itoa((i*7919)%n)
-			c, err := s.GetClient(b.Context(), id)
-			if err != nil || c.ID != id {
-				b.Fatalf("GetClient(%s) = %v, %v", id, c, err)
-			}
-		}
-	})
-	b.Run("RegisterClient", func(b *testing.B) {
-		c := benchClient("")
-		prefix := "new-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
-		b.ReportAllocs()
-		for i := 0; b.Loop(); i++ {
-			c.ID = prefix + strconv.Itoa(i)
-			if err := s.SetClient(b.Context(), c); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-}
-
-func benchClient(id string) *mcpauth.Client {
-	return &mcpauth.Client{
-		ID: id, SecretDigest: bytes.Repeat([]byte{7}, 32), IssuedAt: time.Now(),
-		RedirectURIs: []string{"https://app.example.com/callback"}, GrantTypes: []string{"authorization_code", "refresh_token"},
-		ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: "client_secret_basic", Name: "Bench client",
-	}
+	storetest.RunClientScaleBenchmarks(b, s, n)
 }
 
 // bulkClients inserts n clients in one transaction with a prepared insert.
 func bulkClients(ctx context.Context, s *Store, n int) error {
-	c := benchClient("")
+	c := storetest.ScaleClient("")
 	meta := clientMeta(c)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -384,7 +354,7 @@ func bulkClients(ctx context.Context, s *Store, n int) error {
 	}
 	defer stmt.Close()
 	for i := range n {
-		if _, err := stmt.ExecContext(ctx, "bulk-"+strconv.Itoa(i), c.SecretDigest, meta); err != nil {
+		if _, err := stmt.ExecContext(ctx, storetest.ScaleClientID(i), c.SecretDigest, meta); err != nil {
 			return err
 		}
 	}
