@@ -8,6 +8,12 @@ import (
 
 // Client is a registered OAuth client (RFC 7591 §2 metadata plus what the
 // server assigned). The secret is kept only as a digest.
+//
+// TokenEndpointAuthMethod is the only way the client may authenticate at
+// /token, /introspect and /revoke (RFC 7591 §2): none (public),
+// client_secret_basic (HTTP Basic) or client_secret_post (the body). A
+// static client with a ClientSecret and no method gets the RFC 7591 §2
+// default, client_secret_basic.
 type Client struct {
 	ID string `json:"client_id"`
 	// SecretDigest is SHA-256 of the client secret; empty for public clients.

@@ -198,6 +198,14 @@ func (c *Config) normalizeStaticClient(cl *Client) error {
 	default:
 		return configErr("StaticClients", "client %q uses %s but has no ClientSecret", cl.ID, cl.TokenEndpointAuthMethod)
 	}
+	// The client authenticates only with this method (RFC 7591 §2), so it
+	// must be one the token endpoint serves.
+	switch m := cl.TokenEndpointAuthMethod; {
+	case m == authMethodNone && cl.SecretDigest != nil:
+		return configErr("StaticClients", "client %q has a ClientSecret but TokenEndpointAuthMethod none", cl.ID)
+	case m != authMethodNone && m != authMethodBasic && m != authMethodPost:
+		return configErr("StaticClients", "client %q: TokenEndpointAuthMethod %q is not one of none, client_secret_basic, client_secret_post", cl.ID, m)
+	}
 	if cl.IssuedAt.IsZero() {
 		cl.IssuedAt = c.Now()
 	}

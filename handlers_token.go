@@ -52,7 +52,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 
 // authenticateClient applies RFC 6749 §2.3.1: client_secret_basic (the
 // form-urlencoded id and secret in HTTP Basic), client_secret_post, or none
-// for public clients. Secrets are compared as digests in constant time.
+// for public clients; each client only with its registered method
+// (checkAuthMethod). Secrets are compared as digests in constant time.
 // With optional set, a request without any client credentials yields nil.
 func (s *Server) authenticateClient(r *http.Request, params url.Values, optional bool) (*Client, error) {
 	id, sec, basic, err := clientCredentials(r, params)
@@ -92,6 +93,9 @@ func (s *Server) authenticateClient(r *http.Request, params url.Values, optional
 	}
 	if !client.SecretExpiresAt.IsZero() && !s.now().Before(client.SecretExpiresAt) {
 		return nil, fail("the client secret has expired")
+	}
+	if err := checkAuthMethod(client, basic); err != nil {
+		return nil, err
 	}
 	return client, nil
 }

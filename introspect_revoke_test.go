@@ -300,7 +300,7 @@ func TestRevoke(t *testing.T) {
 				return e.postForm("/revoke", url.Values{"token": {tok}}, "Authorization", basic("conf", confSecret))
 			},
 			func(tok string) *http.Response {
-				return e.postJSON("/revoke", map[string]string{"token": tok, "client_id": "conf", "client_secret": confSecret})
+				return e.postJSON("/revoke", map[string]string{"token": tok}, "Authorization", basic("conf", confSecret))
 			},
 		} {
 			if resp := send(m["access_token"].(string)); resp.StatusCode != 200 {
