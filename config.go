@@ -159,6 +159,15 @@ func (c *Config) normalize() (*url.URL, error) {
 			return nil, err
 		}
 	}
+	c.Introspectors = slices.Clone(c.Introspectors) // the caller's slice stays theirs
+	for _, id := range c.Introspectors {
+		if id == "" {
+			return nil, configErr("Introspectors", "an empty client id")
+		}
+		if i := slices.IndexFunc(c.StaticClients, func(cl Client) bool { return cl.ID == id }); i >= 0 && c.StaticClients[i].IsPublic() {
+			return nil, configErr("Introspectors", "client %q is public: an introspector must authenticate with a secret", id)
+		}
+	}
 	return iss, nil
 }
 

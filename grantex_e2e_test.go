@@ -35,6 +35,7 @@ func newManagedFixture(t *testing.T, gx mcpauth.GrantexClient, agentID, grantexI
 			{ID: "mcp-client", RedirectURIs: []string{managedRedirect}},
 			{ID: "resource-server", ClientSecret: "rs-secret", RedirectURIs: []string{"https://rs.example/cb"}},
 		}
+		c.Introspectors = []string{"resource-server"}
 	})
 	return &managedFixture{srv: srv, ts: ts, resource: ts.URL + "/mcp", conf: &oauth2.Config{
 		ClientID: "mcp-client", RedirectURL: managedRedirect, Scopes: []string{"tools:read", "offline_access"},

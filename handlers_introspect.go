@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,7 +34,9 @@ type introspection struct {
 
 // handleIntrospect implements RFC 7662. Client authentication is required
 // unless Config.AllowAnonymousIntrospection. Revoked, expired, foreign and
-// malformed tokens are all {"active": false}.
+// malformed tokens are all {"active": false}, and so is a live token the
+// caller may not see (§2.2, §4): only its own client and the resource
+// servers in Config.Introspectors see it.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	params, err := readParams(w, r, true)
 	if err != nil {
@@ -61,7 +64,51 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, true, storeErr(err))
 		return
 	}
+	if resp.Active {
+		ok, err := s.mayIntrospect(r.Context(), client, resp)
+		if err != nil {
+			s.fail(w, r, true, storeErr(err))
+			return
+		}
+		if !ok {
+			s.log.InfoContext(r.Context(), "mcpauth: introspection of another client's token answered inactive",
+				"client_id", client.ID, "token_client_id", resp.ClientID, "grant_id", resp.GrantID)
+			resp = &introspection{}
+		}
+	}
 	writeJSON(w, http.StatusOK, resp, "no-store")
+}
+
+// mayIntrospect reports whether caller may learn about the live token
+// described by resp (RFC 7662 §4: the server decides which protected
+// resources may see which tokens). The token's own client and the operator's
+// designated resource servers (Config.Introspectors) may; with
+// Config.AllowAnonymousIntrospection anyone may, as the credentials are
+// optional there and withholding from an authenticated client would only
+// make it drop them. In managed mode Grantex tokens carry no client_id: the
+// owner is the client of our mirror grant record under the token's grnt.
+func (s *Server) mayIntrospect(ctx context.Context, caller *Client, resp *introspection) (bool, error) {
+	if s.cfg.AllowAnonymousIntrospection {
+		return true, nil
+	}
+	if caller == nil {
+		return false, nil
+	}
+	if slices.Contains(s.cfg.Introspectors, caller.ID) {
+		return true, nil
+	}
+	owner := resp.ClientID
+	if owner == "" && resp.GrantID != "" {
+		g, err := s.grants.GetGrant(ctx, resp.GrantID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return false, nil // owner unknown: designated introspectors only
+		case err != nil:
+			return false, err
+		}
+		owner = g.ClientID
+	}
+	return owner != "" && owner == caller.ID, nil
 }
 
 func (s *Server) introspect(ctx context.Context, token, hint string) (*introspection, error) {

@@ -38,7 +38,7 @@ func forge(t *testing.T, token string, edit func(h, c map[string]any), key []byt
 // (a public client's client_id is no credential, and the metadata advertises
 // only client_secret_basic and client_secret_post).
 func TestIntrospectAuth(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, func(c *mcpauth.Config) { c.Introspectors = append(c.Introspectors, "confpost") })
 	anon := newEnv(t, func(c *mcpauth.Config) { c.AllowAnonymousIntrospection = true })
 	at := e.tokens("pub1", nil)["access_token"].(string)
 	atAnon := anon.tokens("pub1", nil)["access_token"].(string)
@@ -80,7 +80,7 @@ func TestIntrospectAuth(t *testing.T) {
 }
 
 func TestIntrospectActive(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, func(c *mcpauth.Config) { c.Introspectors = append(c.Introspectors, "confpost") })
 	m := e.tokens("pub", url.Values{"scope": {"read"}})
 	at, rt := m["access_token"].(string), m["refresh_token"].(string)
 	_, claims := jwtParts(t, at)

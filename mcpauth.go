@@ -81,7 +81,19 @@ type Config struct {
 	// AllowAnonymousIntrospection lets /introspect answer without client
 	// authentication, as the original package did. Off by default: an open
 	// introspection endpoint is a token-scanning oracle.
+	//
+	// Warning: with it set, anyone holding a token string learns whether it
+	// is live, its subject, scopes, client and grant, whoever the token was
+	// issued to; Introspectors no longer restricts anything (a caller would
+	// just drop its credentials). Use it only for resource servers of the
+	// original package that cannot authenticate, on a private network.
 	AllowAnonymousIntrospection bool
+	// Introspectors are the client ids of the resource servers that may
+	// introspect every token (RFC 7662 §4). Any other authenticated client
+	// sees only tokens issued to itself; for the rest, and for every token
+	// when this is empty, /introspect answers {"active":false} (§2.2).
+	// Each must be a confidential client (static or registered).
+	Introspectors []string
 
 	// Clients, Grants and Keys hold all state. Nil means in-memory.
 	Clients ClientStore

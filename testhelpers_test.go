@@ -139,6 +139,8 @@ func newEnv(t testing.TB, edits ...func(*mcpauth.Config)) *env {
 		RateLimits:        &mcpauth.RateLimits{Disabled: true},
 		Logger:            slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:               e.clock.Now,
+		// conf is the resource server that e.introspect asks.
+		Introspectors: []string{"conf"},
 	}
 	for _, edit := range edits {
 		edit(&cfg)
@@ -357,7 +359,8 @@ func (e *env) tokens(clientID string, extra url.Values) map[string]any {
 	return jsonBody(e.t, resp)
 }
 
-// introspect asks /introspect about token as the confidential client conf.
+// introspect asks /introspect about token as the confidential client conf,
+// a designated introspector (Config.Introspectors).
 func (e *env) introspect(token string) map[string]any {
 	e.t.Helper()
 	resp := e.postForm("/introspect", url.Values{"token": {token}}, "Authorization", basic("conf", confSecret))
