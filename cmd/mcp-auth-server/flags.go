@@ -50,6 +50,9 @@ type options struct {
 	logLevel       string
 	staticClients  []mcpauth.Client
 	auditSecret    string
+	// introspectors are the resource servers' client ids that may
+	// introspect every token (Config.Introspectors).
+	introspectors []string
 	// trustForwardedFor: client IPs come from X-Forwarded-For (behind a proxy).
 	trustForwardedFor bool
 	// issuerFromAddr: the issuer is the default, derived from -addr (and
@@ -103,6 +106,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	)
 	fs.Var(&users, "user", "a sign-in account `name:password`; repeatable (default: admin with a random password, printed at start)")
 	fs.Var(&statics, "static-client", "a pre-registered public client `id:redirect-uri`; repeatable")
+	var introspectors listFlag
+	fs.Var(&introspectors, "introspector", "`client_id` of a confidential client (a resource server) that may introspect every token; repeatable (default: none, each client sees only its own tokens)")
 	usage := func() {
 		fmt.Fprintf(stderr, "Usage: mcp-auth-server [flags]\n\nAn OAuth 2.1 authorization server with a demo MCP server.\nEvery flag can also be set with MCPAUTH_<FLAG> (e.g. MCPAUTH_GRANTEX_API_KEY); flags win.\n\nFlags:\n")
 		fs.SetOutput(stderr)
@@ -156,6 +161,15 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	if err := o.check(*scopes, *rateLimit, users.vals, statics.vals); err != nil {
 		return nil, err
 	}
+	for _, id := range introspectors.vals {
+		switch {
+		case id == "":
+			return nil, usagef("-introspector: want a client_id")
+		case slices.ContainsFunc(o.staticClients, func(c mcpauth.Client) bool { return c.ID == id }):
+			return nil, usagef("-introspector %q: a -static-client is public and cannot authenticate; register a confidential client", id)
+		}
+	}
+	o.introspectors = introspectors.vals
 	return o, nil
 }
 
