@@ -9,6 +9,14 @@ import (
 
 // ServerMetadata is the RFC 8414 §2 authorization server metadata document.
 // Every field is derived from what the server actually serves.
+//
+// The same document answers at /.well-known/openid-configuration, where MCP
+// clients also look (MCP 2025-11-25 §Authorization Server Metadata
+// Discovery), but the server is no OpenID Provider: it issues no ID tokens
+// and has no UserInfo endpoint, so it advertises none of OpenID Connect
+// Discovery's ID-token fields (id_token_signing_alg_values_supported,
+// subject_types_supported). MCP clients probe the RFC 8414 path first and
+// stop at its 200; the go-sdk reads either document the same way.
 type ServerMetadata struct {
 	Issuer                                     string            `json:"issuer"`
 	AuthorizationEndpoint                      string            `json:"authorization_endpoint"`
@@ -30,10 +38,6 @@ type ServerMetadata struct {
 	ClientIDMetadataDocumentSupported          bool              `json:"client_id_metadata_document_supported"`
 	ServiceDocumentation                       string            `json:"service_documentation,omitempty"`
 	GrantexExtensions                          map[string]string `json:"grantex_extensions,omitempty"`
-	// OpenID Connect Discovery fields some clients require of
-	// /.well-known/openid-configuration; this server issues no ID tokens.
-	SubjectTypesSupported            []string `json:"subject_types_supported"`
-	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported"`
 }
 
 // Metadata returns the server's RFC 8414 metadata.
@@ -56,8 +60,6 @@ func (s *Server) Metadata() ServerMetadata {
 		AuthorizationResponseIssParameterSupported: true,
 		ResourceIndicatorsSupported:                len(s.cfg.Resources) > 0,
 		ClientIDMetadataDocumentSupported:          s.cimdEnabled(),
-		SubjectTypesSupported:                      []string{"public"},
-		IDTokenSigningAlgValuesSupported:           []string{s.cfg.SigningAlgorithm},
 	}
 	if s.cfg.AllowAnonymousIntrospection {
 		m.IntrospectionEndpointAuthMethodsSupported = append(m.IntrospectionEndpointAuthMethodsSupported, "none")
