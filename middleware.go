@@ -66,7 +66,7 @@ type RequireMCPAuthOptions struct {
 	// 2025-11-25 §Scope Challenge Handling, RFC 6750 §3.1). If it returns
 	// an error the request is refused: an *http.MaxBytesError with 413,
 	// anything else with 400 invalid_request whose description is the
-	// error text.
+	// error text (so write it for the client; what it wraps is only logged).
 	RequestScopes func(r *http.Request) ([]string, error)
 	// ResourceMetadataURL is the RFC 9728 metadata URL sent in every
 	// challenge as resource_metadata (RFC 9728 §5.1). Default: derived from
@@ -284,7 +284,7 @@ func (a *bearerAuth) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 				oauth.Write(w, &oauth.Error{Code: "invalid_request", Description: fmt.Sprintf("the request body exceeds %d bytes", tooBig.Limit), Status: http.StatusRequestEntityTooLarge})
 				return
 			}
-			a.reject(w, r, http.StatusBadRequest, "invalid_request", err.Error(), nil)
+			a.reject(w, r, http.StatusBadRequest, "invalid_request", err.Error(), errors.Unwrap(err))
 			return
 		}
 		if required, err = addScopes(required, extra); err != nil {

@@ -2,9 +2,11 @@ package mcpauth
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,11 +83,16 @@ var localAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS2
 // audience or scopes (the resource server does).
 func (s *Server) verifyLocalToken(ctx context.Context, token string) (*Grant, error) {
 	if strings.Count(token, ".") != 2 || len(token) > 16<<10 {
-		return nil, invalidToken("not a JWS compact token")
+		return nil, invalidToken("malformed token")
 	}
+	// Descriptions go to clients (error_description, RFC 6750 §3.1); the
+	// library's own messages stay in the cause, for the logs.
 	tok, err := jwt.ParseSigned(token, localAlgorithms)
 	if err != nil {
-		return nil, invalidToken("%v", err)
+		if alg, ok := headerAlg(token); ok && !slices.Contains(localAlgorithms, jose.SignatureAlgorithm(alg)) {
+			return nil, invalid("token signing algorithm not accepted", err)
+		}
+		return nil, invalid("malformed token", err)
 	}
 	if len(tok.Headers) != 1 {
 		return nil, invalidToken("exactly one signature is required")
@@ -99,14 +106,17 @@ func (s *Server) verifyLocalToken(ctx context.Context, token string) (*Grant, er
 		if errors.Is(err, ErrUnavailable) {
 			return nil, err
 		}
-		return nil, invalidToken("%v", err)
+		return nil, invalid("token was not signed by this server", err)
 	}
 	if key.Algorithm != hdr.Algorithm {
-		return nil, invalidToken("algorithm %s does not match key %s", hdr.Algorithm, key.ID)
+		return nil, invalid("token key does not match its algorithm", fmt.Errorf("alg %q, key %s", hdr.Algorithm, key.ID))
 	}
 	var raw map[string]any
 	if err := tok.Claims(key.public.Key, &raw); err != nil {
-		return nil, invalidToken("%v", err)
+		if errors.Is(err, jose.ErrCryptoFailure) {
+			return nil, invalid("invalid token signature", err)
+		}
+		return nil, invalid("malformed token claims", err)
 	}
 	g, err := grantFromClaims(raw)
 	if err != nil {
@@ -116,7 +126,7 @@ func (s *Server) verifyLocalToken(ctx context.Context, token string) (*Grant, er
 		return nil, invalidToken("sub and jti are required")
 	}
 	if g.Issuer != s.cfg.Issuer {
-		return nil, invalidToken("issuer %q is not %q", g.Issuer, s.cfg.Issuer)
+		return nil, invalid("token issuer not accepted", fmt.Errorf("iss %q", g.Issuer))
 	}
 	if err := checkTimes(g, s.now()); err != nil {
 		return nil, err
@@ -129,6 +139,24 @@ func (s *Server) verifyLocalToken(ctx context.Context, token string) (*Grant, er
 		return nil, invalidToken("token has been revoked")
 	}
 	return g, nil
+}
+
+// headerAlg reads the alg of a compact JWS header without trusting it, to
+// tell a client its algorithm is refused rather than that its token is
+// malformed.
+func headerAlg(token string) (string, bool) {
+	h, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		return "", false
+	}
+	var hdr struct {
+		Alg string `json:"alg"`
+	}
+	if json.Unmarshal(raw, &hdr) != nil || hdr.Alg == "" {
+		return "", false
+	}
+	return hdr.Alg, true
 }
 
 // checkTimes applies exp and iat (and nbf when present) with leeway.

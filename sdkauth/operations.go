@@ -102,6 +102,13 @@ func (o *operationScopes) empty() bool { return len(o.tools) == 0 && len(o.metho
 // an operation past this check.
 var errMalformed = errors.New("the request body is not a JSON-RPC message")
 
+// bodyError is a request body that could not be read. Its text becomes the
+// client's error_description; the cause (a net/http message) is only logged.
+type bodyError struct{ cause error }
+
+func (e *bodyError) Error() string { return "the request body could not be read" }
+func (e *bodyError) Unwrap() error { return e.cause }
+
 // requestScopes is mcpauth's RequestScopes: the scopes the operations in a
 // POST body need. It reads at most maxBody bytes and puts the body back.
 func (o *operationScopes) requestScopes(r *http.Request) ([]string, error) {
@@ -110,7 +117,7 @@ func (o *operationScopes) requestScopes(r *http.Request) ([]string, error) {
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, o.maxBody+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading the request body: %w", err)
+		return nil, &bodyError{err}
 	}
 	if int64(len(body)) > o.maxBody {
 		return nil, &http.MaxBytesError{Limit: o.maxBody}
