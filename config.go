@@ -159,6 +159,9 @@ func (c *Config) normalize() (*url.URL, error) {
 			return nil, err
 		}
 	}
+	if c.AllowAnonymousIntrospection {
+		c.Logger.Warn("mcpauth: AllowAnonymousIntrospection is set: anyone holding a token can learn its subject, scopes and client at /introspect; Introspectors restricts nothing")
+	}
 	c.Introspectors = slices.Clone(c.Introspectors) // the caller's slice stays theirs
 	for _, id := range c.Introspectors {
 		if id == "" {

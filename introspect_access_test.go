@@ -81,7 +81,8 @@ func TestIntrospectOnlyOwnerAndResourceServers(t *testing.T) {
 
 // TestIntrospectAnonymousAllowed pins the documented behaviour of the opt-in
 // AllowAnonymousIntrospection: every caller, credentials or not, sees every
-// live token in full (Introspectors restricts nothing then).
+// live token in full (Introspectors restricts nothing then), and NewServer
+// warns about it.
 func TestIntrospectAnonymousAllowed(t *testing.T) {
 	e := newEnv(t, func(c *mcpauth.Config) { c.AllowAnonymousIntrospection = true; c.Introspectors = nil })
 	strangerID, strangerSec := e.register("client_secret_basic")
@@ -90,6 +91,9 @@ func TestIntrospectAnonymousAllowed(t *testing.T) {
 		if body := introspectAs(t, e, id, strangerSec, at); !strings.Contains(body, `"active":true`) {
 			t.Errorf("caller %q: got %s, want active", id, body)
 		}
+	}
+	if !strings.Contains(e.logs.String(), "AllowAnonymousIntrospection is set") {
+		t.Errorf("no start-up warning about anonymous introspection")
 	}
 }
 
