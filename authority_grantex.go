@@ -73,9 +73,26 @@ func (a *grantexAuthority) consent(w http.ResponseWriter, r *http.Request, pendi
 		s.fail(w, r, false, err)
 		return
 	}
+	// The grant policy narrows the request before Grantex shows it; the
+	// scopes Grantex grants are held to this set at exchange.
+	granted, err := s.grantableScopes(ctx, user, client, p)
+	if err != nil {
+		s.redirectError(w, r, p.RedirectURI, p.State, err)
+		return
+	}
+	// Never more than requested (an empty request already got the
+	// defaults): Grantex needs at least one scope, and offline_access is
+	// ours, not Grantex's, so a request for offline_access alone cannot be
+	// served and is refused rather than widened.
+	scopes := slices.DeleteFunc(slices.Clone(granted), func(sc string) bool { return sc == scopeOfflineAccess })
+	if len(scopes) == 0 {
+		s.redirectError(w, r, p.RedirectURI, p.State, oauth.InvalidScope("request at least one scope besides offline_access"))
+		return
+	}
 	verifier := secret.New("")
 	state := secret.New("")
 	next := *p
+	next.Scopes = granted
 	next.Subject = user.Subject
 	next.ExpiresAt = s.now().Add(s.cfg.CodeTTL)
 	sealed, _ := json.Marshal(upstreamCode{Verifier: verifier})
@@ -83,10 +100,6 @@ func (a *grantexAuthority) consent(w http.ResponseWriter, r *http.Request, pendi
 	if err := s.grants.SavePending(ctx, secret.Digest(state), &next); err != nil {
 		s.redirectError(w, r, p.RedirectURI, p.State, storeErr(err))
 		return
-	}
-	scopes := slices.DeleteFunc(slices.Clone(p.Scopes), func(sc string) bool { return sc == scopeOfflineAccess })
-	if len(scopes) == 0 {
-		scopes = slices.Clone(s.cfg.Scopes)
 	}
 	ar, err := a.gx.Authorize(ctx, grantex.AuthorizeParams{
 		AgentID:             s.cfg.AgentID,
@@ -186,6 +199,16 @@ func (a *grantexAuthority) exchange(ctx context.Context, code string, rec *CodeR
 		return nil, grantexErr(err, "token")
 	}
 	claims := unverifiedClaims(tok.GrantToken)
+	// At issuance, the token may carry only what was consented to here
+	// (the request, narrowed by the grant policy): a Grantex that granted
+	// more gets its grant revoked and the client nothing.
+	if scp := (&claimReader{m: claims}).strs("scp"); !isSubset(tok.Scopes, rec.Scopes) || !isSubset(scp, rec.Scopes) {
+		if err := a.gx.RevokeGrant(ctx, tok.GrantID); err != nil {
+			s.log.Error("mcpauth: revoking a Grantex grant wider than the request failed", "grant_id", tok.GrantID, "err", err)
+		}
+		s.log.Error("mcpauth: Grantex granted scopes beyond the request; refused", "requested", rec.Scopes, "granted", tok.Scopes, "scp", scp)
+		return nil, oauth.ServerError("the authorization server could not issue the requested scopes; start the authorization again")
+	}
 	subject := rec.Subject
 	if sub, _ := claims["sub"].(string); sub != "" {
 		subject = sub
