@@ -368,6 +368,10 @@ func (a *grantexAuthority) revokeGrant(ctx context.Context, grantID string) erro
 	if err := s.grants.RevokeGrant(ctx, g.UpstreamGrantID, now); err != nil {
 		return err
 	}
+	// Grantex tokens carry Grantex's grant id (grnt), not ours: caches
+	// must drop them by that id, or they serve the revoked grant until
+	// their entries end.
+	s.publishRevocation("", g.UpstreamGrantID)
 	if err := a.gx.RevokeGrant(ctx, g.UpstreamGrantID); err != nil {
 		s.log.Error("mcpauth: Grantex grant revocation failed; revoked locally only", "grant_id", g.UpstreamGrantID, "err", err)
 	}
