@@ -265,6 +265,15 @@ func (a *grantexAuthority) refresh(ctx context.Context, token string, rec *Refre
 	if err != nil {
 		return nil, grantexErr(err, "refresh")
 	}
+	// As at exchange: never more than the grant holds here.
+	if scp := (&claimReader{m: unverifiedClaims(tok.GrantToken)}).strs("scp"); !isSubset(tok.Scopes, rec.Scopes) || !isSubset(scp, rec.Scopes) {
+		s.log.Error("mcpauth: Grantex refreshed a grant into wider scopes; revoking it", "grant_id", rec.GrantID, "granted", tok.Scopes, "scp", scp)
+		if err := a.revokeGrant(ctx, rec.GrantID); err != nil {
+			s.log.Error("mcpauth: revoking a widened grant failed", "grant_id", rec.GrantID, "err", err)
+		}
+		s.revoked(ctx, "", rec.GrantID)
+		return nil, oauth.InvalidGrant("the grant is no longer valid; authorize again")
+	}
 	now := s.now()
 	next := secret.New("rt_")
 	nextRec := &RefreshRecord{GrantID: rec.GrantID, ClientID: rec.ClientID, Subject: rec.Subject, Scopes: rec.Scopes,

@@ -151,3 +151,34 @@ func TestManagedRefusesWiderGrantexToken(t *testing.T) {
 		t.Fatalf("Grantex grants issued %v, revoked %v: the wide grant must be revoked", issued, revoked)
 	}
 }
+
+// wideningRefresh is a Grantex whose refresh answers with more scopes
+// than the grant had.
+type wideningRefresh struct{ mcpauth.GrantexClient }
+
+func (w wideningRefresh) RefreshToken(ctx context.Context, rt string) (*grantex.Token, error) {
+	tok, err := w.GrantexClient.RefreshToken(ctx, rt)
+	if err == nil {
+		tok.Scopes = append(tok.Scopes, mcpauth.AuditReadScope)
+	}
+	return tok, err
+}
+
+// TestManagedRefusesWiderRefresh: a refresh that comes back wider than the
+// grant is refused and ends the grant.
+func TestManagedRefusesWiderRefresh(t *testing.T) {
+	gx := grantextest.NewServer(grantextest.Options{})
+	t.Cleanup(gx.Close)
+	client, _ := gx.NewClient(grantextest.SandboxAPIKey, grantextest.DefaultAgentID)
+	f := managedScopesFixture(t, wideningRefresh{client}, nil)
+	verifier := oauth2.GenerateVerifier()
+	tok := f.exchange(t, f.loginScope(t, verifier, "tools:read offline_access"), verifier)
+	code, body := postForm(t, f.ts.URL+"/token", url.Values{"grant_type": {"refresh_token"}, "client_id": {"mcp-client"},
+		"refresh_token": {tok.RefreshToken}}, "", "")
+	if code != http.StatusBadRequest || body["error"] != "invalid_grant" || body["access_token"] != nil {
+		t.Fatalf("widened refresh: %d %v, want invalid_grant", code, body)
+	}
+	if f.mcpStatus(t, tok.AccessToken) != http.StatusUnauthorized {
+		t.Fatal("the widened grant's access token still works")
+	}
+}
