@@ -73,9 +73,26 @@ func (a *grantexAuthority) consent(w http.ResponseWriter, r *http.Request, pendi
 		s.fail(w, r, false, err)
 		return
 	}
+	// The grant policy narrows the request before Grantex shows it; the
+	// scopes Grantex grants are held to this set at exchange.
+	granted, err := s.grantableScopes(ctx, user, client, p)
+	if err != nil {
+		s.redirectError(w, r, p.RedirectURI, p.State, err)
+		return
+	}
+	// Never more than requested (an empty request already got the
+	// defaults): Grantex needs at least one scope, and offline_access is
+	// ours, not Grantex's, so a request for offline_access alone cannot be
+	// served and is refused rather than widened.
+	scopes := slices.DeleteFunc(slices.Clone(granted), func(sc string) bool { return sc == scopeOfflineAccess })
+	if len(scopes) == 0 {
+		s.redirectError(w, r, p.RedirectURI, p.State, oauth.InvalidScope("request at least one scope besides offline_access"))
+		return
+	}
 	verifier := secret.New("")
 	state := secret.New("")
 	next := *p
+	next.Scopes = granted
 	next.Subject = user.Subject
 	next.ExpiresAt = s.now().Add(s.cfg.CodeTTL)
 	sealed, _ := json.Marshal(upstreamCode{Verifier: verifier})
@@ -83,10 +100,6 @@ func (a *grantexAuthority) consent(w http.ResponseWriter, r *http.Request, pendi
 	if err := s.grants.SavePending(ctx, secret.Digest(state), &next); err != nil {
 		s.redirectError(w, r, p.RedirectURI, p.State, storeErr(err))
 		return
-	}
-	scopes := slices.DeleteFunc(slices.Clone(p.Scopes), func(sc string) bool { return sc == scopeOfflineAccess })
-	if len(scopes) == 0 {
-		scopes = slices.Clone(s.cfg.Scopes)
 	}
 	ar, err := a.gx.Authorize(ctx, grantex.AuthorizeParams{
 		AgentID:             s.cfg.AgentID,
@@ -186,6 +199,16 @@ func (a *grantexAuthority) exchange(ctx context.Context, code string, rec *CodeR
 		return nil, grantexErr(err, "token")
 	}
 	claims := unverifiedClaims(tok.GrantToken)
+	// At issuance, the token may carry only what was consented to here
+	// (the request, narrowed by the grant policy): a Grantex that granted
+	// more gets its grant revoked and the client nothing.
+	if scp := (&claimReader{m: claims}).strs("scp"); !isSubset(tok.Scopes, rec.Scopes) || !isSubset(scp, rec.Scopes) {
+		if err := a.gx.RevokeGrant(ctx, tok.GrantID); err != nil {
+			s.log.Error("mcpauth: revoking a Grantex grant wider than the request failed", "grant_id", tok.GrantID, "err", err)
+		}
+		s.log.Error("mcpauth: Grantex granted scopes beyond the request; refused", "requested", rec.Scopes, "granted", tok.Scopes, "scp", scp)
+		return nil, oauth.ServerError("the authorization server could not issue the requested scopes; start the authorization again")
+	}
 	subject := rec.Subject
 	if sub, _ := claims["sub"].(string); sub != "" {
 		subject = sub
@@ -241,6 +264,15 @@ func (a *grantexAuthority) refresh(ctx context.Context, token string, rec *Refre
 	tok, err := a.gx.RefreshToken(ctx, string(gxRefresh))
 	if err != nil {
 		return nil, grantexErr(err, "refresh")
+	}
+	// As at exchange: never more than the grant holds here.
+	if scp := (&claimReader{m: unverifiedClaims(tok.GrantToken)}).strs("scp"); !isSubset(tok.Scopes, rec.Scopes) || !isSubset(scp, rec.Scopes) {
+		s.log.Error("mcpauth: Grantex refreshed a grant into wider scopes; revoking it", "grant_id", rec.GrantID, "granted", tok.Scopes, "scp", scp)
+		if err := a.revokeGrant(ctx, rec.GrantID); err != nil {
+			s.log.Error("mcpauth: revoking a widened grant failed", "grant_id", rec.GrantID, "err", err)
+		}
+		s.revoked(ctx, "", rec.GrantID)
+		return nil, oauth.InvalidGrant("the grant is no longer valid; authorize again")
 	}
 	now := s.now()
 	next := secret.New("rt_")
@@ -345,6 +377,10 @@ func (a *grantexAuthority) revokeGrant(ctx context.Context, grantID string) erro
 	if err := s.grants.RevokeGrant(ctx, g.UpstreamGrantID, now); err != nil {
 		return err
 	}
+	// Grantex tokens carry Grantex's grant id (grnt), not ours: caches
+	// must drop them by that id, or they serve the revoked grant until
+	// their entries end.
+	s.publishRevocation("", g.UpstreamGrantID)
 	if err := a.gx.RevokeGrant(ctx, g.UpstreamGrantID); err != nil {
 		s.log.Error("mcpauth: Grantex grant revocation failed; revoked locally only", "grant_id", g.UpstreamGrantID, "err", err)
 	}

@@ -27,6 +27,12 @@ func (a *localAuthority) consent(w http.ResponseWriter, r *http.Request, pending
 		s.approve(w, r, pendingID, client, user)
 		return
 	}
+	// Only what the grant policy allows is shown; approve applies it again.
+	scopes, err := s.grantableScopes(r.Context(), user, client, p)
+	if err != nil {
+		s.failPending(w, r, pendingID, p, err)
+		return
+	}
 	csrf, err := s.csrfToken(r.Context(), "consent", pendingID, user.Subject)
 	if err != nil {
 		s.fail(w, r, false, noRedirect(storeErr(err)))
@@ -42,7 +48,7 @@ func (a *localAuthority) consent(w http.ResponseWriter, r *http.Request, pending
 		ClientName: client.Name, ClientURI: client.ClientURI, RedirectHost: host, RedirectURI: p.RedirectURI,
 		Resource: p.Resource, UserName: user.Name, LoopbackOnly: allNative(client.RedirectURIs),
 	}
-	for _, sc := range p.Scopes {
+	for _, sc := range scopes {
 		desc := s.cfg.ScopeDescriptions[sc]
 		if sc == scopeOfflineAccess && desc == "" {
 			desc = "Stay signed in: keep access when you are not using it"
@@ -148,4 +154,14 @@ func (s *Server) refreshReused(ctx context.Context, old *RefreshRecord) {
 	}
 	s.emit(ctx, Event{Type: EventRefreshReuseDetected, ClientID: old.ClientID, Subject: old.Subject, GrantID: old.GrantID})
 	s.revoked(ctx, "", old.GrantID)
+}
+
+// failPending ends a pending authorization that failed after sign-in and
+// sends the error to the client's redirect URI (RFC 6749 §4.1.2.1).
+func (s *Server) failPending(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, err error) {
+	if _, cerr := s.consumePending(r.Context(), pendingID); cerr != nil {
+		s.fail(w, r, false, cerr)
+		return
+	}
+	s.redirectError(w, r, p.RedirectURI, p.State, err)
 }

@@ -89,16 +89,7 @@ func (s *Server) emit(ctx context.Context, e Event) {
 
 // revoked tells revocation subscribers and the OnRevocation hook.
 func (s *Server) revoked(ctx context.Context, jti, grantID string) {
-	b := &s.events
-	b.mu.Lock()
-	fns := make([]func(string, string), 0, len(b.revoke))
-	for _, fn := range b.revoke {
-		fns = append(fns, fn)
-	}
-	b.mu.Unlock()
-	for _, fn := range fns {
-		fn(jti, grantID)
-	}
+	s.publishRevocation(jti, grantID)
 	if h := s.cfg.Hooks.OnRevocation; h != nil {
 		id := jti
 		if id == "" {
@@ -118,5 +109,20 @@ func (s *Server) runHook(ctx context.Context, name string, fn func() error) {
 	}()
 	if err := fn(); err != nil {
 		s.log.WarnContext(ctx, "mcpauth: hook failed", "hook", name, "err", err)
+	}
+}
+
+// publishRevocation tells revocation subscribers (verifiers' token caches)
+// that a jti or a grant id carried by tokens was revoked.
+func (s *Server) publishRevocation(jti, grantID string) {
+	b := &s.events
+	b.mu.Lock()
+	fns := make([]func(string, string), 0, len(b.revoke))
+	for _, fn := range b.revoke {
+		fns = append(fns, fn)
+	}
+	b.mu.Unlock()
+	for _, fn := range fns {
+		fn(jti, grantID)
 	}
 }

@@ -293,6 +293,12 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, pendingID strin
 		s.fail(w, r, false, err)
 		return
 	}
+	// The grant policy again, at issuance: the code and its tokens never
+	// carry a scope it does not allow now.
+	if p.Scopes, err = s.grantableScopes(r.Context(), user, client, p); err != nil {
+		s.redirectError(w, r, p.RedirectURI, p.State, err)
+		return
+	}
 	now := s.now()
 	g := &GrantRecord{ID: "grnt_" + uuid.NewString(), ClientID: client.ID, Subject: user.Subject, Scopes: p.Scopes,
 		Resource: p.Resource, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL)}

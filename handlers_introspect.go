@@ -85,8 +85,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 // designated resource servers (Config.Introspectors) may; with
 // Config.AllowAnonymousIntrospection anyone may, as the credentials are
 // optional there and withholding from an authenticated client would only
-// make it drop them. In managed mode Grantex tokens carry no client_id: the
-// owner is the client of our mirror grant record under the token's grnt.
+// make it drop them. The owner is found as for revocation ([Server.tokenOwner]).
 func (s *Server) mayIntrospect(ctx context.Context, caller *Client, resp *introspection) (bool, error) {
 	if s.cfg.AllowAnonymousIntrospection {
 		return true, nil
@@ -97,16 +96,9 @@ func (s *Server) mayIntrospect(ctx context.Context, caller *Client, resp *intros
 	if slices.Contains(s.cfg.Introspectors, caller.ID) {
 		return true, nil
 	}
-	owner := resp.ClientID
-	if owner == "" && resp.GrantID != "" {
-		g, err := s.grants.GetGrant(ctx, resp.GrantID)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			return false, nil // owner unknown: designated introspectors only
-		case err != nil:
-			return false, err
-		}
-		owner = g.ClientID
+	owner, err := s.tokenOwner(ctx, &Grant{ClientID: resp.ClientID, GrantID: resp.GrantID})
+	if err != nil {
+		return false, err
 	}
 	return owner != "" && owner == caller.ID, nil
 }

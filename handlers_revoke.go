@@ -11,8 +11,12 @@ import (
 
 // handleRevoke implements RFC 7009. The client must authenticate (public
 // clients with their client_id). An access token is deny-listed until it
-// expires; a refresh token ends its whole grant. Tokens of other clients,
-// unknown and malformed tokens are left alone and answered 200 (§2.2).
+// expires; a refresh token ends its whole grant. Tokens of other clients
+// (and tokens whose client cannot be established), unknown and malformed
+// tokens are left alone and answered 200: RFC 7009 §2.1 has the server
+// verify the token was issued to the requesting client, and §2.2 answers
+// 200 for tokens the client cannot usefully act on, which also tells a
+// client nothing about other clients' tokens.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	params, err := readParams(w, r, true)
 	if err != nil {
@@ -45,8 +49,12 @@ func (s *Server) revoke(ctx context.Context, client *Client, token, hint string)
 		case err != nil:
 			return storeErr(err)
 		}
-		if g.ClientID != "" && g.ClientID != client.ID {
-			s.log.Warn("mcpauth: client tried to revoke another client's token", "client_id", client.ID, "jti", g.TokenID)
+		owner, err := s.tokenOwner(ctx, g)
+		if err != nil {
+			return storeErr(err)
+		}
+		if owner != client.ID {
+			s.log.Warn("mcpauth: client tried to revoke a token it does not own", "client_id", client.ID, "owner", owner, "jti", g.TokenID)
 			return nil
 		}
 		if err := s.authority.revokeAccess(ctx, g); err != nil {
@@ -76,4 +84,28 @@ func (s *Server) revoke(ctx context.Context, client *Client, token, hint string)
 	s.emit(ctx, Event{Type: EventGrantRevoked, ClientID: client.ID, Subject: rec.Subject, GrantID: rec.GrantID})
 	s.revoked(ctx, "", rec.GrantID)
 	return nil
+}
+
+// tokenOwner is the client an access token was issued to: its client_id
+// claim, or for Grantex tokens (which carry none) the client of the grant
+// recorded here under Grantex's grant id (grnt). "" means unknown: such a
+// token is owned by no client.
+func (s *Server) tokenOwner(ctx context.Context, g *Grant) (string, error) {
+	if g.ClientID != "" {
+		return g.ClientID, nil
+	}
+	if g.GrantID == "" {
+		return "", nil
+	}
+	rec, err := s.grants.GetGrant(ctx, g.GrantID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	if rec.UpstreamGrantID != g.GrantID {
+		return "", nil // not the mirror of a Grantex grant
+	}
+	return rec.ClientID, nil
 }

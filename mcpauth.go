@@ -67,6 +67,19 @@ type Config struct {
 	// TestAutoApprove signs every authorization request in as this subject and
 	// approves it without a page. Tests only: refused unless Issuer is loopback.
 	TestAutoApprove string
+	// GrantPolicy decides which of the requested scopes the signed-in user
+	// may grant the client (RFC 6749 §3.3: the authorization server may
+	// grant fewer scopes than requested, and says so in the token
+	// response's scope). It runs in both modes before consent is shown,
+	// so the consent page lists only what it allows, and again when the
+	// grant is made; scopes it returns that were not requested are
+	// ignored, and a request left with nothing to grant fails with
+	// invalid_scope. Returning an error wrapping [ErrAccessDenied] or
+	// [ErrInvalidScope] sends that error to the client (RFC 6749 §4.1.2.1);
+	// any other error is a server_error. Refresh keeps the grant's scopes:
+	// revoke grants to withdraw what a policy no longer allows. Nil grants
+	// every requested scope.
+	GrantPolicy func(ctx context.Context, req GrantRequest) ([]string, error)
 
 	// StaticClients are pre-registered clients (RFC 7591 is not needed for them).
 	StaticClients []Client
@@ -147,6 +160,10 @@ type User struct {
 	Subject string
 	// Name is shown on the consent page. Default Subject.
 	Name string
+	// Claims are attributes of the user from the sign-in (an OIDC ID
+	// token's claims, directory groups) for Config.GrantPolicy to map to
+	// scopes. The built-in login page sets none.
+	Claims map[string]any
 }
 
 // Authenticator connects the authorization endpoint to the host's own sign-in.

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -57,6 +59,9 @@ type Server struct {
 // NewServer validates cfg and returns a ready Server. A bad Config gives a
 // *ConfigError naming the field.
 func NewServer(cfg Config) (*Server, error) {
+	// normalize fills defaults in place (static clients' secrets become
+	// digests): work on a copy so the caller's Config can be used again.
+	cfg = cfg.clone()
 	iss, err := cfg.normalize()
 	if err != nil {
 		return nil, err
@@ -329,3 +334,30 @@ func (s *Server) sweep() {
 
 // secretSum is the stored digest of a client secret.
 func secretSum(s string) []byte { return secret.Sum(s) }
+
+// clone copies c deeply enough that nothing NewServer keeps or changes
+// shares memory with the caller's Config: every slice and map is copied.
+func (c Config) clone() Config {
+	c.Scopes = slices.Clone(c.Scopes)
+	c.DefaultScopes = slices.Clone(c.DefaultScopes)
+	c.Resources = slices.Clone(c.Resources)
+	c.AllowedRedirectURIs = slices.Clone(c.AllowedRedirectURIs)
+	c.Introspectors = slices.Clone(c.Introspectors)
+	c.ScopeDescriptions = maps.Clone(c.ScopeDescriptions)
+	c.Users = slices.Clone(c.Users)
+	c.StaticClients = slices.Clone(c.StaticClients)
+	for i := range c.StaticClients {
+		cl := &c.StaticClients[i]
+		cl.SecretDigest = slices.Clone(cl.SecretDigest)
+		cl.RedirectURIs = slices.Clone(cl.RedirectURIs)
+		cl.GrantTypes = slices.Clone(cl.GrantTypes)
+		cl.ResponseTypes = slices.Clone(cl.ResponseTypes)
+		cl.Contacts = slices.Clone(cl.Contacts)
+	}
+	if c.RateLimits != nil {
+		rl := *c.RateLimits
+		rl.Limits = maps.Clone(rl.Limits)
+		c.RateLimits = &rl
+	}
+	return c
+}

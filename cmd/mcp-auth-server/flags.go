@@ -53,6 +53,8 @@ type options struct {
 	// introspectors are the resource servers' client ids that may
 	// introspect every token (Config.Introspectors).
 	introspectors []string
+	// operators are the -user names that may be granted audit:read.
+	operators []string
 	// trustForwardedFor: client IPs come from X-Forwarded-For (behind a proxy).
 	trustForwardedFor bool
 	// issuerFromAddr: the issuer is the default, derived from -addr (and
@@ -108,6 +110,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.Var(&statics, "static-client", "a pre-registered public client `id:redirect-uri`; repeatable")
 	var introspectors listFlag
 	fs.Var(&introspectors, "introspector", "`client_id` of a confidential client (a resource server) that may introspect every token; repeatable (default: none, each client sees only its own tokens)")
+	var operators listFlag
+	fs.Var(&operators, "operator", "a -user `name` that may be granted audit:read (the audit stream); repeatable (default: none)")
 	usage := func() {
 		fmt.Fprintf(stderr, "Usage: mcp-auth-server [flags]\n\nAn OAuth 2.1 authorization server with a demo MCP server.\nEvery flag can also be set with MCPAUTH_<FLAG> (e.g. MCPAUTH_GRANTEX_API_KEY); flags win.\n\nFlags:\n")
 		fs.SetOutput(stderr)
@@ -170,6 +174,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		}
 	}
 	o.introspectors = introspectors.vals
+	if err := o.checkOperators(operators.vals); err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 
@@ -378,4 +385,22 @@ func redactUser(u string) string {
 		return u
 	}
 	return name + ":…"
+}
+
+// checkOperators accepts -operator names of sign-in accounts: the -user
+// names, or admin, the account made when there is no -user.
+func (o *options) checkOperators(names []string) error {
+	for _, name := range names {
+		known := len(o.users) == 0 && name == "admin"
+		for _, u := range o.users {
+			known = known || u.name == name
+		}
+		if !known {
+			return usagef("-operator %q: not a -user account", name)
+		}
+		if !slices.Contains(o.operators, name) {
+			o.operators = append(o.operators, name)
+		}
+	}
+	return nil
 }

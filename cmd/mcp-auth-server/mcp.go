@@ -25,28 +25,36 @@ func demoMCPHandler(srv *mcpauth.Server, resource string, scopes []string, log *
 	if err != nil {
 		return nil, nil, err
 	}
-	// sdkauth.RequireMCPAuth also hands the grant to the go-sdk, which gives
-	// it to tool handlers and binds each session to the token's subject.
-	requireAuth := sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{
+	// add runs tools: with tools:execute configured, calling it needs that
+	// scope, checked before the SDK sees the call, so a token without it
+	// gets the 403 insufficient_scope challenge MCP clients step up on
+	// (MCP 2025-11-25 §Scope Challenge Handling), not a tool error.
+	var perTool []sdkauth.Option
+	if slices.Contains(scopes, "tools:execute") {
+		perTool = append(perTool, sdkauth.ToolScopes(map[string][]string{"add": {"tools:execute"}}))
+	}
+	// sdkauth.NewRequireMCPAuth also hands the grant to the go-sdk, which
+	// gives it to tool handlers and binds each session to the token's subject.
+	requireAuth, err := sdkauth.NewRequireMCPAuth(&mcpauth.RequireMCPAuthOptions{
 		Verifier:        v,
 		Audience:        resource,
 		ChallengeScopes: scopes,
 		Logger:          log,
-	})
+	}, perTool...)
+	if err != nil {
+		v.Close()
+		return nil, nil, err
+	}
 
 	s := mcp.NewServer(&mcp.Implementation{Name: "mcp-auth-server-demo", Title: "mcp-auth-server demo", Version: "1.0.0"}, nil)
 	mcp.AddTool(s, &mcp.Tool{
 		Name:        "whoami",
 		Description: "Report who is calling: the subject, client and scopes of the access token.",
 	}, whoami)
-	needExecute := slices.Contains(scopes, "tools:execute")
 	mcp.AddTool(s, &mcp.Tool{
 		Name:        "add",
-		Description: "Add two numbers.",
+		Description: "Add two numbers (needs the tools:execute scope when it is configured).",
 	}, func(ctx context.Context, req *mcp.CallToolRequest, in addInput) (*mcp.CallToolResult, addOutput, error) {
-		if g := grantOf(req); needExecute && (g == nil || !g.Allows("tools:execute")) {
-			return nil, addOutput{}, errors.New("add needs the tools:execute scope; sign in again and grant it")
-		}
 		return nil, addOutput{Sum: in.A + in.B}, nil
 	})
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{

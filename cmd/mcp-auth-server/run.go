@@ -240,6 +240,7 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		Introspectors:     o.introspectors,
 		ConsentUI:         mcpauth.ConsentUI{AppName: "MCP Auth Server"},
 		Logger:            log,
+		GrantPolicy:       operatorPolicy(o.operators),
 	}
 	if gx != nil {
 		cfg.Grantex = gx
@@ -378,7 +379,7 @@ func printBanner(w io.Writer, o *options, a *app, gen *generatedUser) {
 		fmt.Fprintf(w, "  MCP server:         %s\n", a.mcpURL)
 		fmt.Fprintf(w, "  Resource metadata:  %s\n", a.prmURL)
 	}
-	fmt.Fprintf(w, "  Audit stream:       %s (a token with %s, or -audit-secret)\n", a.auditURL, mcpauth.AuditReadScope)
+	fmt.Fprintf(w, "  Audit stream:       %s (a token with %s, granted only to -operator accounts, or -audit-secret)\n", a.auditURL, mcpauth.AuditReadScope)
 	fmt.Fprintf(w, "  Health:             %s\n", originOf(a.issuer)+"/healthz")
 	fmt.Fprintf(w, "  Store:              %s\n", redactDSN(o.store))
 	if o.grantexURL != "" {
@@ -401,4 +402,20 @@ func printBanner(w io.Writer, o *options, a *app, gen *generatedUser) {
 func originOf(issuer string) string {
 	u, _ := url.Parse(issuer)
 	return u.Scheme + "://" + u.Host
+}
+
+// operatorPolicy makes audit:read, which reads every user's audit events,
+// grantable only to the -operator accounts. For anyone else it is dropped
+// from the consent page and the token rather than failing the request:
+// clients commonly ask for every scope in scopes_supported, and RFC 6749
+// §3.3 lets the server grant less than requested (the token response's
+// scope says what was granted). A request for audit:read alone leaves
+// nothing to grant and fails with invalid_scope.
+func operatorPolicy(operators []string) func(context.Context, mcpauth.GrantRequest) ([]string, error) {
+	return func(_ context.Context, r mcpauth.GrantRequest) ([]string, error) {
+		if slices.Contains(operators, r.User.Subject) {
+			return r.Scopes, nil
+		}
+		return slices.DeleteFunc(slices.Clone(r.Scopes), func(s string) bool { return s == mcpauth.AuditReadScope }), nil
+	}
 }

@@ -1,0 +1,49 @@
+package mcpauth_test
+
+import (
+	"net/url"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/mcpauth/mcpauth"
+)
+
+// TestNewServerLeavesConfigAlone: NewServer must not write into the
+// caller's Config (static client secrets used to become digests in the
+// caller's backing array, so a second NewServer(cfg) failed).
+func TestNewServerLeavesConfigAlone(t *testing.T) {
+	build := func() mcpauth.Config {
+		return mcpauth.Config{
+			Issuer:            testIssuer,
+			Scopes:            []string{"read", "write"},
+			DefaultScopes:     []string{"read"},
+			ScopeDescriptions: map[string]string{"read": "Read"},
+			Resources:         []string{resourceA},
+			TestAutoApprove:   autoSubject,
+			StaticClients:     staticClients(),
+			RateLimits:        &mcpauth.RateLimits{Limits: map[string]mcpauth.Rate{mcpauth.EndpointToken: {Requests: 50, Per: time.Minute}}},
+			Logger:            discard,
+		}
+	}
+	cfg, before := build(), build()
+	// Shared stores, so both servers can be used on the same tokens.
+	cfg.Clients, cfg.Grants, cfg.Keys = mcpauth.NewMemoryClientStore(), mcpauth.NewMemoryGrantStore(nil), mcpauth.NewMemoryKeyStore()
+	before.Clients, before.Grants, before.Keys = cfg.Clients, cfg.Grants, cfg.Keys
+	for i := range 2 {
+		srv, err := mcpauth.NewServer(cfg)
+		if err != nil {
+			t.Fatalf("NewServer #%d: %v", i+1, err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		if !reflect.DeepEqual(cfg, before) {
+			t.Fatalf("NewServer #%d changed the caller's Config:\n got %+v\nwant %+v", i+1, cfg, before)
+		}
+		// The confidential static client still authenticates with its secret.
+		e := &env{t: t, srv: srv, issuer: testIssuer}
+		resp := e.postForm("/revoke", url.Values{"token": {"unknown"}}, "Authorization", basic("conf", confSecret))
+		if resp.StatusCode != 200 {
+			t.Fatalf("server #%d: the static client's secret no longer works: %d %s", i+1, resp.StatusCode, peek(resp))
+		}
+	}
+}
