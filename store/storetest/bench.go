@@ -52,7 +52,7 @@ func RunBenchmarks(b *testing.B, newStores func(tb testing.TB) Stores) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			next := prefix + strconv.Itoa(i)
-			if _, err := e.Grants.RotateRefresh(e.ctx, cur, next, rec); err != nil {
+			if _, err := e.Grants.RotateRefresh(e.ctx, cur, next, rec, 0); err != nil {
 				b.Fatal(err)
 			}
 			cur = next

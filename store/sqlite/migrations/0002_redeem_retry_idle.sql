@@ -1,0 +1,9 @@
+-- Refresh retry window: the digest a token was rotated to (NULL when the
+-- token is live, or was killed as the successor of a retried rotation).
+ALTER TABLE refresh_tokens ADD COLUMN successor TEXT;
+
+-- Idle expiry of registered clients. Clients registered before this
+-- migration count as used now, so an upgrade deletes none of them.
+ALTER TABLE clients ADD COLUMN last_used_at INTEGER;
+UPDATE clients SET last_used_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000000;
+CREATE INDEX clients_last_used_at ON clients (last_used_at);
