@@ -34,6 +34,7 @@ type memRefresh struct {
 	rotated   bool
 	rotatedAt time.Time
 	successor string // digest it was rotated to; "" when killed
+	retried   bool   // a retry closed its window
 }
 
 // NewMemoryGrantStore returns an empty in-memory grant store. now may be nil
@@ -223,7 +224,7 @@ func (s *MemoryGrantStore) RotateRefresh(_ context.Context, oldDigest, newDigest
 	var succ *memRefresh
 	if r.rotated {
 		succ = s.refresh[r.successor]
-		retry := retryWindow > 0 && now.Before(r.rotatedAt.Add(retryWindow)) && next.ClientID == r.rec.ClientID &&
+		retry := retryWindow > 0 && !r.retried && now.Before(r.rotatedAt.Add(retryWindow)) && next.ClientID == r.rec.ClientID &&
 			r.successor != "" && succ != nil && !succ.rotated && now.Before(succ.rec.ExpiresAt)
 		if !retry {
 			return old, ErrRefreshReused
@@ -234,6 +235,7 @@ func (s *MemoryGrantStore) RotateRefresh(_ context.Context, oldDigest, newDigest
 	}
 	if succ != nil { // a retry: the successor never reached the client
 		succ.rotated, succ.rotatedAt, succ.successor = true, now, ""
+		r.retried = true
 	} else {
 		r.rotated, r.rotatedAt = true, now
 	}

@@ -143,7 +143,8 @@ type GrantStore interface {
 	// lost) when next.ClientID is the token's client and the successor it
 	// was rotated to is live and was itself never rotated: that successor
 	// dies (it is marked rotated with no successor, so presenting it later
-	// is reuse) and next takes its place. Anything else is ErrRefreshReused.
+	// is reuse) and next takes its place. A token is retried at most once:
+	// the retry closes its window. Anything else is ErrRefreshReused.
 	RotateRefresh(ctx context.Context, oldDigest, newDigest string, next *RefreshRecord, retryWindow time.Duration) (*RefreshRecord, error)
 	// GetRefresh returns a live (unrotated, unexpired, grant not revoked)
 	// refresh token's record, or ErrNotFound.
@@ -162,7 +163,9 @@ type GrantStore interface {
 	ConsumePending(ctx context.Context, digest string) (*PendingAuthorization, error)
 	// TrimPending removes the oldest pending authorizations (by when they
 	// were saved) so that at most keep remain, and reports how many it
-	// removed. The server calls it after every SavePending, so it must be
+	// removed. A store may count saves instead (remove every request saved
+	// before the keep most recent saves), which removes more when newer
+	// requests were consumed. The server calls it after every SavePending, so it must be
 	// cheap: proportional to what it removes, not to what it keeps.
 	TrimPending(ctx context.Context, keep int) (int, error)
 

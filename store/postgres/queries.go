@@ -44,6 +44,14 @@ const (
 	qGetPending
 	qConsumePending
 
+	qGetCode
+	qRedeemCode
+	qRetryLock
+	qKillSuccessor
+	qSetSuccessor
+	qTrimPending
+	qDeleteUnusedClients
+
 	qListKeys
 	qAddKey
 	qRetireKey
@@ -60,9 +68,10 @@ const (
 )
 
 var templates = [numQueries]string{
-	qGetClient: `SELECT secret_digest, metadata FROM {s}.clients WHERE id = $1`,
-	qSetClient: `INSERT INTO {s}.clients (id, secret_digest, metadata) VALUES ($1, $2, $3)
-		ON CONFLICT (id) DO UPDATE SET secret_digest = EXCLUDED.secret_digest, metadata = EXCLUDED.metadata`,
+	qGetClient: `SELECT secret_digest, metadata, last_used_at FROM {s}.clients WHERE id = $1`,
+	qSetClient: `INSERT INTO {s}.clients (id, secret_digest, metadata, last_used_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (id) DO UPDATE SET secret_digest = EXCLUDED.secret_digest, metadata = EXCLUDED.metadata,
+			last_used_at = EXCLUDED.last_used_at`,
 	qDeleteClient: `DELETE FROM {s}.clients WHERE id = $1`,
 
 	qSaveCode: `INSERT INTO {s}.codes (digest, ` + codeCols + `)
@@ -95,7 +104,7 @@ var templates = [numQueries]string{
 	// unexpired with a live grant it was rotated (before, or concurrently
 	// while the UPDATE waited for its row lock): a reuse.
 	qRotateRefresh: `WITH old AS (
-			UPDATE {s}.refresh_tokens r SET rotated_at = $3
+			UPDATE {s}.refresh_tokens r SET rotated_at = $3, successor = $2
 			FROM {s}.grants g
 			WHERE r.digest = $1 AND r.rotated_at IS NULL AND r.expires_at > $3
 				AND g.id = r.grant_id AND g.revoked_at IS NULL AND g.expires_at > $3
@@ -127,6 +136,26 @@ var templates = [numQueries]string{
 		WHERE digest = $1 AND expires_at > $2`,
 	qConsumePending: `DELETE FROM {s}.pending_authorizations
 		WHERE digest = $1 AND expires_at > $2 RETURNING ` + pendingCols,
+
+	qGetCode: `SELECT consumed_at IS NOT NULL, ` + codeCols + ` FROM {s}.codes
+		WHERE digest = $1 AND expires_at > $2`,
+	// Consumes the code inside RedeemCode's transaction; a concurrent
+	// redeemer waits for the row lock and then finds it consumed.
+	qRedeemCode: `UPDATE {s}.codes SET consumed_at = $2
+		WHERE digest = $1 AND consumed_at IS NULL AND expires_at > $2
+		RETURNING ` + codeCols,
+	// The retry window: lock the rotated token, read when and to what.
+	qRetryLock: `SELECT rotated_at, successor FROM {s}.refresh_tokens
+		WHERE digest = $1 AND rotated_at IS NOT NULL FOR UPDATE`,
+	qKillSuccessor: `UPDATE {s}.refresh_tokens SET rotated_at = $2, successor = NULL
+		WHERE digest = $1 AND rotated_at IS NULL AND expires_at > $2`,
+	// rotated_at 'epoch' closes the window: one retry per token.
+	qSetSuccessor: `UPDATE {s}.refresh_tokens SET successor = $2, rotated_at = 'epoch' WHERE digest = $1`,
+	// seq grows with insertion: the newest $1 have the highest.
+	qTrimPending: `DELETE FROM {s}.pending_authorizations
+		WHERE seq <= (SELECT max(seq) FROM {s}.pending_authorizations) - $1`,
+	qDeleteUnusedClients: `DELETE FROM {s}.clients WHERE id = ANY(ARRAY(
+		SELECT id FROM {s}.clients WHERE last_used_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))`,
 
 	qListKeys: `SELECT kid, alg, private_jwk, enc_key_id, created_at, sign_from, expires_at
 		FROM {s}.signing_keys ORDER BY created_at DESC, seq`,

@@ -313,7 +313,8 @@ func (s *Store) RotateRefresh(ctx context.Context, oldDigest, newDigest string, 
 		} else if !ok {
 			return old, mcpauth.ErrRefreshReused
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET successor = ? WHERE digest = ?`, newDigest, oldDigest); err != nil {
+		// rotated_at 0 (1970) closes the window: one retry per token.
+		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET successor = ?, rotated_at = 0 WHERE digest = ?`, newDigest, oldDigest); err != nil {
 			return nil, s.fail("rotate refresh token", err)
 		}
 	} else if err != nil {

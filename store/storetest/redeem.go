@@ -182,14 +182,12 @@ var refreshRetryTests = []testCase{
 		// The dead successor, presented after all, is reuse.
 		_, err = e.Grants.RotateRefresh(e.ctx, lost, digest(), refreshRecord(gid, now, 3), window)
 		wantErr(t, "RotateRefresh(the dead successor)", err, mcpauth.ErrRefreshReused)
-		// A second retry replaces the retry's token the same way.
-		third := digest()
-		_, err = e.Grants.RotateRefresh(e.ctx, old, third, refreshRecord(gid, now, 4), window)
-		wantErr(t, "RotateRefresh(second retry)", err, nil)
+		// One retry per token: a second one is reuse, and leaves the
+		// first retry's token alone.
+		_, err = e.Grants.RotateRefresh(e.ctx, old, digest(), refreshRecord(gid, now, 4), window)
+		wantErr(t, "RotateRefresh(second retry)", err, mcpauth.ErrRefreshReused)
 		_, err = e.Grants.GetRefresh(e.ctx, again)
-		wantErr(t, "GetRefresh(the first retry's token)", err, mcpauth.ErrNotFound)
-		_, err = e.Grants.GetRefresh(e.ctx, third)
-		wantErr(t, "GetRefresh(the second retry's token)", err, nil)
+		wantErr(t, "GetRefresh(the retry's token) after a second retry", err, nil)
 	}},
 	{"NoRetryForAnotherClient", func(t *testing.T, e env) {
 		now := e.now()
@@ -249,11 +247,7 @@ var refreshRetryTests = []testCase{
 		_, errs := race(racers, func(i int) (*mcpauth.RefreshRecord, error) {
 			return e.Grants.RotateRefresh(e.ctx, old, news[i], refreshRecord(gid, now, i+2), window)
 		})
-		for _, err := range errs {
-			if err != nil {
-				wantErr(t, "RotateRefresh(concurrent retry)", err, mcpauth.ErrRefreshReused)
-			}
-		}
+		tally(t, "RotateRefresh(concurrent retry)", errs, mcpauth.ErrRefreshReused)
 		live := 0
 		for _, d := range news {
 			if _, err := e.Grants.GetRefresh(e.ctx, d); err == nil {
@@ -315,15 +309,19 @@ var pendingCapTests = []testCase{
 		}
 		more := digest()
 		wantErr(t, "SavePending", e.Grants.SavePending(e.ctx, more, pendingRecord(more, now)), nil)
+		// Live: ds[6], ds[7], ds[8], more. Keeping 2 drops ds[6] and ds[7]
+		// at least (a store counting saves may drop ds[8] as well).
 		n, err = e.Grants.TrimPending(e.ctx, 2)
 		wantErr(t, "TrimPending(2)", err, nil)
-		if n != 2 {
-			t.Errorf("TrimPending(2) of 4 removed %d, want 2", n)
+		if n != 2 && n != 3 {
+			t.Errorf("TrimPending(2) of 4 removed %d, want 2 (or 3 counting saves)", n)
 		}
-		for _, d := range []string{ds[8], more} {
+		for _, d := range ds[6:8] {
 			_, err := e.Grants.GetPending(e.ctx, d)
-			wantErr(t, "GetPending(newest two)", err, nil)
+			wantErr(t, "GetPending(older than the newest two)", err, mcpauth.ErrNotFound)
 		}
+		_, err = e.Grants.GetPending(e.ctx, more)
+		wantErr(t, "GetPending(newest)", err, nil)
 	}},
 }
 
