@@ -239,6 +239,11 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		TrustForwardedFor: o.trustForwardedFor,
 		ConsentUI:         mcpauth.ConsentUI{AppName: "MCP Auth Server"},
 		Logger:            log,
+
+		StoreTimeout:             o.storeTimeout,
+		RefreshRetryWindow:       o.refreshRetryWindow,
+		ClientIdleExpiry:         o.clientIdleExpiry,
+		MaxPendingAuthorizations: o.maxPending,
 	}
 	if gx != nil {
 		cfg.Grantex = gx
