@@ -3,6 +3,7 @@ package mcpauth
 import (
 	"context"
 	"net/http"
+	"time"
 )
 
 // authority is what stands behind the endpoints: the local authority (our
@@ -38,9 +39,10 @@ type tokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 
 	// For events and hooks.
-	tokenID  string
-	grantID  string
-	agentDID string
-	subject  string
-	scopes   []string
+	tokenID   string
+	expiresAt time.Time // of the access token
+	grantID   string
+	agentDID  string
+	subject   string
+	scopes    []string
 }

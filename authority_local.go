@@ -72,6 +72,7 @@ func (a *localAuthority) exchange(ctx context.Context, _ string, rec *CodeRecord
 		red.Refresh = &RefreshRecord{
 			GrantID: rec.GrantID, ClientID: client.ID, Subject: rec.Subject, Scopes: rec.Scopes,
 			Resource: rec.Resource, IssuedAt: now, ExpiresAt: now.Add(a.s.cfg.RefreshTokenTTL),
+			AccessTokenID: resp.tokenID, AccessExpiresAt: resp.expiresAt.Add(clockLeeway),
 		}
 		resp.RefreshToken = rt
 	}
@@ -109,7 +110,7 @@ func (a *localAuthority) accessToken(ctx context.Context, clientID, subject, gra
 	}
 	return &tokenResponse{
 		AccessToken: token, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(a.s.now()).Round(time.Second) / time.Second),
-		Scope: strings.Join(scopes, " "), tokenID: jti, grantID: grantID, subject: subject, scopes: scopes,
+		Scope: strings.Join(scopes, " "), tokenID: jti, expiresAt: exp, grantID: grantID, subject: subject, scopes: scopes,
 		agentDID: "did:grantex:" + a.s.cfg.AgentID,
 	}, nil
 }
@@ -127,8 +128,10 @@ func (a *localAuthority) refresh(ctx context.Context, token string, rec *Refresh
 	}
 	now := a.s.now()
 	next := secret.New("rt_")
+	// A retry that kills this token deny-lists the access token issued with it.
 	nextRec := &RefreshRecord{GrantID: rec.GrantID, ClientID: rec.ClientID, Subject: rec.Subject, Scopes: rec.Scopes,
-		Resource: rec.Resource, IssuedAt: now, ExpiresAt: now.Add(a.s.cfg.RefreshTokenTTL)}
+		Resource: rec.Resource, IssuedAt: now, ExpiresAt: now.Add(a.s.cfg.RefreshTokenTTL),
+		AccessTokenID: resp.tokenID, AccessExpiresAt: resp.expiresAt.Add(clockLeeway)}
 	if _, err := a.s.rotateRefresh(ctx, token, next, nextRec, a.s.cfg.RefreshRetryWindow); err != nil {
 		return nil, err
 	}

@@ -236,6 +236,11 @@ func (s *MemoryGrantStore) RotateRefresh(_ context.Context, oldDigest, newDigest
 	if succ != nil { // a retry: the successor never reached the client
 		succ.rotated, succ.rotatedAt, succ.successor = true, now, ""
 		r.retried = true
+		if jti := succ.rec.AccessTokenID; jti != "" {
+			if cur, ok := s.denied[jti]; !ok || succ.rec.AccessExpiresAt.After(cur) {
+				s.denied[jti] = succ.rec.AccessExpiresAt
+			}
+		}
 	} else {
 		r.rotated, r.rotatedAt = true, now
 	}

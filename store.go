@@ -68,6 +68,12 @@ type RefreshRecord struct {
 	// Upstream is authority data (managed mode: Grantex's refresh token)
 	// sealed under a key derived from this refresh token.
 	Upstream []byte `json:"upstream,omitempty"`
+	// AccessTokenID is the jti of the access token issued with this refresh
+	// token, deny-listed until AccessExpiresAt when a retried rotation kills
+	// this token (RotateRefresh): neither reached the client, so whoever
+	// holds them is not the client.
+	AccessTokenID   string    `json:"access_jti,omitempty"`
+	AccessExpiresAt time.Time `json:"access_expires_at,omitzero"`
 }
 
 // PendingAuthorization is an authorization request between /authorize and
@@ -143,7 +149,7 @@ type GrantStore interface {
 	// lost) when next.ClientID is the token's client and the successor it
 	// was rotated to is live and was itself never rotated: that successor
 	// dies (it is marked rotated with no successor, so presenting it later
-	// is reuse) and next takes its place. A token is retried at most once:
+	// is reuse; its AccessTokenID is deny-listed) and next takes its place. A token is retried at most once:
 	// the retry closes its window. Anything else is ErrRefreshReused.
 	RotateRefresh(ctx context.Context, oldDigest, newDigest string, next *RefreshRecord, retryWindow time.Duration) (*RefreshRecord, error)
 	// GetRefresh returns a live (unrotated, unexpired, grant not revoked)

@@ -124,7 +124,7 @@ func TestRefreshRetryWindow(t *testing.T) {
 			m := e.tokens("pub", nil)
 			toks := map[string]string{"rt1": m["refresh_token"].(string)}
 			first := jsonBody(t, e.refresh("pub", toks["rt1"], nil)) // its answer is "lost"
-			toks["rt2"] = first["refresh_token"].(string)
+			toks["rt2"], toks["at2"] = first["refresh_token"].(string), first["access_token"].(string)
 			for i, s := range tc.steps {
 				e.clock.Advance(s.advance)
 				resp := e.refresh(s.client, toks[s.token], nil)
@@ -144,8 +144,8 @@ func TestRefreshRetryWindow(t *testing.T) {
 			if alive := e.active(m["access_token"].(string)); alive != tc.grantAlive {
 				t.Errorf("grant alive = %v, want %v", alive, tc.grantAlive)
 			}
-			if tc.grantAlive && e.active(toks["rt2"]) {
-				t.Error("the lost successor is still active after the retry")
+			if tc.grantAlive && (e.active(toks["rt2"]) || e.active(toks["at2"])) {
+				t.Error("the lost refresh or access token is still active after the retry")
 			}
 			for _, k := range tc.activeAfter {
 				if !e.active(toks[k]) {

@@ -105,7 +105,8 @@ func (s *Store) RedeemCode(ctx context.Context, digest string, r *mcpauth.Redemp
 		if r.Refresh != nil {
 			rf := r.Refresh
 			tag, err := tx.Exec(ctx, s.q.sql[qSaveRefresh], r.RefreshDigest, rf.GrantID, rf.ClientID, rf.Subject,
-				scopes(rf.Scopes), rf.Resource, rf.IssuedAt, rf.ExpiresAt, rf.Upstream)
+				scopes(rf.Scopes), rf.Resource, rf.IssuedAt, rf.ExpiresAt, rf.Upstream,
+				rf.AccessTokenID, nullTime(rf.AccessExpiresAt))
 			if err != nil {
 				return err
 			}
@@ -167,17 +168,22 @@ func (s *Store) RevokeGrant(ctx context.Context, id string, at time.Time) error 
 
 // scanRefresh scans refreshCols after the extra leading destinations.
 func scanRefresh(row pgx.Row, lead ...any) (*mcpauth.RefreshRecord, error) {
-	var r mcpauth.RefreshRecord
+	var (
+		r         mcpauth.RefreshRecord
+		accessExp *time.Time
+	)
 	err := row.Scan(append(lead, &r.GrantID, &r.ClientID, &r.Subject, &r.Scopes, &r.Resource,
-		&r.IssuedAt, &r.ExpiresAt, &r.Upstream)...)
+		&r.IssuedAt, &r.ExpiresAt, &r.Upstream, &r.AccessTokenID, &accessExp)...)
 	r.Scopes, r.IssuedAt, r.ExpiresAt = orNil(r.Scopes), utc(r.IssuedAt), utc(r.ExpiresAt)
+	r.AccessExpiresAt = fromNullTime(accessExp)
 	return &r, err
 }
 
 // SaveRefresh implements [mcpauth.GrantStore].
 func (s *Store) SaveRefresh(ctx context.Context, digest string, rec *mcpauth.RefreshRecord) error {
 	return s.insert(ctx, "save refresh token", qSaveRefresh, digest, rec.GrantID, rec.ClientID, rec.Subject,
-		scopes(rec.Scopes), rec.Resource, rec.IssuedAt, rec.ExpiresAt, rec.Upstream)
+		scopes(rec.Scopes), rec.Resource, rec.IssuedAt, rec.ExpiresAt, rec.Upstream,
+		rec.AccessTokenID, nullTime(rec.AccessExpiresAt))
 }
 
 // RotateRefresh implements [mcpauth.GrantStore] with one statement that
@@ -188,7 +194,7 @@ func (s *Store) RotateRefresh(ctx context.Context, oldDigest, newDigest string, 
 	now := s.now()
 	old, err := scanRefresh(s.pool.QueryRow(ctx, s.q.sql[qRotateRefresh], oldDigest, newDigest, now,
 		next.GrantID, next.ClientID, next.Subject, scopes(next.Scopes), next.Resource,
-		next.IssuedAt, next.ExpiresAt, next.Upstream), &won)
+		next.IssuedAt, next.ExpiresAt, next.Upstream, next.AccessTokenID, nullTime(next.AccessExpiresAt)), &won)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, mcpauth.ErrNotFound
@@ -222,19 +228,29 @@ func (s *Store) retryRotation(ctx context.Context, oldDigest, newDigest string, 
 		if err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, s.q.sql[qKillSuccessor], *successor, now)
+		var (
+			jti       string
+			accessExp *time.Time
+		)
+		err = tx.QueryRow(ctx, s.q.sql[qKillSuccessor], *successor, now).Scan(&jti, &accessExp)
+		if errors.Is(err, pgx.ErrNoRows) { // the successor was used: not a lost answer
+			reused = true
+			return errRollback
+		}
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 { // the successor was used: not a lost answer
-			reused = true
-			return errRollback
+		if jti != "" && accessExp != nil { // its access token dies with it
+			if _, err := tx.Exec(ctx, s.q.sql[qDenyToken], jti, *accessExp); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.Exec(ctx, s.q.sql[qSetSuccessor], oldDigest, newDigest); err != nil {
 			return err
 		}
-		tag, err = tx.Exec(ctx, s.q.sql[qSaveRefresh], newDigest, next.GrantID, next.ClientID, next.Subject,
-			scopes(next.Scopes), next.Resource, next.IssuedAt, next.ExpiresAt, next.Upstream)
+		tag, err := tx.Exec(ctx, s.q.sql[qSaveRefresh], newDigest, next.GrantID, next.ClientID, next.Subject,
+			scopes(next.Scopes), next.Resource, next.IssuedAt, next.ExpiresAt, next.Upstream,
+			next.AccessTokenID, nullTime(next.AccessExpiresAt))
 		if err != nil {
 			return err
 		}

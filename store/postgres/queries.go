@@ -63,7 +63,7 @@ const (
 const (
 	codeCols    = `grant_id, client_id, subject, redirect_uri, code_challenge, resource, scopes, auth_time, expires_at, upstream`
 	grantCols   = `id, client_id, subject, scopes, resource, created_at, expires_at, revoked_at, upstream_grant_id`
-	refreshCols = `grant_id, client_id, subject, scopes, resource, issued_at, expires_at, upstream`
+	refreshCols = `grant_id, client_id, subject, scopes, resource, issued_at, expires_at, upstream, access_jti, access_expires_at`
 	pendingCols = `client_id, redirect_uri, state, code_challenge, resource, scopes, subject, expires_at, upstream`
 )
 
@@ -96,7 +96,7 @@ var templates = [numQueries]string{
 	qRevokeGrant: `UPDATE {s}.grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`,
 
 	qSaveRefresh: `INSERT INTO {s}.refresh_tokens (digest, ` + refreshCols + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
 	// One statement, so atomic: retire the old token if it is unrotated,
 	// unexpired and its grant live, and insert the new one only then (a
 	// duplicate new digest aborts both). When the UPDATE matched nothing,
@@ -108,10 +108,12 @@ var templates = [numQueries]string{
 			FROM {s}.grants g
 			WHERE r.digest = $1 AND r.rotated_at IS NULL AND r.expires_at > $3
 				AND g.id = r.grant_id AND g.revoked_at IS NULL AND g.expires_at > $3
-			RETURNING r.grant_id, r.client_id, r.subject, r.scopes, r.resource, r.issued_at, r.expires_at, r.upstream
+			RETURNING r.grant_id, r.client_id, r.subject, r.scopes, r.resource, r.issued_at, r.expires_at, r.upstream,
+				r.access_jti, r.access_expires_at
 		), ins AS (
 			INSERT INTO {s}.refresh_tokens (digest, ` + refreshCols + `)
-			SELECT $2::text, $4::text, $5::text, $6::text, $7::text[], $8::text, $9::timestamptz, $10::timestamptz, $11::bytea
+			SELECT $2::text, $4::text, $5::text, $6::text, $7::text[], $8::text, $9::timestamptz, $10::timestamptz, $11::bytea,
+				$12::text, $13::timestamptz
 			FROM old
 		)
 		SELECT true, ` + refreshCols + ` FROM old
@@ -148,7 +150,8 @@ var templates = [numQueries]string{
 	qRetryLock: `SELECT rotated_at, successor FROM {s}.refresh_tokens
 		WHERE digest = $1 AND rotated_at IS NOT NULL FOR UPDATE`,
 	qKillSuccessor: `UPDATE {s}.refresh_tokens SET rotated_at = $2, successor = NULL
-		WHERE digest = $1 AND rotated_at IS NULL AND expires_at > $2`,
+		WHERE digest = $1 AND rotated_at IS NULL AND expires_at > $2
+		RETURNING access_jti, access_expires_at`,
 	// rotated_at 'epoch' closes the window: one retry per token.
 	qSetSuccessor: `UPDATE {s}.refresh_tokens SET successor = $2, rotated_at = 'epoch' WHERE digest = $1`,
 	// seq grows with insertion: the newest $1 have the highest.

@@ -218,7 +218,7 @@ func (s *Store) RevokeGrant(ctx context.Context, id string, at time.Time) error 
 	return nil
 }
 
-const refreshCols = `grant_id, client_id, subject, scopes, resource, issued_at, expires_at, upstream`
+const refreshCols = `grant_id, client_id, subject, scopes, resource, issued_at, expires_at, upstream, access_jti, access_expires_at`
 
 // liveGrant is an SQL condition: the refresh token's grant exists, is not
 // revoked and has not expired at ?1.
@@ -227,27 +227,35 @@ const liveGrant = `EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.gr
 
 func scanRefresh(row scanner, extra ...any) (*mcpauth.RefreshRecord, error) {
 	var (
-		r               mcpauth.RefreshRecord
-		sc              string
-		issued, expires int64
+		r                          mcpauth.RefreshRecord
+		sc                         string
+		issued, expires, accessExp int64
 	)
-	dest := append([]any{&r.GrantID, &r.ClientID, &r.Subject, &sc, &r.Resource, &issued, &expires, &r.Upstream}, extra...)
+	dest := append([]any{&r.GrantID, &r.ClientID, &r.Subject, &sc, &r.Resource, &issued, &expires, &r.Upstream,
+		&r.AccessTokenID, &accessExp}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
 	var err error
 	r.Scopes, err = parseScopes(sc)
 	r.IssuedAt, r.ExpiresAt = fromMicros(issued), fromMicros(expires)
+	if accessExp != 0 {
+		r.AccessExpiresAt = fromMicros(accessExp)
+	}
 	return &r, err
 }
 
 func insertRefresh(ctx context.Context, db interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
 }, digest string, rec *mcpauth.RefreshRecord) (bool, error) {
+	var accessExp int64 // 0: none
+	if !rec.AccessExpiresAt.IsZero() {
+		accessExp = micros(rec.AccessExpiresAt)
+	}
 	res, err := db.ExecContext(ctx, `INSERT INTO refresh_tokens (digest, `+refreshCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		digest, rec.GrantID, rec.ClientID, rec.Subject, scopes(rec.Scopes), rec.Resource,
-		micros(rec.IssuedAt), micros(rec.ExpiresAt), rec.Upstream)
+		micros(rec.IssuedAt), micros(rec.ExpiresAt), rec.Upstream, rec.AccessTokenID, accessExp)
 	if err != nil {
 		return false, err
 	}
@@ -303,15 +311,22 @@ func (s *Store) RotateRefresh(ctx context.Context, oldDigest, newDigest string, 
 		}
 		// A retry: kill the successor the client never received, if it
 		// was never used itself.
-		res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET rotated_at = ?1, successor = NULL
-			WHERE digest = ?2 AND rotated_at IS NULL AND expires_at > ?1`, now, successor.String)
-		if err != nil {
+		var jti string
+		var accessExp int64
+		err = tx.QueryRowContext(ctx, `UPDATE refresh_tokens SET rotated_at = ?1, successor = NULL
+			WHERE digest = ?2 AND rotated_at IS NULL AND expires_at > ?1
+			RETURNING access_jti, access_expires_at`, now, successor.String).Scan(&jti, &accessExp)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return old, mcpauth.ErrRefreshReused
+		case err != nil:
 			return nil, s.fail("rotate refresh token", err)
 		}
-		if ok, err := changed(res); err != nil {
-			return nil, s.fail("rotate refresh token", err)
-		} else if !ok {
-			return old, mcpauth.ErrRefreshReused
+		if jti != "" { // its access token dies with it
+			if _, err := tx.ExecContext(ctx, `INSERT INTO denied_tokens (jti, expires_at) VALUES (?1, ?2)
+				ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`, jti, accessExp); err != nil {
+				return nil, s.fail("rotate refresh token", err)
+			}
 		}
 		// rotated_at 0 (1970) closes the window: one retry per token.
 		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET successor = ?, rotated_at = 0 WHERE digest = ?`, newDigest, oldDigest); err != nil {

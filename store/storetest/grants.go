@@ -51,6 +51,9 @@ func refreshRecord(grantID string, now time.Time, gen int) *mcpauth.RefreshRecor
 		IssuedAt:  now.Add(time.Duration(gen) * time.Millisecond),
 		ExpiresAt: now.Add(time.Hour + time.Duration(gen)*time.Millisecond),
 		Upstream:  blob("refresh " + grantID + " " + g),
+
+		AccessTokenID:   "jti-" + grantID + "-" + g,
+		AccessExpiresAt: now.Add(time.Hour + time.Duration(gen)*time.Millisecond),
 	}
 }
 

@@ -166,6 +166,17 @@ func (e env) rotated(t *testing.T, gid string, now time.Time, window time.Durati
 const window = 10 * time.Second
 
 var refreshRetryTests = []testCase{
+	{"EmptyFieldsRoundTrip", func(t *testing.T, e env) {
+		now := e.now()
+		gid := e.grant(t, now)
+		d := digest()
+		want := refreshRecord(gid, now, 0)
+		want.Resource, want.Scopes, want.Upstream, want.AccessTokenID, want.AccessExpiresAt = "", nil, nil, "", time.Time{}
+		wantErr(t, "SaveRefresh", e.Grants.SaveRefresh(e.ctx, d, want), nil)
+		got, err := e.Grants.GetRefresh(e.ctx, d)
+		wantErr(t, "GetRefresh", err, nil)
+		wantRecord(t, "GetRefresh", want, got)
+	}},
 	{"RetryWithinWindow", func(t *testing.T, e env) {
 		now := e.now()
 		gid := e.grant(t, now)
@@ -176,6 +187,14 @@ var refreshRetryTests = []testCase{
 		wantRecord(t, "RotateRefresh(retry within the window)", refreshRecord(gid, now, 0), got)
 		_, err = e.Grants.GetRefresh(e.ctx, lost)
 		wantErr(t, "GetRefresh(the successor never received)", err, mcpauth.ErrNotFound)
+		// Its access token dies with it; the retry's does not.
+		for jti, want := range map[string]bool{refreshRecord(gid, now, 1).AccessTokenID: true, refreshRecord(gid, now, 2).AccessTokenID: false} {
+			revoked, err := e.Grants.IsRevoked(e.ctx, jti, "")
+			wantErr(t, "IsRevoked", err, nil)
+			if revoked != want {
+				t.Errorf("IsRevoked(%s) after the retry = %v, want %v", jti, revoked, want)
+			}
+		}
 		r, err := e.Grants.GetRefresh(e.ctx, again)
 		wantErr(t, "GetRefresh(the retry's token)", err, nil)
 		wantRecord(t, "GetRefresh(the retry's token)", refreshRecord(gid, now, 2), r)
