@@ -3,6 +3,7 @@ package mcpauth
 import (
 	"context"
 	"net/http"
+	"time"
 )
 
 // authority is what stands behind the endpoints: the local authority (our
@@ -13,8 +14,10 @@ type authority interface {
 	// consent takes a validated request whose user is known to the point
 	// where the user decides: our consent page, or Grantex's.
 	consent(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, client *Client, user User)
-	// exchange turns a redeemed code into tokens.
-	exchange(ctx context.Context, code string, rec *CodeRecord, client *Client) (*tokenResponse, error)
+	// exchange turns a code into tokens and what the store must keep for
+	// them; the caller redeems the code with it (GrantStore.RedeemCode), so
+	// nothing is kept unless the code is consumed with it.
+	exchange(ctx context.Context, code string, rec *CodeRecord, client *Client) (*tokenResponse, *Redemption, error)
 	// refresh rotates a refresh token into new tokens.
 	refresh(ctx context.Context, token string, rec *RefreshRecord, client *Client, scopes []string) (*tokenResponse, error)
 	// verify checks an access token this authority issued, incl. revocation.
@@ -36,9 +39,10 @@ type tokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 
 	// For events and hooks.
-	tokenID  string
-	grantID  string
-	agentDID string
-	subject  string
-	scopes   []string
+	tokenID   string
+	expiresAt time.Time // of the access token
+	grantID   string
+	agentDID  string
+	subject   string
+	scopes    []string
 }

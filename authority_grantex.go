@@ -187,16 +187,16 @@ func (a *grantexAuthority) finish(w http.ResponseWriter, r *http.Request, state,
 }
 
 // exchange redeems Grantex's code with our verifier and records the grant.
-func (a *grantexAuthority) exchange(ctx context.Context, code string, rec *CodeRecord, client *Client) (*tokenResponse, error) {
+func (a *grantexAuthority) exchange(ctx context.Context, code string, rec *CodeRecord, client *Client) (*tokenResponse, *Redemption, error) {
 	s := a.s
 	var up upstreamCode
 	raw, err := secret.Open(code, "code", rec.Upstream)
 	if err != nil || json.Unmarshal(raw, &up) != nil {
-		return nil, oauth.InvalidGrant("the authorization code is invalid")
+		return nil, nil, oauth.InvalidGrant("the authorization code is invalid")
 	}
 	tok, err := a.gx.ExchangeCode(ctx, up.Code, up.Verifier)
 	if err != nil {
-		return nil, grantexErr(err, "token")
+		return nil, nil, grantexErr(err, "token")
 	}
 	claims := unverifiedClaims(tok.GrantToken)
 	// At issuance, the token may carry only what was consented to here
@@ -207,7 +207,7 @@ func (a *grantexAuthority) exchange(ctx context.Context, code string, rec *CodeR
 			s.log.Error("mcpauth: revoking a Grantex grant wider than the request failed", "grant_id", tok.GrantID, "err", err)
 		}
 		s.log.Error("mcpauth: Grantex granted scopes beyond the request; refused", "requested", rec.Scopes, "granted", tok.Scopes, "scp", scp)
-		return nil, oauth.ServerError("the authorization server could not issue the requested scopes; start the authorization again")
+		return nil, nil, oauth.ServerError("the authorization server could not issue the requested scopes; start the authorization again")
 	}
 	subject := rec.Subject
 	if sub, _ := claims["sub"].(string); sub != "" {
@@ -220,24 +220,18 @@ func (a *grantexAuthority) exchange(ctx context.Context, code string, rec *CodeR
 	// revocation of ours for tokens that carry only Grantex's id.
 	mirror := &GrantRecord{ID: tok.GrantID, ClientID: client.ID, Subject: subject, Scopes: tok.Scopes, Resource: rec.Resource,
 		CreatedAt: now, ExpiresAt: ours.ExpiresAt, UpstreamGrantID: tok.GrantID}
-	for _, g := range []*GrantRecord{ours, mirror} {
-		if err := s.grants.CreateGrant(ctx, g); err != nil && !errors.Is(err, ErrConflict) {
-			return nil, storeErr(err)
-		}
-	}
+	red := &Redemption{Grants: []*GrantRecord{ours, mirror}}
 	resp := a.response(tok, claims, rec.GrantID, subject)
 	if issuesRefresh(client, rec.Scopes) && tok.RefreshToken != "" {
 		rt := secret.New("rt_")
-		err := s.grants.SaveRefresh(ctx, secret.Digest(rt), &RefreshRecord{
+		red.RefreshDigest = secret.Digest(rt)
+		red.Refresh = &RefreshRecord{
 			GrantID: rec.GrantID, ClientID: client.ID, Subject: subject, Scopes: rec.Scopes, Resource: rec.Resource,
 			IssuedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL), Upstream: secret.Seal(rt, "refresh", []byte(tok.RefreshToken)),
-		})
-		if err != nil {
-			return nil, storeErr(err)
 		}
 		resp.RefreshToken = rt
 	}
-	return resp, nil
+	return resp, red, nil
 }
 
 func (a *grantexAuthority) response(tok *grantex.Token, claims map[string]any, grantID, subject string) *tokenResponse {
@@ -279,7 +273,9 @@ func (a *grantexAuthority) refresh(ctx context.Context, token string, rec *Refre
 	nextRec := &RefreshRecord{GrantID: rec.GrantID, ClientID: rec.ClientID, Subject: rec.Subject, Scopes: rec.Scopes,
 		Resource: rec.Resource, IssuedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL),
 		Upstream: secret.Seal(next, "refresh", []byte(tok.RefreshToken))}
-	if _, err := s.rotateRefresh(ctx, token, next, nextRec); err != nil {
+	// No retry window: Grantex has rotated its refresh token already, and
+	// the successor sealed under our lost token cannot be opened again.
+	if _, err := s.rotateRefresh(ctx, token, next, nextRec, 0); err != nil {
 		return nil, err
 	}
 	resp := a.response(tok, unverifiedClaims(tok.GrantToken), rec.GrantID, rec.Subject)

@@ -59,25 +59,45 @@ func (a *localAuthority) consent(w http.ResponseWriter, r *http.Request, pending
 }
 
 // exchange signs an access token and, when the client may refresh, starts a
-// refresh token family for the grant.
-func (a *localAuthority) exchange(ctx context.Context, _ string, rec *CodeRecord, client *Client) (*tokenResponse, error) {
-	resp, err := a.accessToken(ctx, client.ID, rec.Subject, rec.GrantID, rec.Resource, rec.Scopes)
+// refresh token family for the grant. The caller stores both with the code's
+// redemption.
+func (a *localAuthority) exchange(ctx context.Context, _ string, rec *CodeRecord, client *Client) (*tokenResponse, *Redemption, error) {
+	end, err := a.grantEnd(ctx, rec.GrantID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	resp, err := a.accessToken(ctx, client.ID, rec.Subject, rec.GrantID, rec.Resource, rec.Scopes, end)
+	if err != nil {
+		return nil, nil, err
+	}
+	red := &Redemption{}
 	if issuesRefresh(client, rec.Scopes) {
 		rt := secret.New("rt_")
 		now := a.s.now()
-		err := a.s.grants.SaveRefresh(ctx, secret.Digest(rt), &RefreshRecord{
+		red.RefreshDigest = secret.Digest(rt)
+		red.Refresh = &RefreshRecord{
 			GrantID: rec.GrantID, ClientID: client.ID, Subject: rec.Subject, Scopes: rec.Scopes,
 			Resource: rec.Resource, IssuedAt: now, ExpiresAt: now.Add(a.s.cfg.RefreshTokenTTL),
-		})
-		if err != nil {
-			return nil, storeErr(err)
+			AccessTokenID: resp.tokenID, AccessExpiresAt: resp.expiresAt.Add(clockLeeway),
 		}
 		resp.RefreshToken = rt
 	}
-	return resp, nil
+	return resp, red, nil
+}
+
+// grantEnd returns when a live grant expires: the latest any of its access
+// tokens may be valid, since its revocation tombstone lasts no longer.
+func (a *localAuthority) grantEnd(ctx context.Context, grantID string) (time.Time, error) {
+	g, err := a.s.grants.GetGrant(ctx, grantID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return time.Time{}, oauth.InvalidGrant("the authorization grant has expired")
+	case err != nil:
+		return time.Time{}, storeErr(err)
+	case !g.RevokedAt.IsZero():
+		return time.Time{}, oauth.InvalidGrant("the authorization grant has been revoked")
+	}
+	return g.ExpiresAt, nil
 }
 
 // issuesRefresh: the client registered the refresh_token grant or asked for
@@ -86,29 +106,39 @@ func issuesRefresh(client *Client, scopes []string) bool {
 	return client.HasGrantType("refresh_token") || slices.Contains(scopes, scopeOfflineAccess)
 }
 
-func (a *localAuthority) accessToken(ctx context.Context, clientID, subject, grantID, resource string, scopes []string) (*tokenResponse, error) {
-	token, jti, exp, err := a.s.signAccessToken(ctx, clientID, subject, grantID, a.s.audience(resource), scopes)
+func (a *localAuthority) accessToken(ctx context.Context, clientID, subject, grantID, resource string, scopes []string, grantEnd time.Time) (*tokenResponse, error) {
+	token, jti, exp, err := a.s.signAccessTokenUntil(ctx, clientID, subject, grantID, a.s.audience(resource), scopes, grantEnd)
+	if errors.Is(err, errGrantEnded) {
+		return nil, oauth.InvalidGrant("the authorization grant has expired")
+	}
 	if err != nil {
 		return nil, storeErr(err)
 	}
 	return &tokenResponse{
 		AccessToken: token, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(a.s.now()).Round(time.Second) / time.Second),
-		Scope: strings.Join(scopes, " "), tokenID: jti, grantID: grantID, subject: subject, scopes: scopes,
+		Scope: strings.Join(scopes, " "), tokenID: jti, expiresAt: exp, grantID: grantID, subject: subject, scopes: scopes,
 		agentDID: "did:grantex:" + a.s.cfg.AgentID,
 	}, nil
 }
 
-// refresh rotates the refresh token (one winner) and signs a new access token.
+// refresh signs a new access token and rotates the refresh token (one
+// winner); signing comes first, so nothing fails after the rotation.
 func (a *localAuthority) refresh(ctx context.Context, token string, rec *RefreshRecord, client *Client, scopes []string) (*tokenResponse, error) {
-	now := a.s.now()
-	next := secret.New("rt_")
-	nextRec := &RefreshRecord{GrantID: rec.GrantID, ClientID: rec.ClientID, Subject: rec.Subject, Scopes: rec.Scopes,
-		Resource: rec.Resource, IssuedAt: now, ExpiresAt: now.Add(a.s.cfg.RefreshTokenTTL)}
-	if _, err := a.s.rotateRefresh(ctx, token, next, nextRec); err != nil {
+	end, err := a.grantEnd(ctx, rec.GrantID)
+	if err != nil {
 		return nil, err
 	}
-	resp, err := a.accessToken(ctx, client.ID, rec.Subject, rec.GrantID, rec.Resource, scopes)
+	resp, err := a.accessToken(ctx, client.ID, rec.Subject, rec.GrantID, rec.Resource, scopes, end)
 	if err != nil {
+		return nil, err
+	}
+	now := a.s.now()
+	next := secret.New("rt_")
+	// A retry that kills this token deny-lists the access token issued with it.
+	nextRec := &RefreshRecord{GrantID: rec.GrantID, ClientID: rec.ClientID, Subject: rec.Subject, Scopes: rec.Scopes,
+		Resource: rec.Resource, IssuedAt: now, ExpiresAt: now.Add(a.s.cfg.RefreshTokenTTL),
+		AccessTokenID: resp.tokenID, AccessExpiresAt: resp.expiresAt.Add(clockLeeway)}
+	if _, err := a.s.rotateRefresh(ctx, token, next, nextRec, a.s.cfg.RefreshRetryWindow); err != nil {
 		return nil, err
 	}
 	resp.RefreshToken = next
@@ -130,8 +160,10 @@ func (a *localAuthority) revokeGrant(ctx context.Context, grantID string) error 
 
 // rotateRefresh performs the store's atomic rotation and turns its outcomes
 // into OAuth errors; a reused token revokes its whole grant.
-func (s *Server) rotateRefresh(ctx context.Context, token, next string, nextRec *RefreshRecord) (*RefreshRecord, error) {
-	old, err := s.grants.RotateRefresh(ctx, secret.Digest(token), secret.Digest(next), nextRec)
+// With retryWindow > 0 a just-rotated token of the same client is rotated
+// again (GrantStore.RotateRefresh).
+func (s *Server) rotateRefresh(ctx context.Context, token, next string, nextRec *RefreshRecord, retryWindow time.Duration) (*RefreshRecord, error) {
+	old, err := s.grants.RotateRefresh(ctx, secret.Digest(token), secret.Digest(next), nextRec, max(retryWindow, 0))
 	switch {
 	case err == nil:
 		return old, nil

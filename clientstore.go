@@ -35,6 +35,10 @@ type Client struct {
 	PolicyURI               string   `json:"policy_uri,omitempty"`
 	SoftwareID              string   `json:"software_id,omitempty"`
 	SoftwareVersion         string   `json:"software_version,omitempty"`
+	// LastUsedAt is when the server last looked the client up for a request,
+	// updated at most once a day; a dynamically registered client unused for
+	// Config.ClientIdleExpiry is deleted. Zero means IssuedAt.
+	LastUsedAt time.Time `json:"last_used_at,omitzero"`
 	// ClientSecret is set only on pre-registered clients in Config.StaticClients
 	// (NewServer digests it); stores never see it.
 	ClientSecret string `json:"-"`
@@ -62,6 +66,17 @@ type ClientStore interface {
 	SetClient(ctx context.Context, c *Client) error
 	// DeleteClient reports whether a client was deleted.
 	DeleteClient(ctx context.Context, id string) (bool, error)
+}
+
+// ClientSweeper is implemented by client stores that can list clients by
+// last use. The server calls it periodically to delete dynamically
+// registered clients (RFC 7591) unused since before; stores without it still
+// lose such clients, lazily, when they are next looked up.
+type ClientSweeper interface {
+	// DeleteUnusedClients deletes at most limit clients whose LastUsedAt
+	// (IssuedAt when unset) is before `before`, and reports how many.
+	// Clients with neither time set are kept.
+	DeleteUnusedClients(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
 // MemoryClientStore is a ClientStore in process memory.
@@ -103,4 +118,29 @@ func (s *MemoryClientStore) DeleteClient(_ context.Context, id string) (bool, er
 	_, ok := s.clients[id]
 	delete(s.clients, id)
 	return ok, nil
+}
+
+// DeleteUnusedClients implements ClientSweeper.
+func (s *MemoryClientStore) DeleteUnusedClients(_ context.Context, before time.Time, limit int) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for id, c := range s.clients {
+		if n >= limit {
+			break
+		}
+		if last := c.lastUsed(); !last.IsZero() && last.Before(before) {
+			delete(s.clients, id)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// lastUsed is LastUsedAt, or IssuedAt for a client never looked up since.
+func (c *Client) lastUsed() time.Time {
+	if c.LastUsedAt.IsZero() {
+		return c.IssuedAt
+	}
+	return c.LastUsedAt
 }

@@ -122,9 +122,18 @@ func (c *Config) normalize() (*url.URL, error) {
 	setDefault(&c.CodeTTL, 600*time.Second)
 	setDefault(&c.AccessTokenTTL, time.Hour)
 	setDefault(&c.RefreshTokenTTL, 30*24*time.Hour)
+	setDefault(&c.RefreshRetryWindow, 10*time.Second)
+	setDefault(&c.StoreTimeout, 5*time.Second)
+	setDefault(&c.ClientIdleExpiry, 90*24*time.Hour)
+	if c.MaxPendingAuthorizations == 0 {
+		c.MaxPendingAuthorizations = 10000
+	}
 	setDefault(&c.KeyRotationPeriod, 30*24*time.Hour)
 	setDefault(&c.KeyRefreshInterval, time.Minute)
-	for name, d := range map[string]time.Duration{"CodeTTL": c.CodeTTL, "AccessTokenTTL": c.AccessTokenTTL, "RefreshTokenTTL": c.RefreshTokenTTL, "KeyRefreshInterval": c.KeyRefreshInterval} {
+	if c.MaxPendingAuthorizations < 0 {
+		return nil, configErr("MaxPendingAuthorizations", "must not be negative")
+	}
+	for name, d := range map[string]time.Duration{"CodeTTL": c.CodeTTL, "AccessTokenTTL": c.AccessTokenTTL, "RefreshTokenTTL": c.RefreshTokenTTL, "KeyRefreshInterval": c.KeyRefreshInterval, "StoreTimeout": c.StoreTimeout} {
 		if d < 0 {
 			return nil, configErr(name, "must not be negative")
 		}

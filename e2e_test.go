@@ -121,7 +121,9 @@ func postForm(t testing.TB, u string, v url.Values, id, secret string) (int, map
 // TestEndToEndOAuth2 drives golang.org/x/oauth2 through DCR → login and
 // consent (posting the real forms) → token → refresh → introspect → revoke.
 func TestEndToEndOAuth2(t *testing.T) {
-	_, ts := e2eServer(t, nil)
+	// The reuse below comes right after the rotation, on the real clock:
+	// no retry window, so it is reuse (the window is tested in token_test).
+	_, ts := e2eServer(t, func(c *mcpauth.Config) { c.RefreshRetryWindow = -1 })
 	ctx := context.Background()
 	const redirect = "http://127.0.0.1:9999/callback"
 	resource := ts.URL + "/mcp"

@@ -135,9 +135,11 @@ func clientCredentials(r *http.Request, params url.Values) (id, sec string, basi
 	return params.Get("client_id"), params.Get("client_secret"), false, nil
 }
 
-// codeGrant redeems an authorization code (OAuth 2.1 §4.1.3). The store
-// consumes it atomically; every later check burns it, so a failed attempt
-// cannot be retried with other parameters.
+// codeGrant redeems an authorization code (OAuth 2.1 §4.1.3). The code is
+// read, checked, turned into tokens, and only then consumed together with
+// what those tokens need in the store (GrantStore.RedeemCode): a failure
+// before that leaves the code redeemable, so the client may retry. A failed
+// check burns the code, so it cannot be retried with other parameters.
 func (s *Server) codeGrant(ctx context.Context, params url.Values, client *Client) (*tokenResponse, error) {
 	code, verifier := params.Get("code"), params.Get("code_verifier")
 	switch {
@@ -152,32 +154,55 @@ func (s *Server) codeGrant(ctx context.Context, params url.Values, client *Clien
 	if redirectURI == "" && len(client.RedirectURIs) != 1 {
 		return nil, oauth.InvalidRequest("redirect_uri is required")
 	}
-	rec, err := s.grants.ConsumeCode(ctx, secret.Digest(code))
+	digest := secret.Digest(code)
+	rec, err := s.grants.GetCode(ctx, digest)
+	if err != nil {
+		return nil, s.codeErr(ctx, rec, err)
+	}
+	if err := s.checkCode(params, rec, client, redirectURI, verifier); err != nil {
+		if _, burnErr := s.grants.ConsumeCode(ctx, digest); burnErr != nil && !errors.Is(burnErr, ErrCodeReplayed) && !errors.Is(burnErr, ErrNotFound) {
+			s.log.Warn("mcpauth: burning an authorization code after a failed check", "client_id", client.ID, "err", burnErr)
+		}
+		return nil, err
+	}
+	resp, red, err := s.authority.exchange(ctx, code, rec, client)
+	if err != nil {
+		return nil, err
+	}
+	if rec, err = s.grants.RedeemCode(ctx, digest, red); err != nil {
+		return nil, s.codeErr(ctx, rec, err)
+	}
+	return resp, nil
+}
+
+// codeErr turns a store error about a code into the OAuth answer; a replay
+// revokes what the code issued.
+func (s *Server) codeErr(ctx context.Context, rec *CodeRecord, err error) error {
 	switch {
 	case errors.Is(err, ErrCodeReplayed):
 		s.codeReplayed(ctx, rec)
-		return nil, oauth.InvalidGrant("the authorization code was already used; tokens issued from it are revoked")
+		return oauth.InvalidGrant("the authorization code was already used; tokens issued from it are revoked")
 	case errors.Is(err, ErrNotFound):
-		return nil, oauth.InvalidGrant("the authorization code is invalid, expired or already used")
-	case err != nil:
-		return nil, storeErr(err)
+		return oauth.InvalidGrant("the authorization code is invalid, expired or already used")
 	}
+	return storeErr(err)
+}
+
+// checkCode applies the checks of OAuth 2.1 §4.1.3 to a code's record.
+func (s *Server) checkCode(params url.Values, rec *CodeRecord, client *Client, redirectURI, verifier string) error {
 	if rec.ClientID != client.ID {
-		return nil, oauth.InvalidGrant("the authorization code was issued to another client")
+		return oauth.InvalidGrant("the authorization code was issued to another client")
 	}
 	if redirectURI == "" {
 		redirectURI = client.RedirectURIs[0]
 	}
 	if redirectURI != rec.RedirectURI {
-		return nil, oauth.InvalidGrant("redirect_uri does not match the authorization request")
+		return oauth.InvalidGrant("redirect_uri does not match the authorization request")
 	}
 	if !validCodeVerifier(verifier) || !VerifyCodeChallenge(verifier, rec.CodeChallenge) {
-		return nil, oauth.InvalidGrant("PKCE verification failed: code_verifier does not match code_challenge")
+		return oauth.InvalidGrant("PKCE verification failed: code_verifier does not match code_challenge")
 	}
-	if err := s.checkTokenResource(params, rec.Resource); err != nil {
-		return nil, err
-	}
-	return s.authority.exchange(ctx, code, rec, client)
+	return s.checkTokenResource(params, rec.Resource)
 }
 
 // checkTokenResource: a resource at the token endpoint must be the one the
@@ -219,7 +244,11 @@ func (s *Server) refreshGrant(ctx context.Context, params url.Values, client *Cl
 	rec, err := s.grants.GetRefresh(ctx, secret.Digest(token))
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return nil, s.refreshNotFound(ctx, token)
+		// A rotated token: reuse, unless the same client retries within
+		// the retry window (the rotation then decides, atomically).
+		if rec, err = s.refreshNotFound(ctx, token, client); err != nil {
+			return nil, err
+		}
 	case err != nil:
 		return nil, storeErr(err)
 	}
@@ -244,14 +273,22 @@ func (s *Server) refreshGrant(ctx context.Context, params url.Values, client *Cl
 
 // refreshNotFound tells an unknown token from a reused one: GetRefresh hides
 // rotated tokens, so ask the atomic rotation, which reports reuse and never
-// rotates a token that is not live.
-func (s *Server) refreshNotFound(ctx context.Context, token string) error {
+// rotates a token that is not live. A token the same client rotated is
+// returned when the local authority allows a retry (Config.RefreshRetryWindow):
+// the real rotation then checks the window and ends the grant if it is shut.
+func (s *Server) refreshNotFound(ctx context.Context, token string, client *Client) (*RefreshRecord, error) {
 	probe := &RefreshRecord{ExpiresAt: s.now()} // never stored: the old token is not live
-	_, err := s.rotateRefresh(ctx, token, secret.New("probe_"), probe)
-	if err == nil {
-		return oauth.InvalidGrant("the refresh token is invalid, expired or revoked")
+	old, err := s.grants.RotateRefresh(ctx, secret.Digest(token), secret.Digest(secret.New("probe_")), probe, 0)
+	switch {
+	case err == nil, errors.Is(err, ErrNotFound):
+		return nil, oauth.InvalidGrant("the refresh token is invalid, expired or revoked")
+	case errors.Is(err, ErrRefreshReused) && old.ClientID == client.ID && s.cfg.RefreshRetryWindow > 0 && s.cfg.Grantex == nil:
+		return old, nil
+	case errors.Is(err, ErrRefreshReused):
+		s.refreshReused(ctx, old)
+		return nil, oauth.InvalidGrant("the refresh token was already used; the grant has been revoked")
 	}
-	return err
+	return nil, storeErr(err)
 }
 
 // tokenIssued fires the OnTokenIssued hook and the audit event.

@@ -153,6 +153,9 @@ func TestOnEvent(t *testing.T) {
 	m2 := jsonBody(t, e.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt1}}, "Authorization", basic(id, sec)))
 	secrets = append(secrets, m2["access_token"].(string), m2["refresh_token"].(string))
 	e.postForm("/revoke", url.Values{"token": {m2["access_token"].(string)}}, "Authorization", basic(id, sec))
+	// rt2 is used, so rt1 again is reuse even within the retry window.
+	m3 := jsonBody(t, e.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {m2["refresh_token"].(string)}}, "Authorization", basic(id, sec)))
+	secrets = append(secrets, m3["access_token"].(string), m3["refresh_token"].(string))
 	e.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt1}}, "Authorization", basic(id, sec))
 	m = grant()
 	e.postForm("/revoke", url.Values{"token": {m["refresh_token"].(string)}}, "Authorization", basic(id, sec))

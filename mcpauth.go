@@ -119,6 +119,23 @@ type Config struct {
 	AccessTokenTTL time.Duration
 	// RefreshTokenTTL is the refresh token lifetime. Default 30 days.
 	RefreshTokenTTL time.Duration
+	// RefreshRetryWindow is how long after a rotation the same client may
+	// present the refresh token it just rotated and get a fresh rotation (it
+	// lost the answer), instead of the reuse detection of OAuth 2.1 §4.3.1
+	// ending the grant. The successor it never received dies. Only the
+	// immediately previous token qualifies. Default 10 s; negative disables.
+	// Local authority only.
+	RefreshRetryWindow time.Duration
+	// StoreTimeout bounds every store call: a store that does not answer in
+	// time gives 503 temporarily_unavailable with Retry-After. Default 5 s.
+	StoreTimeout time.Duration
+	// ClientIdleExpiry deletes a dynamically registered client (RFC 7591)
+	// not used for this long. Default 90 days; negative disables.
+	ClientIdleExpiry time.Duration
+	// MaxPendingAuthorizations caps the authorization requests waiting for
+	// sign-in or consent, per store; beyond it the oldest are dropped.
+	// Default 10,000.
+	MaxPendingAuthorizations int
 
 	// SigningAlgorithm is ES256 (default), EdDSA or RS256.
 	SigningAlgorithm string

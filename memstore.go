@@ -19,6 +19,9 @@ type MemoryGrantStore struct {
 	refresh map[string]*memRefresh
 	denied  map[string]time.Time
 	pending map[string]*PendingAuthorization
+	// pendingOrder lists pending digests oldest first, for TrimPending;
+	// consumed ones stay until they reach the front or the list is compacted.
+	pendingOrder []string
 }
 
 type memCode struct {
@@ -27,8 +30,11 @@ type memCode struct {
 }
 
 type memRefresh struct {
-	rec     RefreshRecord
-	rotated bool
+	rec       RefreshRecord
+	rotated   bool
+	rotatedAt time.Time
+	successor string // digest it was rotated to; "" when killed
+	retried   bool   // a retry closed its window
 }
 
 // NewMemoryGrantStore returns an empty in-memory grant store. now may be nil
@@ -113,6 +119,50 @@ func (s *MemoryGrantStore) ConsumeCode(_ context.Context, digest string) (*CodeR
 	return rec, nil
 }
 
+// GetCode implements GrantStore.
+func (s *MemoryGrantStore) GetCode(_ context.Context, digest string) (*CodeRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.codes[digest]
+	if !ok || !s.now().Before(c.rec.ExpiresAt) {
+		return nil, ErrNotFound
+	}
+	if c.consumed {
+		return cloneCode(&c.rec), ErrCodeReplayed
+	}
+	return cloneCode(&c.rec), nil
+}
+
+// RedeemCode implements GrantStore. Every check comes before the first
+// change, so a failure leaves the store as it was.
+func (s *MemoryGrantStore) RedeemCode(_ context.Context, digest string, r *Redemption) (*CodeRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.codes[digest]
+	if !ok || !s.now().Before(c.rec.ExpiresAt) {
+		return nil, ErrNotFound
+	}
+	rec := cloneCode(&c.rec)
+	if c.consumed {
+		return rec, ErrCodeReplayed
+	}
+	if r.Refresh != nil {
+		if _, taken := s.refresh[r.RefreshDigest]; taken {
+			return nil, ErrConflict
+		}
+	}
+	c.consumed = true
+	for _, g := range r.Grants {
+		if _, ok := s.grants[g.ID]; !ok {
+			s.grants[g.ID] = cloneGrant(g)
+		}
+	}
+	if r.Refresh != nil {
+		s.refresh[r.RefreshDigest] = &memRefresh{rec: *cloneRefresh(r.Refresh)}
+	}
+	return rec, nil
+}
+
 // CreateGrant implements GrantStore.
 func (s *MemoryGrantStore) CreateGrant(_ context.Context, g *GrantRecord) error {
 	s.mu.Lock()
@@ -162,21 +212,39 @@ func (s *MemoryGrantStore) SaveRefresh(_ context.Context, digest string, rec *Re
 }
 
 // RotateRefresh implements GrantStore.
-func (s *MemoryGrantStore) RotateRefresh(_ context.Context, oldDigest, newDigest string, next *RefreshRecord) (*RefreshRecord, error) {
+func (s *MemoryGrantStore) RotateRefresh(_ context.Context, oldDigest, newDigest string, next *RefreshRecord, retryWindow time.Duration) (*RefreshRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
 	r, ok := s.refresh[oldDigest]
-	if !ok || !s.now().Before(r.rec.ExpiresAt) || !s.grantLive(r.rec.GrantID) {
+	if !ok || !now.Before(r.rec.ExpiresAt) || !s.grantLive(r.rec.GrantID) {
 		return nil, ErrNotFound
 	}
 	old := cloneRefresh(&r.rec)
+	var succ *memRefresh
 	if r.rotated {
-		return old, ErrRefreshReused
+		succ = s.refresh[r.successor]
+		retry := retryWindow > 0 && !r.retried && now.Before(r.rotatedAt.Add(retryWindow)) && next.ClientID == r.rec.ClientID &&
+			r.successor != "" && succ != nil && !succ.rotated && now.Before(succ.rec.ExpiresAt)
+		if !retry {
+			return old, ErrRefreshReused
+		}
 	}
 	if _, taken := s.refresh[newDigest]; taken {
 		return nil, ErrConflict
 	}
-	r.rotated = true
+	if succ != nil { // a retry: the successor never reached the client
+		succ.rotated, succ.rotatedAt, succ.successor = true, now, ""
+		r.retried = true
+		if jti := succ.rec.AccessTokenID; jti != "" {
+			if cur, ok := s.denied[jti]; !ok || succ.rec.AccessExpiresAt.After(cur) {
+				s.denied[jti] = succ.rec.AccessExpiresAt
+			}
+		}
+	} else {
+		r.rotated, r.rotatedAt = true, now
+	}
+	r.successor = newDigest
 	s.refresh[newDigest] = &memRefresh{rec: *cloneRefresh(next)}
 	return old, nil
 }
@@ -223,7 +291,40 @@ func (s *MemoryGrantStore) SavePending(_ context.Context, digest string, p *Pend
 		return ErrConflict
 	}
 	s.pending[digest] = clonePending(p)
+	s.pendingOrder = append(s.pendingOrder, digest)
+	s.compactPendingOrder()
 	return nil
+}
+
+// TrimPending implements GrantStore: the oldest go first.
+func (s *MemoryGrantStore) TrimPending(_ context.Context, keep int) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for len(s.pending) > keep && len(s.pendingOrder) > 0 {
+		d := s.pendingOrder[0]
+		s.pendingOrder = s.pendingOrder[1:]
+		if _, ok := s.pending[d]; ok {
+			delete(s.pending, d)
+			n++
+		}
+	}
+	s.compactPendingOrder()
+	return n, nil
+}
+
+// compactPendingOrder drops consumed and swept digests from the order list
+// once they outnumber the live ones, so it stays proportional to the map.
+func (s *MemoryGrantStore) compactPendingOrder() {
+	if len(s.pendingOrder) > 2*len(s.pending)+64 {
+		live := make([]string, 0, len(s.pending))
+		for _, d := range s.pendingOrder {
+			if _, ok := s.pending[d]; ok {
+				live = append(live, d)
+			}
+		}
+		s.pendingOrder = live
+	}
 }
 
 // GetPending implements GrantStore.

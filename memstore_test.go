@@ -9,10 +9,13 @@ import (
 
 // newMemoryStores hands the conformance suite fresh in-memory stores.
 func newMemoryStores(testing.TB) storetest.Stores {
+	clock := new(storetest.Clock)
 	return storetest.Stores{
 		Clients: mcpauth.NewMemoryClientStore(),
-		Grants:  mcpauth.NewMemoryGrantStore(nil),
+		Grants:  mcpauth.NewMemoryGrantStore(clock.Now),
 		Keys:    mcpauth.NewMemoryKeyStore(),
+		Now:     clock.Now,
+		Advance: clock.Advance,
 	}
 }
 

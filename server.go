@@ -30,7 +30,7 @@ type Server struct {
 	issuer   *url.URL
 	basePath string // issuer path, "" for a bare origin
 
-	clients   ClientStore
+	clients   *timedClients
 	grants    GrantStore
 	keys      *keyManager
 	authority authority
@@ -70,8 +70,8 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		issuer:    iss,
 		basePath:  iss.EscapedPath(),
-		clients:   cfg.Clients,
-		grants:    cfg.Grants,
+		clients:   &timedClients{s: cfg.Clients, d: cfg.StoreTimeout, idle: cfg.ClientIdleExpiry, now: cfg.Now, log: cfg.Logger},
+		grants:    &timedGrants{s: cfg.Grants, d: cfg.StoreTimeout, maxPending: cfg.MaxPendingAuthorizations, log: cfg.Logger},
 		log:       cfg.Logger,
 		now:       cfg.Now,
 		scopes:    map[string]bool{},
@@ -96,7 +96,7 @@ func NewServer(cfg Config) (*Server, error) {
 		s.static[cfg.StaticClients[i].ID] = &cfg.StaticClients[i]
 	}
 	s.keys = &keyManager{
-		store:        cfg.Keys,
+		store:        &timedKeys{s: cfg.Keys, d: cfg.StoreTimeout},
 		alg:          cfg.SigningAlgorithm,
 		rotateEvery:  cfg.KeyRotationPeriod,
 		refreshEvery: cfg.KeyRefreshInterval,
@@ -314,20 +314,35 @@ func (s *Server) sweep() {
 			return
 		case <-t.C:
 		}
-		for range 100 { // at most 100k rows a minute
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			n, err := s.grants.DeleteExpired(ctx, s.now(), 1000)
-			cancel()
-			if err != nil {
-				s.log.Warn("mcpauth: sweeping expired records", "err", err)
-				break
-			}
-			if n < 1000 {
-				break
-			}
-		}
+		s.sweepOnce()
 		if s.limiter != nil {
 			s.limiter.EvictIdle(10 * time.Minute)
+		}
+	}
+}
+
+// sweepOnce deletes expired records and idle registered clients, in
+// batches of 1000, at most 100k of each a round. Pending authorization
+// requests are bounded separately (Config.MaxPendingAuthorizations).
+func (s *Server) sweepOnce() {
+	for range 100 {
+		n, err := s.grants.DeleteExpired(context.Background(), s.now(), 1000)
+		if err != nil {
+			s.log.Warn("mcpauth: sweeping expired records", "err", err)
+			break
+		}
+		if n < 1000 {
+			break
+		}
+	}
+	for range 100 {
+		n, err := s.clients.sweepClients(context.Background(), 1000)
+		if err != nil {
+			s.log.Warn("mcpauth: sweeping idle registered clients", "err", err)
+			break
+		}
+		if n < 1000 {
+			break
 		}
 	}
 }

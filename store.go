@@ -68,6 +68,12 @@ type RefreshRecord struct {
 	// Upstream is authority data (managed mode: Grantex's refresh token)
 	// sealed under a key derived from this refresh token.
 	Upstream []byte `json:"upstream,omitempty"`
+	// AccessTokenID is the jti of the access token issued with this refresh
+	// token, deny-listed until AccessExpiresAt when a retried rotation kills
+	// this token (RotateRefresh): neither reached the client, so whoever
+	// holds them is not the client.
+	AccessTokenID   string    `json:"access_jti,omitempty"`
+	AccessExpiresAt time.Time `json:"access_expires_at,omitzero"`
 }
 
 // PendingAuthorization is an authorization request between /authorize and
@@ -86,6 +92,18 @@ type PendingAuthorization struct {
 	Upstream []byte `json:"upstream,omitempty"`
 }
 
+// Redemption is what redeeming an authorization code stores with it
+// (GrantStore.RedeemCode).
+type Redemption struct {
+	// Grants are created unless a grant with the ID exists (the local
+	// authority creates its grant at consent; managed mode creates it here).
+	Grants []*GrantRecord
+	// Refresh, when not nil, is the refresh token issued with the code,
+	// stored at RefreshDigest.
+	RefreshDigest string
+	Refresh       *RefreshRecord
+}
+
 // GrantStore keeps codes, grants, refresh tokens, pending logins and the
 // access-token deny list. Every single-use operation is atomic: of many
 // concurrent callers, across any number of replicas, exactly one wins.
@@ -97,6 +115,18 @@ type GrantStore interface {
 	// caller. Later callers get the record with ErrCodeReplayed; unknown or
 	// expired codes give ErrNotFound.
 	ConsumeCode(ctx context.Context, digest string) (*CodeRecord, error)
+	// GetCode returns the code's record without consuming it: a consumed
+	// code's record comes with ErrCodeReplayed; unknown or expired codes give
+	// ErrNotFound.
+	GetCode(ctx context.Context, digest string) (*CodeRecord, error)
+	// RedeemCode is the all-or-nothing redemption of a code (OAuth 2.1
+	// §4.1.3): in one transaction it consumes the code, creates r.Grants
+	// (a grant whose ID exists is kept as it is) and stores r.Refresh at
+	// r.RefreshDigest. It returns the code's record to exactly one caller;
+	// later callers get it with ErrCodeReplayed, and unknown or expired codes
+	// give ErrNotFound. On any error nothing changed: the code stays
+	// redeemable and no grant or refresh token was stored.
+	RedeemCode(ctx context.Context, digest string, r *Redemption) (*CodeRecord, error)
 
 	// CreateGrant stores a new grant.
 	CreateGrant(ctx context.Context, g *GrantRecord) error
@@ -113,7 +143,15 @@ type GrantStore interface {
 	// at newDigest, returning the old record to exactly one caller. A token
 	// already rotated gives its record with ErrRefreshReused; unknown,
 	// expired or revoked-grant tokens give ErrNotFound.
-	RotateRefresh(ctx context.Context, oldDigest, newDigest string, next *RefreshRecord) (*RefreshRecord, error)
+	//
+	// With retryWindow > 0, a token rotated less than retryWindow ago is
+	// rotated again instead (a client retrying a refresh whose answer it
+	// lost) when next.ClientID is the token's client and the successor it
+	// was rotated to is live and was itself never rotated: that successor
+	// dies (it is marked rotated with no successor, so presenting it later
+	// is reuse; its AccessTokenID is deny-listed) and next takes its place. A token is retried at most once:
+	// the retry closes its window. Anything else is ErrRefreshReused.
+	RotateRefresh(ctx context.Context, oldDigest, newDigest string, next *RefreshRecord, retryWindow time.Duration) (*RefreshRecord, error)
 	// GetRefresh returns a live (unrotated, unexpired, grant not revoked)
 	// refresh token's record, or ErrNotFound.
 	GetRefresh(ctx context.Context, digest string) (*RefreshRecord, error)
@@ -129,10 +167,19 @@ type GrantStore interface {
 	GetPending(ctx context.Context, digest string) (*PendingAuthorization, error)
 	// ConsumePending removes and returns it, to exactly one caller.
 	ConsumePending(ctx context.Context, digest string) (*PendingAuthorization, error)
+	// TrimPending removes the oldest pending authorizations (by when they
+	// were saved) so that at most keep remain, and reports how many it
+	// removed. A store may count saves instead (remove every request saved
+	// before the keep most recent saves), which removes more when newer
+	// requests were consumed. The server calls it after every SavePending, so it must be
+	// cheap: proportional to what it removes, not to what it keeps.
+	TrimPending(ctx context.Context, keep int) (int, error)
 
 	// DeleteExpired removes at most limit records that expired before now
 	// (consumed codes, rotated tokens, deny-list entries, old grants) and
-	// reports how many it removed.
+	// reports how many it removed. A revoked grant is its revocation's
+	// tombstone: it is removed only at its ExpiresAt, which bounds the exp
+	// of every access token issued for it (see Server's token minting).
 	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
 }
 

@@ -334,6 +334,7 @@ func TestTokenRefresh(t *testing.T) {
 		if e.active(rt1) {
 			t.Errorf("rotated refresh token is still active")
 		}
+		e.clock.Advance(11 * time.Second) // past the retry window (10 s)
 		// Reuse of the old one: invalid_grant, and the whole grant ends.
 		if code, status := oauthError(t, e.refresh("pub", rt1, nil)); code != "invalid_grant" || status != 400 {
 			t.Errorf("reuse: got (%q, %d), want (invalid_grant, 400)", code, status)

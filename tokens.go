@@ -38,12 +38,26 @@ const clockLeeway = 30 * time.Second
 
 // signAccessToken issues an RFC 9068 JWT (typ at+jwt) for a grant.
 func (s *Server) signAccessToken(ctx context.Context, clientID, subject, grantID, audience string, scopes []string) (token, jti string, exp time.Time, err error) {
+	return s.signAccessTokenUntil(ctx, clientID, subject, grantID, audience, scopes, time.Time{})
+}
+
+// signAccessTokenUntil is signAccessToken with exp capped so that the token,
+// clock leeway included, is dead by grantEnd (zero: no cap). The store keeps a
+// revoked grant's tombstone until grantEnd and no longer, so no token may
+// outlive it (RFC 9700 §4.14: revocation must reach every token of a grant).
+func (s *Server) signAccessTokenUntil(ctx context.Context, clientID, subject, grantID, audience string, scopes []string, grantEnd time.Time) (token, jti string, exp time.Time, err error) {
 	key, err := s.keys.signingKey(ctx)
 	if err != nil {
 		return "", "", time.Time{}, err
 	}
 	now := s.now()
 	exp = now.Add(s.cfg.AccessTokenTTL)
+	if limit := grantEnd.Add(-clockLeeway).Truncate(time.Second); !grantEnd.IsZero() && limit.Before(exp) {
+		if !limit.After(now) {
+			return "", "", time.Time{}, errGrantEnded
+		}
+		exp = limit
+	}
 	jti = uuid.NewString()
 	c := accessClaims{
 		Issuer:      s.cfg.Issuer,
@@ -68,6 +82,9 @@ func (s *Server) signAccessToken(ctx context.Context, clientID, subject, grantID
 	}
 	return token, jti, time.Unix(exp.Unix(), 0), nil
 }
+
+// errGrantEnded: the grant ends too soon to carry another access token.
+var errGrantEnded = errors.New("mcpauth: the grant has ended")
 
 // invalidToken is a *TokenError (errors.Is ErrInvalidToken) whose
 // description may be sent to the client.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mcpauth/mcpauth"
 )
@@ -57,6 +58,11 @@ type options struct {
 	operators []string
 	// trustForwardedFor: client IPs come from X-Forwarded-For (behind a proxy).
 	trustForwardedFor bool
+	// Store bounds, as mcpauth.Config takes them (negative: disabled).
+	storeTimeout       time.Duration
+	refreshRetryWindow time.Duration
+	clientIdleExpiry   time.Duration
+	maxPending         int
 	// issuerFromAddr: the issuer is the default, derived from -addr (and
 	// fixed up once the listener knows its port when -addr ends in :0).
 	issuerFromAddr bool
@@ -105,6 +111,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		statics     listFlag
 		trustXFF    = fs.Bool("trust-forwarded-for", false, "rate-limit by the last X-Forwarded-For hop: set only behind a reverse proxy you control")
 		auditSecret = fs.String("audit-secret", "", "operator secret accepted by the audit stream (at least 16 characters; prefer the environment variable)")
+
+		storeTimeout = fs.Duration("store-timeout", 5*time.Second, "deadline of every store call; a store slower than this gives 503 with Retry-After")
+		retryWindow  = fs.Duration("refresh-retry-window", 10*time.Second, "how long the same client may retry a refresh with the token it just rotated (0: never, reuse ends the grant)")
+		idleExpiry   = fs.Duration("client-idle-expiry", 90*24*time.Hour, "delete dynamically registered clients unused this long (0: never)")
+		maxPending   = fs.Int("max-pending", 10000, "most authorization requests waiting for sign-in or consent; beyond it the oldest are dropped")
 	)
 	fs.Var(&users, "user", "a sign-in account `name:password`; repeatable (default: admin with a random password, printed at start)")
 	fs.Var(&statics, "static-client", "a pre-registered public client `id:redirect-uri`; repeatable")
@@ -161,6 +172,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		grantexIssuer: *gxIssuer, grantexJWKSURL: *gxJWKS,
 		logFormat: *logFormat, logLevel: *logLevel, auditSecret: *auditSecret,
 		trustForwardedFor: *trustXFF,
+		storeTimeout:      *storeTimeout, refreshRetryWindow: *retryWindow,
+		clientIdleExpiry: *idleExpiry, maxPending: *maxPending,
 	}
 	if err := o.check(*scopes, *rateLimit, users.vals, statics.vals); err != nil {
 		return nil, err
@@ -177,7 +190,34 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	if err := o.checkOperators(operators.vals); err != nil {
 		return nil, err
 	}
+	if err := o.checkStoreBounds(); err != nil {
+		return nil, err
+	}
 	return o, nil
+}
+
+// checkStoreBounds validates the store bounds and maps the flags' "0: never"
+// to mcpauth.Config's negative values.
+func (o *options) checkStoreBounds() error {
+	switch {
+	case o.storeTimeout <= 0:
+		return usagef("-store-timeout %v: must be positive", o.storeTimeout)
+	case o.refreshRetryWindow < 0:
+		return usagef("-refresh-retry-window %v: must not be negative", o.refreshRetryWindow)
+	case o.refreshRetryWindow > time.Minute:
+		return usagef("-refresh-retry-window %v: at most 1m (reuse detection is off while it lasts)", o.refreshRetryWindow)
+	case o.clientIdleExpiry < 0:
+		return usagef("-client-idle-expiry %v: must not be negative", o.clientIdleExpiry)
+	case o.maxPending <= 0:
+		return usagef("-max-pending %d: must be positive", o.maxPending)
+	}
+	if o.refreshRetryWindow == 0 {
+		o.refreshRetryWindow = -1
+	}
+	if o.clientIdleExpiry == 0 {
+		o.clientIdleExpiry = -1
+	}
+	return nil
 }
 
 // unwrapFlagErr turns strconv's "parse error" into something readable.

@@ -45,6 +45,23 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if !o.demoMCP || o.logFormat != "text" || o.rateLimits == nil || o.rateLimits.Disabled || len(o.users) != 0 {
 		t.Errorf("defaults: %+v", o)
 	}
+	if o.storeTimeout != 5*time.Second || o.refreshRetryWindow != 10*time.Second || o.clientIdleExpiry != 90*24*time.Hour || o.maxPending != 10000 {
+		t.Errorf("store bounds: timeout %v retry window %v idle expiry %v max pending %d", o.storeTimeout, o.refreshRetryWindow, o.clientIdleExpiry, o.maxPending)
+	}
+}
+
+// TestParseFlagsStoreBounds: the store bounds come from flags or the
+// environment, and 0 turns the retry window and idle expiry off.
+func TestParseFlagsStoreBounds(t *testing.T) {
+	env := envMap(map[string]string{"MCPAUTH_STORE_TIMEOUT": "2s", "MCPAUTH_MAX_PENDING": "500"})
+	o, err := parseFlags([]string{"-refresh-retry-window", "0", "-client-idle-expiry", "0s"}, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.storeTimeout != 2*time.Second || o.maxPending != 500 || o.refreshRetryWindow >= 0 || o.clientIdleExpiry >= 0 {
+		t.Errorf("store bounds: timeout %v max pending %d retry window %v idle expiry %v; want 2s, 500, off, off",
+			o.storeTimeout, o.maxPending, o.refreshRetryWindow, o.clientIdleExpiry)
+	}
 }
 
 func TestParseFlagsEnvironment(t *testing.T) {
@@ -118,6 +135,12 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"-grantex-jwks-url", "https://x/jwks"}, nil, "-grantex-url"},
 		{[]string{"-audit-secret", "short"}, nil, "-audit-secret"},
 		{nil, map[string]string{"MCPAUTH_DEMO_MCP": "perhaps"}, "MCPAUTH_DEMO_MCP"},
+		{[]string{"-store-timeout", "0s"}, nil, "-store-timeout"},
+		{[]string{"-refresh-retry-window", "-1s"}, nil, "-refresh-retry-window"},
+		{[]string{"-refresh-retry-window", "1h"}, nil, "-refresh-retry-window"},
+		{[]string{"-client-idle-expiry", "-1h"}, nil, "-client-idle-expiry"},
+		{[]string{"-max-pending", "0"}, nil, "-max-pending"},
+		{nil, map[string]string{"MCPAUTH_STORE_TIMEOUT": "soon"}, "MCPAUTH_STORE_TIMEOUT"},
 	} {
 		_, err := parseFlags(tc.args, envMap(tc.env), io.Discard)
 		var ue *usageError

@@ -241,6 +241,11 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		ConsentUI:         mcpauth.ConsentUI{AppName: "MCP Auth Server"},
 		Logger:            log,
 		GrantPolicy:       operatorPolicy(o.operators),
+
+		StoreTimeout:             o.storeTimeout,
+		RefreshRetryWindow:       o.refreshRetryWindow,
+		ClientIdleExpiry:         o.clientIdleExpiry,
+		MaxPendingAuthorizations: o.maxPending,
 	}
 	if gx != nil {
 		cfg.Grantex = gx

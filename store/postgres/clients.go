@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -13,8 +14,11 @@ import (
 
 // GetClient implements [mcpauth.ClientStore].
 func (s *Store) GetClient(ctx context.Context, id string) (*mcpauth.Client, error) {
-	var secret, meta []byte
-	err := s.pool.QueryRow(ctx, s.q.sql[qGetClient], id).Scan(&secret, &meta)
+	var (
+		secret, meta []byte
+		lastUsed     *time.Time
+	)
+	err := s.pool.QueryRow(ctx, s.q.sql[qGetClient], id).Scan(&secret, &meta, &lastUsed)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, mcpauth.ErrNotFound
@@ -26,6 +30,9 @@ func (s *Store) GetClient(ctx context.Context, id string) (*mcpauth.Client, erro
 		return nil, fmt.Errorf("postgres: get client %q: metadata: %w", id, err)
 	}
 	c.ID, c.SecretDigest = id, secret
+	if t := fromNullTime(lastUsed); t.After(lastUsedAt(&c)) {
+		c.LastUsedAt = utc(t) // set by the migration for clients older than it
+	}
 	return &c, nil
 }
 
@@ -38,7 +45,24 @@ func (s *Store) SetClient(ctx context.Context, c *mcpauth.Client) error {
 	if err != nil {
 		return fmt.Errorf("postgres: set client: %w", err)
 	}
-	return s.exec(ctx, "set client", qSetClient, c.ID, c.SecretDigest, string(meta))
+	return s.exec(ctx, "set client", qSetClient, c.ID, c.SecretDigest, string(meta), nullTime(lastUsedAt(c)))
+}
+
+// lastUsedAt is the client's LastUsedAt, or IssuedAt when unset.
+func lastUsedAt(c *mcpauth.Client) time.Time {
+	if c.LastUsedAt.IsZero() {
+		return c.IssuedAt
+	}
+	return c.LastUsedAt
+}
+
+// DeleteUnusedClients implements [mcpauth.ClientSweeper].
+func (s *Store) DeleteUnusedClients(ctx context.Context, before time.Time, limit int) (int, error) {
+	tag, err := s.pool.Exec(ctx, s.q.sql[qDeleteUnusedClients], before, limit)
+	if err != nil {
+		return 0, s.fail("delete unused clients", err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // DeleteClient implements [mcpauth.ClientStore].

@@ -61,6 +61,81 @@ func (s *Store) ConsumeCode(ctx context.Context, digest string) (*mcpauth.CodeRe
 	return rec, nil
 }
 
+// GetCode implements [mcpauth.GrantStore].
+func (s *Store) GetCode(ctx context.Context, digest string) (*mcpauth.CodeRecord, error) {
+	var consumed bool
+	rec, err := scanCode(s.pool.QueryRow(ctx, s.q.sql[qGetCode], digest, s.now()), &consumed)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, mcpauth.ErrNotFound
+	case err != nil:
+		return nil, s.fail("get code", err)
+	case consumed:
+		return rec, mcpauth.ErrCodeReplayed
+	}
+	return rec, nil
+}
+
+// RedeemCode implements [mcpauth.GrantStore] in one transaction: the code's
+// conditional UPDATE (holding its row lock), the grants, the refresh token.
+// Any failure rolls all of it back.
+func (s *Store) RedeemCode(ctx context.Context, digest string, r *mcpauth.Redemption) (*mcpauth.CodeRecord, error) {
+	var (
+		rec      *mcpauth.CodeRecord
+		unusable bool
+		conflict bool
+		now      = s.now()
+	)
+	err := s.inTx(ctx, "redeem code", func(tx pgx.Tx) error {
+		var err error
+		rec, err = scanCode(tx.QueryRow(ctx, s.q.sql[qRedeemCode], digest, now))
+		if errors.Is(err, pgx.ErrNoRows) {
+			unusable = true
+			return errRollback
+		}
+		if err != nil {
+			return err
+		}
+		for _, g := range r.Grants {
+			if _, err := tx.Exec(ctx, s.q.sql[qCreateGrant], g.ID, g.ClientID, g.Subject, scopes(g.Scopes),
+				g.Resource, g.CreatedAt, g.ExpiresAt, nullTime(g.RevokedAt), g.UpstreamGrantID); err != nil {
+				return err
+			}
+		}
+		if r.Refresh != nil {
+			rf := r.Refresh
+			tag, err := tx.Exec(ctx, s.q.sql[qSaveRefresh], r.RefreshDigest, rf.GrantID, rf.ClientID, rf.Subject,
+				scopes(rf.Scopes), rf.Resource, rf.IssuedAt, rf.ExpiresAt, rf.Upstream,
+				rf.AccessTokenID, nullTime(rf.AccessExpiresAt))
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				conflict = true
+				return errRollback
+			}
+		}
+		return nil
+	})
+	switch {
+	case unusable:
+		// Consumed (a replay), expired or unknown: the read tells which.
+		rec, err := s.GetCode(ctx, digest)
+		if err == nil { // expired in between
+			return nil, mcpauth.ErrNotFound
+		}
+		return rec, err
+	case conflict:
+		return nil, mcpauth.ErrConflict
+	case err != nil:
+		return nil, err
+	}
+	return rec, nil
+}
+
+// errRollback makes inTx roll back without an error of its own.
+var errRollback = errors.New("rollback")
+
 // CreateGrant implements [mcpauth.GrantStore].
 func (s *Store) CreateGrant(ctx context.Context, g *mcpauth.GrantRecord) error {
 	return s.insert(ctx, "create grant", qCreateGrant, g.ID, g.ClientID, g.Subject, scopes(g.Scopes),
@@ -93,26 +168,33 @@ func (s *Store) RevokeGrant(ctx context.Context, id string, at time.Time) error 
 
 // scanRefresh scans refreshCols after the extra leading destinations.
 func scanRefresh(row pgx.Row, lead ...any) (*mcpauth.RefreshRecord, error) {
-	var r mcpauth.RefreshRecord
+	var (
+		r         mcpauth.RefreshRecord
+		accessExp *time.Time
+	)
 	err := row.Scan(append(lead, &r.GrantID, &r.ClientID, &r.Subject, &r.Scopes, &r.Resource,
-		&r.IssuedAt, &r.ExpiresAt, &r.Upstream)...)
+		&r.IssuedAt, &r.ExpiresAt, &r.Upstream, &r.AccessTokenID, &accessExp)...)
 	r.Scopes, r.IssuedAt, r.ExpiresAt = orNil(r.Scopes), utc(r.IssuedAt), utc(r.ExpiresAt)
+	r.AccessExpiresAt = fromNullTime(accessExp)
 	return &r, err
 }
 
 // SaveRefresh implements [mcpauth.GrantStore].
 func (s *Store) SaveRefresh(ctx context.Context, digest string, rec *mcpauth.RefreshRecord) error {
 	return s.insert(ctx, "save refresh token", qSaveRefresh, digest, rec.GrantID, rec.ClientID, rec.Subject,
-		scopes(rec.Scopes), rec.Resource, rec.IssuedAt, rec.ExpiresAt, rec.Upstream)
+		scopes(rec.Scopes), rec.Resource, rec.IssuedAt, rec.ExpiresAt, rec.Upstream,
+		rec.AccessTokenID, nullTime(rec.AccessExpiresAt))
 }
 
 // RotateRefresh implements [mcpauth.GrantStore] with one statement that
-// retires the old token and inserts the new one, or does neither.
-func (s *Store) RotateRefresh(ctx context.Context, oldDigest, newDigest string, next *mcpauth.RefreshRecord) (*mcpauth.RefreshRecord, error) {
+// retires the old token and inserts the new one, or does neither. A reuse
+// within retryWindow gets a second look in a transaction (retry).
+func (s *Store) RotateRefresh(ctx context.Context, oldDigest, newDigest string, next *mcpauth.RefreshRecord, retryWindow time.Duration) (*mcpauth.RefreshRecord, error) {
 	var won bool
-	old, err := scanRefresh(s.pool.QueryRow(ctx, s.q.sql[qRotateRefresh], oldDigest, newDigest, s.now(),
+	now := s.now()
+	old, err := scanRefresh(s.pool.QueryRow(ctx, s.q.sql[qRotateRefresh], oldDigest, newDigest, now,
 		next.GrantID, next.ClientID, next.Subject, scopes(next.Scopes), next.Resource,
-		next.IssuedAt, next.ExpiresAt, next.Upstream), &won)
+		next.IssuedAt, next.ExpiresAt, next.Upstream, next.AccessTokenID, nullTime(next.AccessExpiresAt)), &won)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, mcpauth.ErrNotFound
@@ -120,8 +202,71 @@ func (s *Store) RotateRefresh(ctx context.Context, oldDigest, newDigest string, 
 		return nil, mcpauth.ErrConflict // the statement failed whole: the old token is untouched
 	case err != nil:
 		return nil, s.fail("rotate refresh token", err)
-	case !won:
+	case !won && (retryWindow <= 0 || next.ClientID != old.ClientID):
 		return old, mcpauth.ErrRefreshReused
+	case !won:
+		return s.retryRotation(ctx, oldDigest, newDigest, next, old, now, retryWindow)
+	}
+	return old, nil
+}
+
+// retryRotation rotates a rotated token again when it was rotated less than
+// window ago and its successor was never used: the successor dies, next
+// takes its place. Anything else is reuse.
+func (s *Store) retryRotation(ctx context.Context, oldDigest, newDigest string, next, old *mcpauth.RefreshRecord, now time.Time, window time.Duration) (*mcpauth.RefreshRecord, error) {
+	var reused, conflict bool
+	err := s.inTx(ctx, "rotate refresh token", func(tx pgx.Tx) error {
+		var (
+			rotatedAt time.Time
+			successor *string
+		)
+		err := tx.QueryRow(ctx, s.q.sql[qRetryLock], oldDigest).Scan(&rotatedAt, &successor)
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && (successor == nil || !now.Before(rotatedAt.Add(window)))) {
+			reused = true
+			return errRollback
+		}
+		if err != nil {
+			return err
+		}
+		var (
+			jti       string
+			accessExp *time.Time
+		)
+		err = tx.QueryRow(ctx, s.q.sql[qKillSuccessor], *successor, now).Scan(&jti, &accessExp)
+		if errors.Is(err, pgx.ErrNoRows) { // the successor was used: not a lost answer
+			reused = true
+			return errRollback
+		}
+		if err != nil {
+			return err
+		}
+		if jti != "" && accessExp != nil { // its access token dies with it
+			if _, err := tx.Exec(ctx, s.q.sql[qDenyToken], jti, *accessExp); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, s.q.sql[qSetSuccessor], oldDigest, newDigest); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, s.q.sql[qSaveRefresh], newDigest, next.GrantID, next.ClientID, next.Subject,
+			scopes(next.Scopes), next.Resource, next.IssuedAt, next.ExpiresAt, next.Upstream,
+			next.AccessTokenID, nullTime(next.AccessExpiresAt))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			conflict = true
+			return errRollback
+		}
+		return nil
+	})
+	switch {
+	case reused:
+		return old, mcpauth.ErrRefreshReused
+	case conflict:
+		return nil, mcpauth.ErrConflict
+	case err != nil:
+		return nil, err
 	}
 	return old, nil
 }
@@ -185,6 +330,16 @@ func (s *Store) pending(ctx context.Context, op string, q query, digest string) 
 		return nil, s.fail(op, err)
 	}
 	return p, nil
+}
+
+// TrimPending implements [mcpauth.GrantStore] with one range DELETE on the
+// insertion sequence.
+func (s *Store) TrimPending(ctx context.Context, keep int) (int, error) {
+	tag, err := s.pool.Exec(ctx, s.q.sql[qTrimPending], keep)
+	if err != nil {
+		return 0, s.fail("trim pending authorizations", err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // DeleteExpired implements [mcpauth.GrantStore]. Each table is swept with

@@ -44,6 +44,14 @@ const (
 	qGetPending
 	qConsumePending
 
+	qGetCode
+	qRedeemCode
+	qRetryLock
+	qKillSuccessor
+	qSetSuccessor
+	qTrimPending
+	qDeleteUnusedClients
+
 	qListKeys
 	qAddKey
 	qRetireKey
@@ -55,14 +63,15 @@ const (
 const (
 	codeCols    = `grant_id, client_id, subject, redirect_uri, code_challenge, resource, scopes, auth_time, expires_at, upstream`
 	grantCols   = `id, client_id, subject, scopes, resource, created_at, expires_at, revoked_at, upstream_grant_id`
-	refreshCols = `grant_id, client_id, subject, scopes, resource, issued_at, expires_at, upstream`
+	refreshCols = `grant_id, client_id, subject, scopes, resource, issued_at, expires_at, upstream, access_jti, access_expires_at`
 	pendingCols = `client_id, redirect_uri, state, code_challenge, resource, scopes, subject, expires_at, upstream`
 )
 
 var templates = [numQueries]string{
-	qGetClient: `SELECT secret_digest, metadata FROM {s}.clients WHERE id = $1`,
-	qSetClient: `INSERT INTO {s}.clients (id, secret_digest, metadata) VALUES ($1, $2, $3)
-		ON CONFLICT (id) DO UPDATE SET secret_digest = EXCLUDED.secret_digest, metadata = EXCLUDED.metadata`,
+	qGetClient: `SELECT secret_digest, metadata, last_used_at FROM {s}.clients WHERE id = $1`,
+	qSetClient: `INSERT INTO {s}.clients (id, secret_digest, metadata, last_used_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (id) DO UPDATE SET secret_digest = EXCLUDED.secret_digest, metadata = EXCLUDED.metadata,
+			last_used_at = EXCLUDED.last_used_at`,
 	qDeleteClient: `DELETE FROM {s}.clients WHERE id = $1`,
 
 	qSaveCode: `INSERT INTO {s}.codes (digest, ` + codeCols + `)
@@ -87,7 +96,7 @@ var templates = [numQueries]string{
 	qRevokeGrant: `UPDATE {s}.grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`,
 
 	qSaveRefresh: `INSERT INTO {s}.refresh_tokens (digest, ` + refreshCols + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
 	// One statement, so atomic: retire the old token if it is unrotated,
 	// unexpired and its grant live, and insert the new one only then (a
 	// duplicate new digest aborts both). When the UPDATE matched nothing,
@@ -95,14 +104,16 @@ var templates = [numQueries]string{
 	// unexpired with a live grant it was rotated (before, or concurrently
 	// while the UPDATE waited for its row lock): a reuse.
 	qRotateRefresh: `WITH old AS (
-			UPDATE {s}.refresh_tokens r SET rotated_at = $3
+			UPDATE {s}.refresh_tokens r SET rotated_at = $3, successor = $2
 			FROM {s}.grants g
 			WHERE r.digest = $1 AND r.rotated_at IS NULL AND r.expires_at > $3
 				AND g.id = r.grant_id AND g.revoked_at IS NULL AND g.expires_at > $3
-			RETURNING r.grant_id, r.client_id, r.subject, r.scopes, r.resource, r.issued_at, r.expires_at, r.upstream
+			RETURNING r.grant_id, r.client_id, r.subject, r.scopes, r.resource, r.issued_at, r.expires_at, r.upstream,
+				r.access_jti, r.access_expires_at
 		), ins AS (
 			INSERT INTO {s}.refresh_tokens (digest, ` + refreshCols + `)
-			SELECT $2::text, $4::text, $5::text, $6::text, $7::text[], $8::text, $9::timestamptz, $10::timestamptz, $11::bytea
+			SELECT $2::text, $4::text, $5::text, $6::text, $7::text[], $8::text, $9::timestamptz, $10::timestamptz, $11::bytea,
+				$12::text, $13::timestamptz
 			FROM old
 		)
 		SELECT true, ` + refreshCols + ` FROM old
@@ -127,6 +138,27 @@ var templates = [numQueries]string{
 		WHERE digest = $1 AND expires_at > $2`,
 	qConsumePending: `DELETE FROM {s}.pending_authorizations
 		WHERE digest = $1 AND expires_at > $2 RETURNING ` + pendingCols,
+
+	qGetCode: `SELECT consumed_at IS NOT NULL, ` + codeCols + ` FROM {s}.codes
+		WHERE digest = $1 AND expires_at > $2`,
+	// Consumes the code inside RedeemCode's transaction; a concurrent
+	// redeemer waits for the row lock and then finds it consumed.
+	qRedeemCode: `UPDATE {s}.codes SET consumed_at = $2
+		WHERE digest = $1 AND consumed_at IS NULL AND expires_at > $2
+		RETURNING ` + codeCols,
+	// The retry window: lock the rotated token, read when and to what.
+	qRetryLock: `SELECT rotated_at, successor FROM {s}.refresh_tokens
+		WHERE digest = $1 AND rotated_at IS NOT NULL FOR UPDATE`,
+	qKillSuccessor: `UPDATE {s}.refresh_tokens SET rotated_at = $2, successor = NULL
+		WHERE digest = $1 AND rotated_at IS NULL AND expires_at > $2
+		RETURNING access_jti, access_expires_at`,
+	// rotated_at 'epoch' closes the window: one retry per token.
+	qSetSuccessor: `UPDATE {s}.refresh_tokens SET successor = $2, rotated_at = 'epoch' WHERE digest = $1`,
+	// seq grows with insertion: the newest $1 have the highest.
+	qTrimPending: `DELETE FROM {s}.pending_authorizations
+		WHERE seq <= (SELECT max(seq) FROM {s}.pending_authorizations) - $1`,
+	qDeleteUnusedClients: `DELETE FROM {s}.clients WHERE id = ANY(ARRAY(
+		SELECT id FROM {s}.clients WHERE last_used_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED))`,
 
 	qListKeys: `SELECT kid, alg, private_jwk, enc_key_id, created_at, sign_from, expires_at
 		FROM {s}.signing_keys ORDER BY created_at DESC, seq`,

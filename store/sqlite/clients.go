@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mcpauth/mcpauth"
 )
@@ -13,10 +14,12 @@ import (
 // GetClient implements [mcpauth.ClientStore].
 func (s *Store) GetClient(ctx context.Context, id string) (*mcpauth.Client, error) {
 	var (
-		secret []byte
-		meta   string
+		secret   []byte
+		meta     string
+		lastUsed sql.NullInt64
 	)
-	err := s.r.QueryRowContext(ctx, `SELECT secret_digest, metadata FROM clients WHERE id = ?`, id).Scan(&secret, &meta)
+	err := s.r.QueryRowContext(ctx, `SELECT secret_digest, metadata, last_used_at FROM clients WHERE id = ?`, id).
+		Scan(&secret, &meta, &lastUsed)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, mcpauth.ErrNotFound
@@ -28,6 +31,9 @@ func (s *Store) GetClient(ctx context.Context, id string) (*mcpauth.Client, erro
 		return nil, fmt.Errorf("sqlite: get client %q: metadata: %w", id, err)
 	}
 	c.ID, c.SecretDigest = id, secret
+	if t := fromNullMicros(lastUsed); t.After(lastUsedAt(&c)) {
+		c.LastUsedAt = t // set by the migration for clients older than it
+	}
 	return &c, nil
 }
 
@@ -40,9 +46,10 @@ func (s *Store) SetClient(ctx context.Context, c *mcpauth.Client) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: set client: %w", err)
 	}
-	_, err = s.w.ExecContext(ctx, `INSERT INTO clients (id, secret_digest, metadata) VALUES (?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET secret_digest = excluded.secret_digest, metadata = excluded.metadata`,
-		c.ID, c.SecretDigest, string(meta))
+	_, err = s.w.ExecContext(ctx, `INSERT INTO clients (id, secret_digest, metadata, last_used_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET secret_digest = excluded.secret_digest, metadata = excluded.metadata,
+			last_used_at = excluded.last_used_at`,
+		c.ID, c.SecretDigest, string(meta), nullMicros(lastUsedAt(c)))
 	if err != nil {
 		return s.fail("set client", err)
 	}
@@ -60,4 +67,26 @@ func (s *Store) DeleteClient(ctx context.Context, id string) (bool, error) {
 		return false, s.fail("delete client", err)
 	}
 	return ok, nil
+}
+
+// lastUsedAt is the client's LastUsedAt, or IssuedAt when unset.
+func lastUsedAt(c *mcpauth.Client) time.Time {
+	if c.LastUsedAt.IsZero() {
+		return c.IssuedAt
+	}
+	return c.LastUsedAt
+}
+
+// DeleteUnusedClients implements [mcpauth.ClientSweeper].
+func (s *Store) DeleteUnusedClients(ctx context.Context, before time.Time, limit int) (int, error) {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM clients WHERE rowid IN
+		(SELECT rowid FROM clients WHERE last_used_at < ? LIMIT ?)`, micros(before), limit)
+	if err != nil {
+		return 0, s.fail("delete unused clients", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, s.fail("delete unused clients", err)
+	}
+	return int(n), nil
 }

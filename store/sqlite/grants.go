@@ -41,14 +41,14 @@ func changed(res sql.Result) (bool, error) {
 
 const codeCols = `grant_id, client_id, subject, redirect_uri, code_challenge, resource, scopes, auth_time, expires_at, upstream`
 
-func scanCode(row scanner) (*mcpauth.CodeRecord, error) {
+func scanCode(row scanner, extra ...any) (*mcpauth.CodeRecord, error) {
 	var (
 		r             mcpauth.CodeRecord
 		sc            string
 		auth, expires int64
 	)
-	if err := row.Scan(&r.GrantID, &r.ClientID, &r.Subject, &r.RedirectURI, &r.CodeChallenge, &r.Resource,
-		&sc, &auth, &expires, &r.Upstream); err != nil {
+	if err := row.Scan(append([]any{&r.GrantID, &r.ClientID, &r.Subject, &r.RedirectURI, &r.CodeChallenge, &r.Resource,
+		&sc, &auth, &expires, &r.Upstream}, extra...)...); err != nil {
 		return nil, err
 	}
 	var err error
@@ -79,24 +79,89 @@ func (s *Store) SaveCode(ctx context.Context, digest string, rec *mcpauth.CodeRe
 // replay from an unknown code.
 func (s *Store) ConsumeCode(ctx context.Context, digest string) (*mcpauth.CodeRecord, error) {
 	now := micros(s.now())
-	rec, err := scanCode(s.w.QueryRowContext(ctx, `UPDATE codes SET consumed_at = ?1
-		WHERE digest = ?2 AND consumed_at IS NULL AND expires_at > ?1
-		RETURNING `+codeCols, now, digest))
+	rec, err := scanCode(s.w.QueryRowContext(ctx, consumeCode, now, digest))
 	if err == nil {
 		return rec, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return nil, s.fail("consume code", err)
 	}
-	rec, err = scanCode(s.r.QueryRowContext(ctx, `SELECT `+codeCols+` FROM codes
-		WHERE digest = ? AND expires_at > ?`, digest, now))
+	return s.unconsumable(ctx, "consume code", digest)
+}
+
+// consumeCode marks an unconsumed, unexpired code consumed at ?1.
+const consumeCode = `UPDATE codes SET consumed_at = ?1
+	WHERE digest = ?2 AND consumed_at IS NULL AND expires_at > ?1
+	RETURNING ` + codeCols
+
+// unconsumable tells why a code could not be consumed: it was already
+// (ErrCodeReplayed, with its record), or it is unknown or expired.
+func (s *Store) unconsumable(ctx context.Context, op, digest string) (*mcpauth.CodeRecord, error) {
+	rec, err := s.GetCode(ctx, digest)
+	switch {
+	case err == nil: // expired in between
+		return nil, mcpauth.ErrNotFound
+	case errors.Is(err, mcpauth.ErrCodeReplayed), errors.Is(err, mcpauth.ErrNotFound):
+		return rec, err
+	}
+	return nil, s.fail(op, err)
+}
+
+// GetCode implements [mcpauth.GrantStore].
+func (s *Store) GetCode(ctx context.Context, digest string) (*mcpauth.CodeRecord, error) {
+	var consumed bool
+	rec, err := scanCode(s.r.QueryRowContext(ctx, `SELECT `+codeCols+`, consumed_at IS NOT NULL FROM codes
+		WHERE digest = ? AND expires_at > ?`, digest, micros(s.now())), &consumed)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, mcpauth.ErrNotFound
 	case err != nil:
-		return nil, s.fail("consume code", err)
+		return nil, s.fail("get code", err)
+	case consumed:
+		return rec, mcpauth.ErrCodeReplayed
 	}
-	return rec, mcpauth.ErrCodeReplayed
+	return rec, nil
+}
+
+// RedeemCode implements [mcpauth.GrantStore] in one write transaction: the
+// code's conditional UPDATE, the grants, the refresh token; any failure
+// rolls all of it back.
+func (s *Store) RedeemCode(ctx context.Context, digest string, r *mcpauth.Redemption) (*mcpauth.CodeRecord, error) {
+	now := micros(s.now())
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, s.fail("redeem code", err)
+	}
+	defer tx.Rollback()
+	rec, err := scanCode(tx.QueryRowContext(ctx, consumeCode, now, digest))
+	if errors.Is(err, sql.ErrNoRows) {
+		tx.Rollback() // release the writer before reading why
+		return s.unconsumable(ctx, "redeem code", digest)
+	}
+	if err != nil {
+		return nil, s.fail("redeem code", err)
+	}
+	for _, g := range r.Grants {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO grants (`+grantCols+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			g.ID, g.ClientID, g.Subject, scopes(g.Scopes), g.Resource,
+			micros(g.CreatedAt), micros(g.ExpiresAt), nullMicros(g.RevokedAt), g.UpstreamGrantID); err != nil {
+			return nil, s.fail("redeem code", err)
+		}
+	}
+	if r.Refresh != nil {
+		ok, err := insertRefresh(ctx, tx, r.RefreshDigest, r.Refresh)
+		if err != nil {
+			return nil, s.fail("redeem code", err)
+		}
+		if !ok {
+			return nil, mcpauth.ErrConflict
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, s.fail("redeem code", err)
+	}
+	return rec, nil
 }
 
 const grantCols = `id, client_id, subject, scopes, resource, created_at, expires_at, revoked_at, upstream_grant_id`
@@ -153,7 +218,7 @@ func (s *Store) RevokeGrant(ctx context.Context, id string, at time.Time) error 
 	return nil
 }
 
-const refreshCols = `grant_id, client_id, subject, scopes, resource, issued_at, expires_at, upstream`
+const refreshCols = `grant_id, client_id, subject, scopes, resource, issued_at, expires_at, upstream, access_jti, access_expires_at`
 
 // liveGrant is an SQL condition: the refresh token's grant exists, is not
 // revoked and has not expired at ?1.
@@ -162,27 +227,35 @@ const liveGrant = `EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.gr
 
 func scanRefresh(row scanner, extra ...any) (*mcpauth.RefreshRecord, error) {
 	var (
-		r               mcpauth.RefreshRecord
-		sc              string
-		issued, expires int64
+		r                          mcpauth.RefreshRecord
+		sc                         string
+		issued, expires, accessExp int64
 	)
-	dest := append([]any{&r.GrantID, &r.ClientID, &r.Subject, &sc, &r.Resource, &issued, &expires, &r.Upstream}, extra...)
+	dest := append([]any{&r.GrantID, &r.ClientID, &r.Subject, &sc, &r.Resource, &issued, &expires, &r.Upstream,
+		&r.AccessTokenID, &accessExp}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
 	var err error
 	r.Scopes, err = parseScopes(sc)
 	r.IssuedAt, r.ExpiresAt = fromMicros(issued), fromMicros(expires)
+	if accessExp != 0 {
+		r.AccessExpiresAt = fromMicros(accessExp)
+	}
 	return &r, err
 }
 
 func insertRefresh(ctx context.Context, db interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
 }, digest string, rec *mcpauth.RefreshRecord) (bool, error) {
+	var accessExp int64 // 0: none
+	if !rec.AccessExpiresAt.IsZero() {
+		accessExp = micros(rec.AccessExpiresAt)
+	}
 	res, err := db.ExecContext(ctx, `INSERT INTO refresh_tokens (digest, `+refreshCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		digest, rec.GrantID, rec.ClientID, rec.Subject, scopes(rec.Scopes), rec.Resource,
-		micros(rec.IssuedAt), micros(rec.ExpiresAt), rec.Upstream)
+		micros(rec.IssuedAt), micros(rec.ExpiresAt), rec.Upstream, rec.AccessTokenID, accessExp)
 	if err != nil {
 		return false, err
 	}
@@ -204,33 +277,62 @@ func (s *Store) SaveRefresh(ctx context.Context, digest string, rec *mcpauth.Ref
 // RotateRefresh implements [mcpauth.GrantStore]. In one write transaction a
 // conditional UPDATE retires the old token (only if unrotated, unexpired and
 // its grant live) and the new token is inserted; either both happen or
-// neither does.
-func (s *Store) RotateRefresh(ctx context.Context, oldDigest, newDigest string, next *mcpauth.RefreshRecord) (*mcpauth.RefreshRecord, error) {
+// neither does. A retry within retryWindow kills the successor instead.
+func (s *Store) RotateRefresh(ctx context.Context, oldDigest, newDigest string, next *mcpauth.RefreshRecord, retryWindow time.Duration) (*mcpauth.RefreshRecord, error) {
 	now := micros(s.now())
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, s.fail("rotate refresh token", err)
 	}
 	defer tx.Rollback()
-	old, err := scanRefresh(tx.QueryRowContext(ctx, `UPDATE refresh_tokens SET rotated_at = ?1
+	old, err := scanRefresh(tx.QueryRowContext(ctx, `UPDATE refresh_tokens SET rotated_at = ?1, successor = ?3
 		WHERE digest = ?2 AND rotated_at IS NULL AND expires_at > ?1 AND `+liveGrant+`
-		RETURNING `+refreshCols, now, oldDigest))
+		RETURNING `+refreshCols, now, oldDigest, newDigest))
 	if errors.Is(err, sql.ErrNoRows) {
 		// Not rotated now: tell a reuse from a dead or unknown token.
-		var rotated, live bool
-		old, err = scanRefresh(tx.QueryRowContext(ctx, `SELECT `+refreshCols+`, rotated_at IS NOT NULL, `+liveGrant+`
-			FROM refresh_tokens WHERE digest = ?2 AND expires_at > ?1`, now, oldDigest), &rotated, &live)
+		var (
+			rotated, live bool
+			rotatedAt     sql.NullInt64
+			successor     sql.NullString
+		)
+		old, err = scanRefresh(tx.QueryRowContext(ctx, `SELECT `+refreshCols+`, rotated_at IS NOT NULL, `+liveGrant+`,
+			rotated_at, successor FROM refresh_tokens WHERE digest = ?2 AND expires_at > ?1`, now, oldDigest),
+			&rotated, &live, &rotatedAt, &successor)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return nil, mcpauth.ErrNotFound
 		case err != nil:
 			return nil, s.fail("rotate refresh token", err)
-		case live && rotated:
+		case !live || !rotated:
+			return nil, mcpauth.ErrNotFound
+		case retryWindow <= 0 || now >= rotatedAt.Int64+retryWindow.Microseconds() ||
+			next.ClientID != old.ClientID || successor.String == "":
 			return old, mcpauth.ErrRefreshReused
 		}
-		return nil, mcpauth.ErrNotFound
-	}
-	if err != nil {
+		// A retry: kill the successor the client never received, if it
+		// was never used itself.
+		var jti string
+		var accessExp int64
+		err = tx.QueryRowContext(ctx, `UPDATE refresh_tokens SET rotated_at = ?1, successor = NULL
+			WHERE digest = ?2 AND rotated_at IS NULL AND expires_at > ?1
+			RETURNING access_jti, access_expires_at`, now, successor.String).Scan(&jti, &accessExp)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return old, mcpauth.ErrRefreshReused
+		case err != nil:
+			return nil, s.fail("rotate refresh token", err)
+		}
+		if jti != "" { // its access token dies with it
+			if _, err := tx.ExecContext(ctx, `INSERT INTO denied_tokens (jti, expires_at) VALUES (?1, ?2)
+				ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`, jti, accessExp); err != nil {
+				return nil, s.fail("rotate refresh token", err)
+			}
+		}
+		// rotated_at 0 (1970) closes the window: one retry per token.
+		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET successor = ?, rotated_at = 0 WHERE digest = ?`, newDigest, oldDigest); err != nil {
+			return nil, s.fail("rotate refresh token", err)
+		}
+	} else if err != nil {
 		return nil, s.fail("rotate refresh token", err)
 	}
 	ok, err := insertRefresh(ctx, tx, newDigest, next)
@@ -343,6 +445,22 @@ func (s *Store) ConsumePending(ctx context.Context, digest string) (*mcpauth.Pen
 		return nil, s.fail("consume pending authorization", err)
 	}
 	return p, nil
+}
+
+// TrimPending implements [mcpauth.GrantStore]. Rowids grow with insertion,
+// so the newest keep requests have the highest; one range DELETE on the
+// rowid drops the rest.
+func (s *Store) TrimPending(ctx context.Context, keep int) (int, error) {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM pending_authorizations
+		WHERE rowid <= (SELECT max(rowid) FROM pending_authorizations) - ?`, keep)
+	if err != nil {
+		return 0, s.fail("trim pending authorizations", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, s.fail("trim pending authorizations", err)
+	}
+	return int(n), nil
 }
 
 // expiring lists the tables DeleteExpired sweeps, in order; grants go last

@@ -42,14 +42,22 @@ func stores(s *Store) storetest.Stores {
 	return storetest.Stores{Clients: s, Grants: s, Keys: s, Now: s.now}
 }
 
+// clocked opens a store on a clock the suite can advance.
+func clocked(tb testing.TB, path string) storetest.Stores {
+	clock := new(storetest.Clock)
+	st := stores(open(tb, path, WithClock(clock.Now)))
+	st.Advance = clock.Advance
+	return st
+}
+
 func TestConformance(t *testing.T) {
 	t.Run("File", func(t *testing.T) {
 		t.Parallel()
-		storetest.Run(t, func(tb testing.TB) storetest.Stores { return stores(open(tb, tempPath(tb))) })
+		storetest.Run(t, func(tb testing.TB) storetest.Stores { return clocked(tb, tempPath(tb)) })
 	})
 	t.Run("Memory", func(t *testing.T) {
 		t.Parallel()
-		storetest.Run(t, func(tb testing.TB) storetest.Stores { return stores(open(tb, ":memory:")) })
+		storetest.Run(t, func(tb testing.TB) storetest.Stores { return clocked(tb, ":memory:") })
 	})
 }
 
@@ -106,8 +114,8 @@ func TestReopen(t *testing.T) {
 		t.Errorf("ListKeys after reopen = %+v, %v", keys, err)
 	}
 	var versions int
-	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&versions); err != nil || versions != 1 {
-		t.Errorf("schema_migrations rows = %d, %v; want 1", versions, err)
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&versions); err != nil || versions != 2 {
+		t.Errorf("schema_migrations rows = %d, %v; want 2", versions, err)
 	}
 }
 
@@ -211,7 +219,7 @@ func TestConcurrentWriters(t *testing.T) {
 				}
 				if err := s.SaveRefresh(ctx, d, &mcpauth.RefreshRecord{GrantID: "g", ExpiresAt: now.Add(time.Hour)}); err != nil {
 					errs <- err
-				} else if _, err := s.RotateRefresh(ctx, d, d+"'", &mcpauth.RefreshRecord{GrantID: "g", ExpiresAt: now.Add(time.Hour)}); err != nil {
+				} else if _, err := s.RotateRefresh(ctx, d, d+"'", &mcpauth.RefreshRecord{GrantID: "g", ExpiresAt: now.Add(time.Hour)}, 0); err != nil {
 					errs <- err
 				}
 			}
@@ -295,8 +303,8 @@ func TestConcurrentMigrate(t *testing.T) {
 	}
 	s := open(t, path)
 	var n int
-	if err := s.r.QueryRowContext(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 1 {
-		t.Errorf("schema_migrations rows = %d, %v; want 1", n, err)
+	if err := s.r.QueryRowContext(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 2 {
+		t.Errorf("schema_migrations rows = %d, %v; want 2", n, err)
 	}
 }
 

@@ -3,10 +3,13 @@ package storetest
 import (
 	"strconv"
 	"testing"
+
+	"github.com/mcpauth/mcpauth"
 )
 
 // RunBenchmarks runs the store benchmarks, each on fresh stores from
-// newStores: ConsumeCode (a save and a consume per op), RotateRefresh (one
+// newStores: ConsumeCode (a save and a consume per op), RedeemCode (a save,
+// a read and a redemption with a refresh token per op, as /token does), RotateRefresh (one
 // rotation along a chain per op), GetClient and SetClient (a new client per
 // op). A sub-benchmark whose store is nil is skipped.
 func RunBenchmarks(b *testing.B, newStores func(tb testing.TB) Stores) {
@@ -33,6 +36,33 @@ func RunBenchmarks(b *testing.B, newStores func(tb testing.TB) Stores) {
 			}
 		}
 	})
+	b.Run("RedeemCode", func(b *testing.B) {
+		e := benchEnv(b, newStores)
+		if e.Grants == nil {
+			b.Skip("no GrantStore")
+		}
+		now := e.now()
+		gid := id("grant")
+		if err := e.Grants.CreateGrant(e.ctx, grantRecord(gid, now)); err != nil {
+			b.Fatal(err)
+		}
+		rec := codeRecord(gid, now)
+		prefix := digest()
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			d := prefix + strconv.Itoa(i)
+			if err := e.Grants.SaveCode(e.ctx, d, rec); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := e.Grants.GetCode(e.ctx, d); err != nil {
+				b.Fatal(err)
+			}
+			red := &mcpauth.Redemption{RefreshDigest: d, Refresh: refreshRecord(gid, now, i)}
+			if _, err := e.Grants.RedeemCode(e.ctx, d, red); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("RotateRefresh", func(b *testing.B) {
 		e := benchEnv(b, newStores)
 		if e.Grants == nil {
@@ -52,7 +82,7 @@ func RunBenchmarks(b *testing.B, newStores func(tb testing.TB) Stores) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			next := prefix + strconv.Itoa(i)
-			if _, err := e.Grants.RotateRefresh(e.ctx, cur, next, rec); err != nil {
+			if _, err := e.Grants.RotateRefresh(e.ctx, cur, next, rec, 0); err != nil {
 				b.Fatal(err)
 			}
 			cur = next

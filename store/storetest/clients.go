@@ -29,6 +29,7 @@ func fullClient(clientID string, now time.Time) *mcpauth.Client {
 		PolicyURI:               "https://app.example.com/privacy",
 		SoftwareID:              "4NRB1-0XZABZI9E6-5SM3R",
 		SoftwareVersion:         "2.1.0",
+		LastUsedAt:              now.Add(-30 * time.Second),
 	}
 }
 

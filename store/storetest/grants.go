@@ -51,6 +51,9 @@ func refreshRecord(grantID string, now time.Time, gen int) *mcpauth.RefreshRecor
 		IssuedAt:  now.Add(time.Duration(gen) * time.Millisecond),
 		ExpiresAt: now.Add(time.Hour + time.Duration(gen)*time.Millisecond),
 		Upstream:  blob("refresh " + grantID + " " + g),
+
+		AccessTokenID:   "jti-" + grantID + "-" + g,
+		AccessExpiresAt: now.Add(time.Hour + time.Duration(gen)*time.Millisecond),
 	}
 }
 
@@ -234,7 +237,7 @@ var grantTests = []testCase{
 			wantErr(t, "GetRefresh(revoked grant)", err, mcpauth.ErrNotFound)
 		}
 		next := digest()
-		_, err := e.Grants.RotateRefresh(e.ctx, d1, next, refreshRecord(gid, now, 2))
+		_, err := e.Grants.RotateRefresh(e.ctx, d1, next, refreshRecord(gid, now, 2), 0)
 		wantErr(t, "RotateRefresh(revoked grant)", err, mcpauth.ErrNotFound)
 		_, err = e.Grants.GetRefresh(e.ctx, next)
 		wantErr(t, "GetRefresh(rotation target of revoked grant)", err, mcpauth.ErrNotFound)
@@ -262,7 +265,7 @@ var refreshTests = []testCase{
 		gid := e.grant(t, now)
 		old, next, newer := digest(), digest(), digest()
 		wantErr(t, "SaveRefresh", e.Grants.SaveRefresh(e.ctx, old, refreshRecord(gid, now, 0)), nil)
-		got, err := e.Grants.RotateRefresh(e.ctx, old, next, refreshRecord(gid, now, 1))
+		got, err := e.Grants.RotateRefresh(e.ctx, old, next, refreshRecord(gid, now, 1), 0)
 		wantErr(t, "RotateRefresh", err, nil)
 		wantRecord(t, "RotateRefresh", refreshRecord(gid, now, 0), got)
 		_, err = e.Grants.GetRefresh(e.ctx, old)
@@ -272,14 +275,14 @@ var refreshTests = []testCase{
 		wantRecord(t, "GetRefresh(new)", refreshRecord(gid, now, 1), got)
 
 		// Reuse: the old record comes back and nothing is stored.
-		got, err = e.Grants.RotateRefresh(e.ctx, old, newer, refreshRecord(gid, now, 2))
+		got, err = e.Grants.RotateRefresh(e.ctx, old, newer, refreshRecord(gid, now, 2), 0)
 		wantErr(t, "RotateRefresh(rotated)", err, mcpauth.ErrRefreshReused)
 		wantRecord(t, "RotateRefresh(rotated)", refreshRecord(gid, now, 0), got)
 		_, err = e.Grants.GetRefresh(e.ctx, newer)
 		wantErr(t, "GetRefresh(target of a reuse)", err, mcpauth.ErrNotFound)
 
 		// The new token rotates like any other.
-		got, err = e.Grants.RotateRefresh(e.ctx, next, newer, refreshRecord(gid, now, 2))
+		got, err = e.Grants.RotateRefresh(e.ctx, next, newer, refreshRecord(gid, now, 2), 0)
 		wantErr(t, "RotateRefresh(new)", err, nil)
 		wantRecord(t, "RotateRefresh(new)", refreshRecord(gid, now, 1), got)
 		got, err = e.Grants.GetRefresh(e.ctx, newer)
@@ -295,7 +298,7 @@ var refreshTests = []testCase{
 		wantErr(t, "SaveRefresh", e.Grants.SaveRefresh(e.ctx, d, rec), nil)
 		_, err := e.Grants.GetRefresh(e.ctx, d)
 		wantErr(t, "GetRefresh(expired)", err, mcpauth.ErrNotFound)
-		_, err = e.Grants.RotateRefresh(e.ctx, d, next, refreshRecord(gid, now, 1))
+		_, err = e.Grants.RotateRefresh(e.ctx, d, next, refreshRecord(gid, now, 1), 0)
 		wantErr(t, "RotateRefresh(expired)", err, mcpauth.ErrNotFound)
 		_, err = e.Grants.GetRefresh(e.ctx, next)
 		wantErr(t, "GetRefresh(rotation target of expired)", err, mcpauth.ErrNotFound)
@@ -306,7 +309,7 @@ var refreshTests = []testCase{
 		_, err := e.Grants.GetRefresh(e.ctx, digest())
 		wantErr(t, "GetRefresh(unknown)", err, mcpauth.ErrNotFound)
 		next := digest()
-		_, err = e.Grants.RotateRefresh(e.ctx, digest(), next, refreshRecord(gid, now, 1))
+		_, err = e.Grants.RotateRefresh(e.ctx, digest(), next, refreshRecord(gid, now, 1), 0)
 		wantErr(t, "RotateRefresh(unknown)", err, mcpauth.ErrNotFound)
 		_, err = e.Grants.GetRefresh(e.ctx, next)
 		wantErr(t, "GetRefresh(rotation target of unknown)", err, mcpauth.ErrNotFound)
@@ -334,7 +337,7 @@ var refreshTests = []testCase{
 		wantRecord(t, "GetRefresh after mutating the saved value", refreshRecord(gid, now, 0), got)
 		mutateSlices(got.Scopes, got.Upstream)
 		in = refreshRecord(gid, now, 1)
-		got, err = e.Grants.RotateRefresh(e.ctx, d, next, in)
+		got, err = e.Grants.RotateRefresh(e.ctx, d, next, in, 0)
 		wantErr(t, "RotateRefresh", err, nil)
 		wantRecord(t, "RotateRefresh after mutating a returned value", refreshRecord(gid, now, 0), got)
 		mutateSlices(in.Scopes, in.Upstream)
@@ -353,7 +356,7 @@ var refreshTests = []testCase{
 			}
 			wantErr(t, "SaveRefresh", e.Grants.SaveRefresh(e.ctx, old, refreshRecord(gid, now, 0)), nil)
 			recs, errs := race(racers, func(i int) (*mcpauth.RefreshRecord, error) {
-				return e.Grants.RotateRefresh(e.ctx, old, news[i], refreshRecord(gid, now, i+1))
+				return e.Grants.RotateRefresh(e.ctx, old, news[i], refreshRecord(gid, now, i+1), 0)
 			})
 			w := tally(t, "RotateRefresh", errs, mcpauth.ErrRefreshReused)
 			for _, rec := range recs {
@@ -562,7 +565,7 @@ var deleteExpiredTests = []testCase{
 		wantErr(t, "ConsumeCode", err, nil)
 		rotated, liveRefresh := digest(), digest()
 		wantErr(t, "SaveRefresh", e.Grants.SaveRefresh(e.ctx, rotated, refreshRecord(g, now, 0)), nil)
-		_, err = e.Grants.RotateRefresh(e.ctx, rotated, liveRefresh, refreshRecord(g, now, 1))
+		_, err = e.Grants.RotateRefresh(e.ctx, rotated, liveRefresh, refreshRecord(g, now, 1), 0)
 		wantErr(t, "RotateRefresh", err, nil)
 		liveJTI := digest()
 		wantErr(t, "DenyToken", e.Grants.DenyToken(e.ctx, liveJTI, now.Add(time.Hour)), nil)
@@ -595,7 +598,7 @@ var deleteExpiredTests = []testCase{
 		got, err := e.Grants.GetRefresh(e.ctx, liveRefresh)
 		wantErr(t, "GetRefresh(live) after DeleteExpired", err, nil)
 		wantRecord(t, "GetRefresh(live) after DeleteExpired", refreshRecord(g, now, 1), got)
-		_, err = e.Grants.RotateRefresh(e.ctx, rotated, digest(), refreshRecord(g, now, 2))
+		_, err = e.Grants.RotateRefresh(e.ctx, rotated, digest(), refreshRecord(g, now, 2), 0)
 		wantErr(t, "RotateRefresh(rotated) after DeleteExpired", err, mcpauth.ErrRefreshReused)
 		gp, err := e.Grants.GetPending(e.ctx, livePending)
 		wantErr(t, "GetPending(live) after DeleteExpired", err, nil)

@@ -55,6 +55,30 @@ type Stores struct {
 	Keys    mcpauth.KeyStore
 	// Now is the clock the stores judge expiry by; nil means time.Now.
 	Now func() time.Time
+	// Advance, when set, moves Now forward (see [Clock]); the tests that
+	// need time to pass (the refresh retry window) skip without it.
+	Advance func(time.Duration)
+}
+
+// Clock is a store clock for the suite: real time plus an offset that
+// Advance moves forward. Hand Now to the store and both to [Stores].
+type Clock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.off += d
+	c.mu.Unlock()
 }
 
 // testCase is one subtest: a name and a body that gets fresh stores.
@@ -94,6 +118,11 @@ func Run(t *testing.T, newStores func(tb testing.TB) Stores) {
 		{"DenyList", func(s Stores) bool { return s.Grants != nil }, denyTests},
 		{"Pending", func(s Stores) bool { return s.Grants != nil }, pendingTests},
 		{"DeleteExpired", func(s Stores) bool { return s.Grants != nil }, deleteExpiredTests},
+		{"Redeem", func(s Stores) bool { return s.Grants != nil }, redeemTests},
+		{"RefreshRetry", func(s Stores) bool { return s.Grants != nil }, refreshRetryTests},
+		{"Tombstones", func(s Stores) bool { return s.Grants != nil }, tombstoneTests},
+		{"PendingCap", func(s Stores) bool { return s.Grants != nil }, pendingCapTests},
+		{"ClientSweep", func(s Stores) bool { _, ok := s.Clients.(mcpauth.ClientSweeper); return ok }, clientSweepTests},
 		{"Keys", func(s Stores) bool { return s.Keys != nil }, keyTests},
 	}
 	for _, g := range groups {

@@ -1,0 +1,57 @@
+package mcpauth
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestSweepDeletesIdleClients: the periodic sweep deletes registered
+// clients idle past ClientIdleExpiry through ClientSweeper, without waiting
+// for a lookup (issue 9.3).
+func TestSweepDeletesIdleClients(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clients := NewMemoryClientStore()
+	s, err := NewServer(Config{
+		Issuer: "http://127.0.0.1:8080", Scopes: []string{"a"}, TestAutoApprove: "alice",
+		Clients: clients, Now: clock.Now, ClientIdleExpiry: 90 * 24 * time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	now := clock.Now()
+	for _, c := range []*Client{
+		{ID: "idle", IssuedAt: now.Add(-200 * 24 * time.Hour), LastUsedAt: now.Add(-91 * 24 * time.Hour)},
+		{ID: "never-used", IssuedAt: now.Add(-91 * 24 * time.Hour)},
+		{ID: "used", IssuedAt: now.Add(-200 * 24 * time.Hour), LastUsedAt: now.Add(-89 * 24 * time.Hour)},
+		{ID: "new", IssuedAt: now},
+	} {
+		if err := clients.SetClient(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.sweepOnce()
+	for id, want := range map[string]error{"idle": ErrNotFound, "never-used": ErrNotFound, "used": nil, "new": nil} {
+		if _, err := clients.GetClient(t.Context(), id); !errors.Is(err, want) {
+			t.Errorf("client %s after the sweep: %v, want %v", id, err, want)
+		}
+	}
+}
+
+// TestDeadlineCall: the store deadline, not the caller's, makes an outage.
+func TestDeadlineCall(t *testing.T) {
+	block := func(ctx context.Context) (int, error) { <-ctx.Done(); return 0, ctx.Err() }
+	if _, err := deadlineCall(t.Context(), time.Millisecond, "op", block); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("a store call past its deadline: %v, want ErrUnavailable", err)
+	}
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := deadlineCall(gone, time.Hour, "op", block); errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
+		t.Errorf("a store call whose caller went away: %v, want context.Canceled only", err)
+	}
+	if _, err := deadlineCall(t.Context(), time.Hour, "op", func(context.Context) (int, error) { return 0, ErrNotFound }); !errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnavailable) {
+		t.Errorf("a store answer: %v, want ErrNotFound as is", err)
+	}
+}
