@@ -12,8 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/argon2"
-
+	"github.com/mcpauth/mcpauth/internal/argon2"
 	"github.com/mcpauth/mcpauth/internal/oauth"
 )
 
