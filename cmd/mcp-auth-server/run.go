@@ -240,6 +240,8 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		ConsentUI:         mcpauth.ConsentUI{AppName: "MCP Auth Server"},
 		Logger:            log,
 	}
+	cfg.PasswordCheckConcurrency, cfg.PasswordCheckWait = o.passwordCheckConcurrency, o.passwordCheckWait
+	cfg.LoginBackoff = o.loginBackoff
 	if gx != nil {
 		cfg.Grantex = gx
 		cfg.AgentID = o.grantexAgentID
