@@ -42,6 +42,9 @@ func TestSameAsXCrypto(t *testing.T) {
 // TestReusesMemory: after a check, the next one of the same size takes its
 // working memory from the pool; x/crypto allocates all of it every time.
 func TestReusesMemory(t *testing.T) {
+	if raceDetector {
+		t.Skip("under -race sync.Pool drops a random quarter of Puts")
+	}
 	const m = 1024                                   // KiB
 	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // a collection would empty the pool
 	IDKey([]byte("warm"), []byte("saltsaltsaltsalt"), 1, m, 1, 32)
