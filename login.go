@@ -169,20 +169,25 @@ func (s *Server) checkLogin(r *http.Request, username, password string) (User, *
 		if !s.acquirePasswordCheck(r.Context()) {
 			return User{}, s.loginBusy()
 		}
-		// Guesses queued for the same account may have locked it meanwhile.
-		if oe := refused(); oe != nil {
-			s.releasePasswordCheck()
+		var oe *oauth.Error
+		func() {
+			defer s.releasePasswordCheck()
+			// Guesses queued for the same account may have locked it meanwhile.
+			if oe = refused(); oe != nil {
+				return
+			}
+			h := dummyHash
+			if known {
+				if parsed, err := parseArgon2id(u.PasswordHash); err == nil {
+					h = parsed
+				}
+			}
+			s.pwChecks.Add(1)
+			ok = checkPassword(h, password) && known
+		}()
+		if oe != nil {
 			return User{}, oe
 		}
-		h := dummyHash
-		if known {
-			if parsed, err := parseArgon2id(u.PasswordHash); err == nil {
-				h = parsed
-			}
-		}
-		s.pwChecks.Add(1)
-		ok = checkPassword(h, password) && known
-		s.releasePasswordCheck()
 	}
 	if !ok {
 		if s.pwBackoff != nil {
