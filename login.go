@@ -176,7 +176,7 @@ func (s *Server) checkLogin(r *http.Request, username, password string) (User, *
 			if oe = refused(); oe != nil {
 				return
 			}
-			h := dummyHash
+			h := s.pwDummy
 			if known {
 				if parsed, err := parseArgon2id(u.PasswordHash); err == nil {
 					h = parsed

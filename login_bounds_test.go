@@ -2,7 +2,9 @@ package mcpauth_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -11,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	xargon2 "golang.org/x/crypto/argon2"
 
 	"github.com/mcpauth/mcpauth"
 )
@@ -341,5 +345,41 @@ func TestParseLoginBackoff(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("ParseLoginBackoff(%q) = %s (%v), want %s", tt.in, got, err, tt.want)
 		}
+	}
+}
+
+// TestLoginUnknownNameCostsTheSame: an unknown name is checked against a
+// dummy hash with the configured users' argon2id parameters, also when
+// those differ from HashPassword's, so its answer takes as long.
+func TestLoginUnknownNameCostsTheSame(t *testing.T) {
+	salt := []byte("0123456789abcdef0123")
+	custom := fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", xargon2.Version, 8*1024, 3, 2,
+		base64.RawStdEncoding.EncodeToString(salt),
+		base64.RawStdEncoding.EncodeToString(xargon2.IDKey([]byte(testPassword), salt, 3, 8*1024, 2, 24)))
+	tests := []struct {
+		name string
+		hash string
+		want string
+	}{
+		{"HashPassword's parameters", passwordHash(t), "m=19456,t=2,p=1,salt=16,key=32"},
+		{"a costlier hash made elsewhere", custom, "m=8192,t=3,p=2,salt=20,key=24"},
+	}
+	for _, tt := range tests {
+		e := newEnv(t, func(c *mcpauth.Config) {
+			c.TestAutoApprove = ""
+			c.Users = []mcpauth.PasswordUser{{Username: "alice", PasswordHash: tt.hash}}
+		})
+		if got := mcpauth.DummyHashParams(e.srv); got != tt.want {
+			t.Errorf("%s: dummy hash %s, want %s", tt.name, got, tt.want)
+		}
+		l := newLoginTarget(t, e)
+		for _, user := range []string{"alice", "nobody"} {
+			before := mcpauth.PasswordChecksRun(e.srv)
+			checkLoginAnswer(t, tt.name+"/"+user, l.post(context.Background(), "192.0.2.1:1", user, "wrong"), 401, -1, "Incorrect username or password")
+			if got := mcpauth.PasswordChecksRun(e.srv) - before; got != 1 {
+				t.Errorf("%s/%s: %d password checks, want 1", tt.name, user, got)
+			}
+		}
+		checkLoginAnswer(t, tt.name+"/right password", l.post(context.Background(), "192.0.2.1:1", "alice", testPassword), 303, -1, "")
 	}
 }

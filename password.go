@@ -75,6 +75,20 @@ func parseArgon2id(phc string) (*argonHash, error) {
 // username costs as much time as a wrong password.
 var dummyHash = &argonHash{memory: argonMemory, time: argonTime, threads: argonThreads, salt: make([]byte, 16), key: make([]byte, argonKeyLen)}
 
+// dummyFor is the dummy hash for users: with the first user's parameters
+// (hashes made elsewhere may be costlier than HashPassword's), so an unknown
+// name costs what a known one does.
+func dummyFor(users []PasswordUser) *argonHash {
+	if len(users) == 0 {
+		return dummyHash
+	}
+	h, err := parseArgon2id(users[0].PasswordHash)
+	if err != nil {
+		return dummyHash
+	}
+	return &argonHash{memory: h.memory, time: h.time, threads: h.threads, salt: make([]byte, len(h.salt)), key: make([]byte, len(h.key))}
+}
+
 // maxBackoffAccounts caps the per-account back-off table (about 150 bytes
 // an entry): past it the name that failed longest ago is forgotten.
 const maxBackoffAccounts = 100_000

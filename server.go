@@ -41,6 +41,7 @@ type Server struct {
 	pwWaiting atomic.Int64
 	pwChecks  atomic.Int64
 	pwBackoff *ratelimit.Backoff
+	pwDummy   *argonHash // checked for unknown names
 	log       *slog.Logger
 	now       func() time.Time
 
@@ -111,6 +112,7 @@ func NewServer(cfg Config) (*Server, error) {
 		s.limiter = ratelimit.New(cfg.Now)
 	}
 	s.pwSlots = make(chan struct{}, cfg.PasswordCheckConcurrency)
+	s.pwDummy = dummyFor(cfg.Users)
 	if lb := cfg.LoginBackoff; !lb.Disabled {
 		s.pwBackoff = ratelimit.NewBackoff(cfg.Now, lb.Free, lb.Base, lb.Max, maxBackoffAccounts)
 	}
