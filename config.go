@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -148,6 +149,24 @@ func (c *Config) normalize() (*url.URL, error) {
 	if c.RateLimits == nil {
 		c.RateLimits = DefaultRateLimits()
 	}
+	if c.PasswordCheckConcurrency < 0 {
+		return nil, configErr("PasswordCheckConcurrency", "must not be negative")
+	}
+	if c.PasswordCheckConcurrency == 0 {
+		c.PasswordCheckConcurrency = min(runtime.GOMAXPROCS(0), 4)
+	}
+	setDefault(&c.PasswordCheckWait, 2*time.Second)
+	lb := DefaultLoginBackoff()
+	if c.LoginBackoff != nil {
+		cp := *c.LoginBackoff // a copy: the caller's value stays theirs
+		lb = &cp
+		setDefault(&lb.Base, time.Second)
+		setDefault(&lb.Max, 15*time.Minute)
+	}
+	if err := lb.check(); err != nil {
+		return nil, configErr("LoginBackoff", "%v", err)
+	}
+	c.LoginBackoff = lb
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

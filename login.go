@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -99,10 +100,16 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	username, password := params.Get("username"), params.Get("password")
-	user, ok := s.checkLogin(username, password)
-	if !ok {
-		page.Username, page.Error = username, "Incorrect username or password."
-		ui.Render(w, http.StatusUnauthorized, "login.html", page)
+	user, lerr := s.checkLogin(r, username, password)
+	if lerr != nil {
+		// Wrong, throttled (429) or busy (503): the login page again, with
+		// the reason and, when retrying helps, Retry-After (RFC 9110 §10.2.3).
+		s.log.Debug("mcpauth: sign-in refused", "status", lerr.Status, "reason", lerr.Description)
+		if lerr.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((lerr.RetryAfter+time.Second-1)/time.Second)))
+		}
+		page.Username, page.Error = username, lerr.Description
+		ui.Render(w, lerr.Status, "login.html", page)
 		return
 	}
 	if err := s.setSession(r.Context(), w, user); err != nil {
@@ -131,19 +138,67 @@ func (s *Server) loginNonce(w http.ResponseWriter, r *http.Request) string {
 }
 
 // checkLogin verifies a password in constant time, spending the same work
-// for unknown usernames.
-func (s *Server) checkLogin(username, password string) (User, bool) {
-	u, known := s.users[username]
-	h := dummyHash
-	if known {
-		if parsed, err := parseArgon2id(u.PasswordHash); err == nil {
-			h = parsed
+// for unknown usernames. It enforces the login bounds: the per-account
+// back-off and per-address attempt limit are asked first (they cost no
+// hashing), then the password is hashed in one of PasswordCheckConcurrency
+// slots. Its error's Status and Description are for the login page.
+func (s *Server) checkLogin(r *http.Request, username, password string) (User, *oauth.Error) {
+	key := backoffKey(username)
+	refused := func() *oauth.Error {
+		if s.pwBackoff == nil {
+			return nil
+		}
+		if wait := s.pwBackoff.Wait(key); wait > 0 {
+			return loginThrottled(wait, "Too many failed sign-ins for this account. Please try again in %s.")
+		}
+		return nil
+	}
+	if oe := refused(); oe != nil {
+		return User{}, oe
+	}
+	if s.limiter != nil {
+		if rate, ok := s.cfg.RateLimits.For(EndpointLogin); ok {
+			if wait := s.limiter.Allow("login|"+s.clientIP(r), rate.Requests, rate.Per); wait > 0 {
+				return User{}, loginThrottled(wait, "Too many sign-in attempts from your network. Please try again in %s.")
+			}
 		}
 	}
-	if !checkPassword(h, password) || !known || len(password) > 1024 {
-		return User{}, false
+	u, known := s.users[username]
+	ok := false
+	if len(password) <= maxPasswordLen {
+		if !s.acquirePasswordCheck(r.Context()) {
+			return User{}, s.loginBusy()
+		}
+		var oe *oauth.Error
+		func() {
+			defer s.releasePasswordCheck()
+			// Guesses queued for the same account may have locked it meanwhile.
+			if oe = refused(); oe != nil {
+				return
+			}
+			h := s.pwDummy
+			if known {
+				if parsed, err := parseArgon2id(u.PasswordHash); err == nil {
+					h = parsed
+				}
+			}
+			s.pwChecks.Add(1)
+			ok = checkPassword(h, password) && known
+		}()
+		if oe != nil {
+			return User{}, oe
+		}
 	}
-	return User{Subject: u.Subject, Name: u.Username}, true
+	if !ok {
+		if s.pwBackoff != nil {
+			s.pwBackoff.Fail(key)
+		}
+		return User{}, &oauth.Error{Code: "access_denied", Status: http.StatusUnauthorized, Description: "Incorrect username or password."}
+	}
+	if s.pwBackoff != nil {
+		s.pwBackoff.Reset(key)
+	}
+	return User{Subject: u.Subject, Name: u.Username}, nil
 }
 
 // setSession issues the signed, HttpOnly, SameSite=Lax session cookie.

@@ -157,6 +157,19 @@ type Config struct {
 	// hop) for rate limiting. Only set it behind a proxy you control.
 	TrustForwardedFor bool
 
+	// PasswordCheckConcurrency bounds how many argon2id password checks of
+	// the built-in login page run at once: each takes 19 MiB and a CPU for
+	// tens of milliseconds, so this bounds the memory a login flood can take.
+	// Default: GOMAXPROCS, at most 4.
+	PasswordCheckConcurrency int
+	// PasswordCheckWait is how long a sign-in waits for a free password
+	// check; after it the login page answers 503 with Retry-After (RFC 9110
+	// §10.2.3). Default 2 s; negative means do not wait.
+	PasswordCheckWait time.Duration
+	// LoginBackoff throttles failed sign-ins per account name on the built-in
+	// login page. Nil means DefaultLoginBackoff; set Disabled to turn it off.
+	LoginBackoff *LoginBackoff
+
 	// Logger receives server logs. Default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now; tests set it.

@@ -154,14 +154,16 @@ func TestRateLimits(t *testing.T) {
 			}
 		}
 	})
-	t.Run("IPv6 peers", func(t *testing.T) {
+	t.Run("IPv6 peers by /64", func(t *testing.T) {
 		e := newEnv(t, limits)
 		for range 2 {
 			e.from("[2001:db8::1]", http.MethodPost, "/token", tok)
 		}
 		check429(t, e.from("[2001:db8::1]", http.MethodPost, "/token", tok), 30)
-		if resp := e.from("[2001:db8::2]", http.MethodPost, "/token", tok); resp.StatusCode == 429 {
-			t.Errorf("another IPv6 peer is limited")
+		// One subscriber holds the whole /64: a new address there is no new bucket.
+		check429(t, e.from("[2001:db8::2]", http.MethodPost, "/token", tok), 30)
+		if resp := e.from("[2001:db8:0:1::1]", http.MethodPost, "/token", tok); resp.StatusCode == 429 {
+			t.Errorf("a peer in another /64 is limited")
 		}
 	})
 }
@@ -192,7 +194,8 @@ func TestParseRateLimits(t *testing.T) {
 		{"token=5/fortnight", false, nil, true},
 		{"token=5/-1m", false, nil, true},
 		{"token=5/0s", false, nil, true},
-		{"login=5/m", false, nil, true},
+		{"login=5/m", false, map[string]mcpauth.Rate{"login": {5, time.Minute}, "token": {20, time.Minute}}, false},
+		{"consent=5/m", false, nil, true},
 		{"=5/m", false, nil, true},
 		{"token=5/m,,", false, nil, true},
 		{"on", false, nil, true},

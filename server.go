@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpauth/mcpauth/internal/oauth"
@@ -35,6 +37,13 @@ type Server struct {
 	keys      *keyManager
 	authority authority
 	limiter   *ratelimit.Limiter
+	// Built-in login page: password-check slots, per-account back-off (nil
+	// when disabled) and the number of checks run (tests).
+	pwSlots   chan struct{}
+	pwWaiting atomic.Int64
+	pwChecks  atomic.Int64
+	pwBackoff *ratelimit.Backoff
+	pwDummy   *argonHash // checked for unknown names
 	log       *slog.Logger
 	now       func() time.Time
 
@@ -106,6 +115,11 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.RateLimits != nil && !cfg.RateLimits.Disabled {
 		s.limiter = ratelimit.New(cfg.Now)
+	}
+	s.pwSlots = make(chan struct{}, cfg.PasswordCheckConcurrency)
+	s.pwDummy = dummyFor(cfg.Users)
+	if lb := cfg.LoginBackoff; !lb.Disabled {
+		s.pwBackoff = ratelimit.NewBackoff(cfg.Now, lb.Free, lb.Base, lb.Max, maxBackoffAccounts)
 	}
 	if cfg.Grantex != nil {
 		s.authority, err = newGrantexAuthority(s)
@@ -288,19 +302,23 @@ func storeErr(err error) *oauth.Error {
 }
 
 // clientIP is the rate-limit key: the peer address, or the last
-// X-Forwarded-For hop when the operator trusts the proxy in front.
+// X-Forwarded-For hop when the operator trusts the proxy in front; an IPv6
+// address counts as its /64 (ratelimit.AddrKey).
 func (s *Server) clientIP(r *http.Request) string {
 	if s.cfg.TrustForwardedFor {
 		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
 			parts := strings.Split(xff, ",")
-			return strings.TrimSpace(parts[len(parts)-1])
+			return ratelimit.AddrKey(strings.Trim(strings.TrimSpace(parts[len(parts)-1]), "[]"))
 		}
 	}
-	host := r.RemoteAddr
-	if i := strings.LastIndexByte(host, ':'); i >= 0 {
-		host = host[:i]
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+		if i := strings.LastIndexByte(host, ':'); i >= 0 {
+			host = host[:i]
+		}
 	}
-	return host
+	return ratelimit.AddrKey(host)
 }
 
 // sweep deletes expired records in bounded batches.
@@ -317,6 +335,9 @@ func (s *Server) sweep() {
 		s.sweepOnce()
 		if s.limiter != nil {
 			s.limiter.EvictIdle(10 * time.Minute)
+		}
+		if s.pwBackoff != nil {
+			s.pwBackoff.EvictIdle()
 		}
 	}
 }

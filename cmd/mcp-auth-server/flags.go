@@ -63,6 +63,10 @@ type options struct {
 	refreshRetryWindow time.Duration
 	clientIdleExpiry   time.Duration
 	maxPending         int
+	// Login bounds: concurrent password checks, their wait, per-account back-off.
+	passwordCheckConcurrency int
+	passwordCheckWait        time.Duration
+	loginBackoff             *mcpauth.LoginBackoff
 	// issuerFromAddr: the issuer is the default, derived from -addr (and
 	// fixed up once the listener knows its port when -addr ends in :0).
 	issuerFromAddr bool
@@ -104,7 +108,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		gxAgent     = fs.String("grantex-agent-id", "", "Grantex agent id")
 		gxIssuer    = fs.String("grantex-issuer", "", "iss of Grantex tokens (default the Grantex URL)")
 		gxJWKS      = fs.String("grantex-jwks-url", "", "Grantex JWKS `URL` (default <grantex-url>/.well-known/jwks.json)")
-		rateLimit   = fs.String("rate-limit", "default", "rate limits: default, off, or endpoint=N/period,… (endpoints: authorize, token, introspect, revoke, register, default)")
+		rateLimit   = fs.String("rate-limit", "default", "rate limits: default, off, or endpoint=N/period,… (endpoints: authorize, token, introspect, revoke, register, login, default)")
 		demoMCP     = fs.Bool("demo-mcp", true, "serve the demo MCP server at /mcp")
 		logFormat   = fs.String("log-format", "text", "log format: text or json")
 		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -116,6 +120,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		retryWindow  = fs.Duration("refresh-retry-window", 10*time.Second, "how long the same client may retry a refresh with the token it just rotated (0: never, reuse ends the grant)")
 		idleExpiry   = fs.Duration("client-idle-expiry", 90*24*time.Hour, "delete dynamically registered clients unused this long (0: never)")
 		maxPending   = fs.Int("max-pending", 10000, "most authorization requests waiting for sign-in or consent; beyond it the oldest are dropped")
+		pwChecks     = fs.Int("password-check-concurrency", 0, "password checks (argon2id, 19 MiB each) run at once; 0: one per CPU, at most 4")
+		pwWait       = fs.Duration("password-check-wait", 2*time.Second, "how long a sign-in waits for a free password check before 503 (negative: no wait)")
+		backoff      = fs.String("login-backoff", "default", "per-account back-off of failed sign-ins: default (free=5,base=1s,max=15m), off, or free=N,base=…,max=…")
 	)
 	fs.Var(&users, "user", "a sign-in account `name:password`; repeatable (default: admin with a random password, printed at start)")
 	fs.Var(&statics, "static-client", "a pre-registered public client `id:redirect-uri`; repeatable")
@@ -174,6 +181,14 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		trustForwardedFor: *trustXFF,
 		storeTimeout:      *storeTimeout, refreshRetryWindow: *retryWindow,
 		clientIdleExpiry: *idleExpiry, maxPending: *maxPending,
+	}
+	o.passwordCheckConcurrency, o.passwordCheckWait = *pwChecks, *pwWait
+	if o.passwordCheckConcurrency < 0 {
+		return nil, usagef("-password-check-concurrency: must not be negative")
+	}
+	var err error
+	if o.loginBackoff, err = mcpauth.ParseLoginBackoff(*backoff); err != nil {
+		return nil, usagef("-login-backoff: %v", err)
 	}
 	if err := o.check(*scopes, *rateLimit, users.vals, statics.vals); err != nil {
 		return nil, err

@@ -603,3 +603,51 @@ func TestMCPHostCheck(t *testing.T) {
 		}
 	}
 }
+
+func TestParseFlagsLoginBounds(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		slots   int
+		wait    time.Duration
+		backoff string
+		perIP   string // the login rate
+	}{
+		{"defaults", nil, nil, 0, 2 * time.Second, "free=5,base=1s,max=15m0s", "20/1m0s"},
+		{"environment", nil, map[string]string{
+			"MCPAUTH_PASSWORD_CHECK_CONCURRENCY": "3",
+			"MCPAUTH_PASSWORD_CHECK_WAIT":        "500ms",
+			"MCPAUTH_LOGIN_BACKOFF":              "free=2,max=1h",
+			"MCPAUTH_RATE_LIMIT":                 "login=5/m",
+		}, 3, 500 * time.Millisecond, "free=2,base=1s,max=1h0m0s", "5/1m0s"},
+		{"flags win", []string{"-password-check-concurrency", "1", "-password-check-wait", "-1s", "-login-backoff", "off"},
+			map[string]string{"MCPAUTH_PASSWORD_CHECK_CONCURRENCY": "3", "MCPAUTH_LOGIN_BACKOFF": "free=2"},
+			1, -time.Second, "off", "20/1m0s"},
+	}
+	for _, tt := range tests {
+		o, err := parseFlags(tt.args, envMap(tt.env), io.Discard)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		rate, _ := o.rateLimits.For(mcpauth.EndpointLogin)
+		if o.passwordCheckConcurrency != tt.slots || o.passwordCheckWait != tt.wait || o.loginBackoff.String() != tt.backoff || rate.String() != tt.perIP {
+			t.Errorf("%s: got slots %d, wait %v, back-off %s, login rate %s; want %d, %v, %s, %s", tt.name,
+				o.passwordCheckConcurrency, o.passwordCheckWait, o.loginBackoff, rate, tt.slots, tt.wait, tt.backoff, tt.perIP)
+		}
+	}
+	for _, args := range [][]string{
+		{"-password-check-concurrency", "-1"},
+		{"-password-check-concurrency", "many"},
+		{"-password-check-wait", "soon"},
+		{"-login-backoff", "max=0s"},
+		{"-login-backoff", "free=2,base=1h,max=1m"},
+		{"-rate-limit", "login=x"},
+	} {
+		_, err := parseFlags(args, envMap(nil), io.Discard)
+		var ue *usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("%v: err %v, want a usage error naming %s", args, err, args[0])
+		}
+	}
+}

@@ -247,6 +247,8 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		ClientIdleExpiry:         o.clientIdleExpiry,
 		MaxPendingAuthorizations: o.maxPending,
 	}
+	cfg.PasswordCheckConcurrency, cfg.PasswordCheckWait = o.passwordCheckConcurrency, o.passwordCheckWait
+	cfg.LoginBackoff = o.loginBackoff
 	if gx != nil {
 		cfg.Grantex = gx
 		cfg.AgentID = o.grantexAgentID

@@ -1,0 +1,6 @@
+//go:build race
+
+package argon2
+
+// raceDetector: under -race, sync.Pool drops a random quarter of Puts.
+const raceDetector = true
