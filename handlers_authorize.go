@@ -100,6 +100,10 @@ func (s *Server) validateClientRedirect(ctx context.Context, params url.Values) 
 
 // getClient finds a static or registered client; unknown → invalid_client.
 func (s *Server) getClient(ctx context.Context, id string) (*Client, error) {
+	// HTTP Basic credentials bypass readParams: bad bytes stop here too.
+	if !cleanText(id) {
+		return nil, oauth.InvalidRequest("client_id is not valid UTF-8 or contains NUL")
+	}
 	if c, ok := s.static[id]; ok {
 		cp := *c
 		return &cp, nil

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -126,6 +127,15 @@ func decodeRegistration(r *http.Request) (*registrationRequest, error) {
 	if len(body) > maxRegistrationBody {
 		return nil, oauth.InvalidClientMetadata("the registration request is larger than %d bytes", maxRegistrationBody)
 	}
+	// encoding/json would turn invalid UTF-8 into U+FFFD and accept \u0000:
+	// neither may reach a store (RFC 8259 §8.1).
+	if !utf8.Valid(body) {
+		return nil, oauth.InvalidRequest("the registration request is not valid UTF-8")
+	}
+	var doc any
+	if json.Unmarshal(body, &doc) == nil && hasNUL(doc) {
+		return nil, oauth.InvalidRequest("the registration request contains NUL characters")
+	}
 	var req registrationRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		var te *json.UnmarshalTypeError
@@ -135,6 +145,28 @@ func decodeRegistration(r *http.Request) (*registrationRequest, error) {
 		return nil, oauth.InvalidClientMetadata("the body is not a JSON object")
 	}
 	return &req, nil
+}
+
+// hasNUL reports whether any string (key or value) in a decoded JSON value
+// contains NUL.
+func hasNUL(v any) bool {
+	switch t := v.(type) {
+	case string:
+		return strings.ContainsRune(t, 0)
+	case []any:
+		for _, e := range t {
+			if hasNUL(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for k, e := range t {
+			if strings.ContainsRune(k, 0) || hasNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // validateRegistration checks every field (RFC 7591 §2, §3.2.2) and returns
