@@ -39,6 +39,9 @@ func FuzzRedirectURI(f *testing.F) {
 		"javascript:alert(1)", "data:text/html,x", "file:///etc/passwd", "http://evil.example/cb", "https://a.example/cb#f", "HTTP://[::1]:5/x"} {
 		f.Add(s, "http://127.0.0.1:9/cb")
 	}
+	f.Add("http://127.0.0.1/cb", "http://evil@127.0.0.1:5555/cb#frag")
+	f.Add("http://127.0.0.1/cb", "http://127.0.0.1:99999/cb")
+	f.Add("http://127.0.0.1/cb", "http://127.0.0.1:0/cb")
 	f.Fuzz(func(t *testing.T, registered, requested string) {
 		if validRedirectURI(registered) != nil {
 			return
@@ -52,6 +55,10 @@ func FuzzRedirectURI(f *testing.F) {
 			ru, err := url.Parse(requested)
 			if err != nil || ru.Scheme != "http" || !isLoopbackHost(ru.Hostname()) || ru.Hostname() != u.Hostname() || ru.Path != u.Path {
 				t.Fatalf("%q matched registered %q", requested, registered)
+			}
+			// RFC 8252 §7.3: only the port varies; the URI is as valid as a registered one.
+			if err := validRedirectURI(requested); err != nil || ru.User != nil || strings.Contains(requested, "#") {
+				t.Fatalf("%q matched registered %q although invalid: %v", requested, registered, err)
 			}
 		}
 	})

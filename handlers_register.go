@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/mcpauth/mcpauth/internal/display"
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/secret"
 )
@@ -260,6 +261,19 @@ func (s *Server) validateRegistration(req *registrationRequest) (*Client, error)
 	}
 	if len(c.Name) > 200 || len(c.SoftwareID) > 200 || len(c.SoftwareVersion) > 100 || len(c.Contacts) > 10 {
 		return nil, oauth.InvalidClientMetadata("client_name, software_id, software_version or contacts is too long")
+	}
+	// Everything here may be shown on the consent page: no control or
+	// bidi formatting characters that could disguise it.
+	for name, v := range map[string]string{"client_name": c.Name, "client_uri": c.ClientURI, "logo_uri": c.LogoURI, "tos_uri": c.TOSURI,
+		"policy_uri": c.PolicyURI, "software_id": c.SoftwareID, "software_version": c.SoftwareVersion, "scope": req.Scope} {
+		if !display.Safe(v) {
+			return nil, oauth.InvalidClientMetadata("%s contains control or invisible formatting characters", name)
+		}
+	}
+	for _, v := range c.Contacts {
+		if !display.Safe(v) || len(v) > 320 {
+			return nil, oauth.InvalidClientMetadata("contacts must be short strings without control or invisible formatting characters")
+		}
 	}
 	return c, nil
 }

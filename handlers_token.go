@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/mcpauth/mcpauth/internal/oauth"
@@ -144,10 +145,6 @@ func (s *Server) codeGrant(ctx context.Context, params url.Values, client *Clien
 	case len(code) > 256:
 		return nil, oauth.InvalidGrant("the authorization code is invalid, expired or already used")
 	}
-	redirectURI := params.Get("redirect_uri")
-	if redirectURI == "" && len(client.RedirectURIs) != 1 {
-		return nil, oauth.InvalidRequest("redirect_uri is required")
-	}
 	rec, err := s.grants.ConsumeCode(ctx, secret.Digest(code))
 	switch {
 	case errors.Is(err, ErrCodeReplayed):
@@ -161,11 +158,11 @@ func (s *Server) codeGrant(ctx context.Context, params url.Values, client *Clien
 	if rec.ClientID != client.ID {
 		return nil, oauth.InvalidGrant("the authorization code was issued to another client")
 	}
-	if redirectURI == "" {
-		redirectURI = client.RedirectURIs[0]
-	}
-	if redirectURI != rec.RedirectURI {
-		return nil, oauth.InvalidGrant("redirect_uri does not match the authorization request")
+	// OAuth 2.1 §4.1.3: a redirect_uri sent with the authorization request
+	// must be repeated exactly; omitted there, it may be omitted here.
+	if redirectURI := params.Get("redirect_uri"); rec.RedirectURI != "" && redirectURI != rec.RedirectURI ||
+		rec.RedirectURI == "" && redirectURI != "" && !slices.Contains(client.RedirectURIs, redirectURI) {
+		return nil, oauth.InvalidGrant("redirect_uri must be identical to the one in the authorization request")
 	}
 	if !validCodeVerifier(verifier) || !VerifyCodeChallenge(verifier, rec.CodeChallenge) {
 		return nil, oauth.InvalidGrant("PKCE verification failed: code_verifier does not match code_challenge")
