@@ -50,6 +50,8 @@ type options struct {
 	logLevel       string
 	staticClients  []mcpauth.Client
 	auditSecret    string
+	// maxStateLength is Config.MaxStateLength.
+	maxStateLength int
 	// trustForwardedFor: client IPs come from X-Forwarded-For (behind a proxy).
 	trustForwardedFor bool
 	// issuerFromAddr: the issuer is the default, derived from -addr (and
@@ -99,6 +101,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		statics     listFlag
 		trustXFF    = fs.Bool("trust-forwarded-for", false, "rate-limit by the last X-Forwarded-For hop: set only behind a reverse proxy you control")
+		maxState    = fs.Int("max-state-length", mcpauth.DefaultMaxStateLength, "longest state `bytes` accepted at /authorize (echoed to the client)")
 		auditSecret = fs.String("audit-secret", "", "operator secret accepted by the audit stream (at least 16 characters; prefer the environment variable)")
 	)
 	fs.Var(&users, "user", "a sign-in account `name:password`; repeatable (default: admin with a random password, printed at start)")
@@ -152,6 +155,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		grantexIssuer: *gxIssuer, grantexJWKSURL: *gxJWKS,
 		logFormat: *logFormat, logLevel: *logLevel, auditSecret: *auditSecret,
 		trustForwardedFor: *trustXFF,
+	}
+	if o.maxStateLength = *maxState; o.maxStateLength < 1 {
+		return nil, usagef("-max-state-length %d: want a positive number of bytes", *maxState)
 	}
 	if err := o.check(*scopes, *rateLimit, users.vals, statics.vals); err != nil {
 		return nil, err

@@ -45,6 +45,12 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if !o.demoMCP || o.logFormat != "text" || o.rateLimits == nil || o.rateLimits.Disabled || len(o.users) != 0 {
 		t.Errorf("defaults: %+v", o)
 	}
+	if o.maxStateLength != 2048 {
+		t.Errorf("max state length %d, want 2048", o.maxStateLength)
+	}
+	if o, err := parseFlags(nil, envMap(map[string]string{"MCPAUTH_MAX_STATE_LENGTH": "512"}), io.Discard); err != nil || o.maxStateLength != 512 {
+		t.Errorf("MCPAUTH_MAX_STATE_LENGTH=512: %v", err)
+	}
 }
 
 func TestParseFlagsEnvironment(t *testing.T) {
@@ -118,6 +124,8 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"-grantex-jwks-url", "https://x/jwks"}, nil, "-grantex-url"},
 		{[]string{"-audit-secret", "short"}, nil, "-audit-secret"},
 		{nil, map[string]string{"MCPAUTH_DEMO_MCP": "perhaps"}, "MCPAUTH_DEMO_MCP"},
+		{[]string{"-max-state-length", "0"}, nil, "-max-state-length"},
+		{nil, map[string]string{"MCPAUTH_MAX_STATE_LENGTH": "big"}, "MCPAUTH_MAX_STATE_LENGTH"},
 	} {
 		_, err := parseFlags(tc.args, envMap(tc.env), io.Discard)
 		var ue *usageError

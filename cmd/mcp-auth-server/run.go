@@ -237,6 +237,7 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		Keys:              st,
 		RateLimits:        o.rateLimits,
 		TrustForwardedFor: o.trustForwardedFor,
+		MaxStateLength:    o.maxStateLength,
 		ConsentUI:         mcpauth.ConsentUI{AppName: "MCP Auth Server"},
 		Logger:            log,
 	}
