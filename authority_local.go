@@ -41,7 +41,7 @@ func (a *localAuthority) consent(w http.ResponseWriter, r *http.Request, pending
 	page := ui.Consent{
 		Brand: s.brand(), Action: s.basePath + pathConsent, RequestID: pendingID, CSRF: csrf,
 		ClientName: client.Name, ClientURI: client.ClientURI, RedirectHost: redirectHost(target), RedirectURI: target,
-		Resource: p.Resource, UserName: user.Name, LoopbackOnly: allNative(client.RedirectURIs),
+		Resource: displayURL(p.Resource), UserName: user.Name, LoopbackOnly: allNative(client.RedirectURIs),
 		Unverified: !s.trustedRedirect(client),
 	}
 	if u, err := url.Parse(client.ClientURI); err == nil && client.ClientURI != "" {

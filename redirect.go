@@ -123,7 +123,23 @@ func validResourceURI(raw string) error {
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return errors.New("must not contain a fragment")
 	}
+	if !display.Safe(raw) {
+		return errors.New("must not contain control or invisible formatting characters")
+	}
 	return nil
+}
+
+// displayURL is uri as the consent page shows it: its host in punycode.
+func displayURL(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil || u.Host == "" {
+		return uri
+	}
+	if h := display.PrepareHost(u.Host); h.Unicode != "" {
+		u.Host = h.ASCII
+		return u.String()
+	}
+	return uri
 }
 
 // redirectOrigin is the CSP source that lets a form submission end in a

@@ -256,6 +256,20 @@ func TestConsentPageAntiSpoofing(t *testing.T) {
 			t.Errorf("consent page shows the Unicode host or autofocuses: %.2000s", body)
 		}
 	})
+	t.Run("resource host in punycode, bidi resource refused", func(t *testing.T) {
+		open := newEnv(t, withUsers(t), func(c *mcpauth.Config) { c.Resources = nil })
+		q := authzQuery("pub", pubRedirect, newVerifier())
+		q.Set("resource", "https://m\u0441p.example.com/mcp") // Cyrillic с
+		_, page := loginFlow(t, open, open.browser(), q)
+		if body := peek(page); !strings.Contains(body, "https://xn--mp-omc.example.com/mcp") || strings.Contains(body, "m\u0441p") {
+			t.Errorf("consent page does not show the resource host in punycode: %.2000s", body)
+		}
+		q.Set("resource", "https://mcp.example.com/\u202Emcp")
+		resp := open.get("/authorize?" + q.Encode())
+		if u := location(t, resp); u.Query().Get("error") != "invalid_target" {
+			t.Errorf("bidi resource: got %s, want invalid_target", u)
+		}
+	})
 	t.Run("login page marks unverified", func(t *testing.T) {
 		id := e.register(t, map[string]any{"redirect_uris": []string{pubRedirect}, "client_name": "Some App"})
 		nb := e.browser()

@@ -51,6 +51,10 @@ func PrepareHost(host string) Host {
 	out := make([]string, len(labels))
 	for i, l := range labels {
 		if isASCII(l) {
+			if !Safe(l) {
+				out[i], h.MixedScripts = "?", true
+				continue
+			}
 			out[i] = strings.ToLower(l)
 			continue
 		}

@@ -1,6 +1,9 @@
 package display
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestPrepareHost(t *testing.T) {
 	tests := []struct {
@@ -46,4 +49,23 @@ func TestSafe(t *testing.T) {
 			t.Errorf("Safe(%q) = %v, want %v", s, got, want)
 		}
 	}
+}
+
+// FuzzPrepareHost: whatever the host, the shown form is printable ASCII and
+// equals the input (lower-cased) when the input is printable ASCII.
+func FuzzPrepareHost(f *testing.F) {
+	for _, s := range []string{"apple.com", "\u0430pple.com", "\u4f8b\u3048.jp", "a\u202eb.c", "\xff.x", "", "..", "127.0.0.1:80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, host string) {
+		h := PrepareHost(host)
+		for i := 0; i < len(h.ASCII); i++ {
+			if c := h.ASCII[i]; c < ' ' || c >= 0x7f {
+				t.Fatalf("PrepareHost(%q).ASCII = %q is not printable ASCII", host, h.ASCII)
+			}
+		}
+		if isASCII(host) && Safe(host) && h.ASCII != strings.ToLower(host) {
+			t.Fatalf("PrepareHost(%q) = %q changed a printable ASCII host", host, h.ASCII)
+		}
+	})
 }
