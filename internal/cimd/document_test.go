@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mcpauth/mcpauth/internal/display"
 )
 
 const testID = "https://app.example.com/oauth/client.json"
@@ -180,6 +182,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("https://a.example/c", `{"client_id":"https://a.example/c","client_secret":"x"}`)
 	f.Add(testID, `[]`)
 	f.Add(testID, `{"client_id":null}`)
+	f.Add(testID, `{"client_id":"`+testID+`","client_name":"a\u202eb","redirect_uris":["https://a.example/cb"]}`)
 	f.Fuzz(func(t *testing.T, clientID, body string) {
 		d, err := Parse(clientID, []byte(body), ParseOptions{})
 		if err != nil {
@@ -206,6 +209,13 @@ func FuzzParse(f *testing.F) {
 		for _, g := range d.GrantTypes {
 			if g != "authorization_code" && g != "refresh_token" {
 				t.Fatalf("unsupported grant type %q kept", g)
+			}
+		}
+		// Nothing the consent page shows carries control or bidi characters.
+		for _, x := range append([]string{d.ClientName, d.ClientURI, d.LogoURI, d.TOSURI, d.PolicyURI, d.SoftwareID, d.SoftwareVersion, d.Scope},
+			append(d.Contacts, d.RedirectURIs...)...) {
+			if !display.Safe(x) {
+				t.Fatalf("unsafe text accepted: %q", x)
 			}
 		}
 	})
