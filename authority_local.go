@@ -44,6 +44,9 @@ func (a *localAuthority) consent(w http.ResponseWriter, r *http.Request, pending
 		Resource: displayURL(p.Resource), UserName: user.Name, LoopbackOnly: allNative(client.RedirectURIs),
 		Unverified: !s.trustedRedirect(client),
 	}
+	if !display.Safe(page.ClientName) {
+		page.ClientName = "" // stored before names were checked: "an application"
+	}
 	if u, err := url.Parse(client.ClientURI); err == nil && client.ClientURI != "" {
 		page.ClientURIHost = display.PrepareHost(u.Host)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpauth/mcpauth/internal/display"
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/secret"
 	"github.com/mcpauth/mcpauth/internal/ui"
@@ -79,7 +80,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	page := ui.Login{Brand: s.brand(), Action: s.basePath + pathLogin, RequestID: pendingID}
 	if c, err := s.getClient(r.Context(), p.ClientID); err == nil {
-		page.ClientName = c.Name
+		if display.Safe(c.Name) {
+			page.ClientName = c.Name
+		}
 		page.Unverified = !s.trustedRedirect(c)
 	}
 	// Login CSRF: the form's token is bound to a nonce cookie of this

@@ -280,6 +280,17 @@ func TestConsentPageAntiSpoofing(t *testing.T) {
 			t.Errorf("login page: %.800s", body)
 		}
 	})
+	t.Run("a stored name with a bidi override is not shown", func(t *testing.T) {
+		// As a client registered before names were checked would be.
+		if err := e.clients.SetClient(t.Context(), &mcpauth.Client{ID: "legacy", Name: "Evil\u202Eppa", RedirectURIs: []string{pubRedirect},
+			TokenEndpointAuthMethod: "none", GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"}}); err != nil {
+			t.Fatal(err)
+		}
+		_, page := loginFlow(t, e, e.browser(), authzQuery("legacy", pubRedirect, newVerifier()))
+		if body := peek(page); strings.Contains(body, "\u202E") || !strings.Contains(body, "an application") {
+			t.Errorf("consent page shows the unsafe name: %.800s", body)
+		}
+	})
 	t.Run("registration refuses control and bidi characters", func(t *testing.T) {
 		for field, val := range map[string]any{
 			"client_name":      "Evil\u202Eppa",
