@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpauth/mcpauth/internal/display"
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/secret"
 	"github.com/mcpauth/mcpauth/internal/ui"
@@ -38,15 +39,30 @@ func (a *localAuthority) consent(w http.ResponseWriter, r *http.Request, pending
 		s.fail(w, r, false, noRedirect(storeErr(err)))
 		return
 	}
-	ru, _ := url.Parse(p.RedirectURI)
-	host := ru.Host
-	if host == "" {
-		host = ru.Scheme + ":" // private-use scheme: the app itself
+	target := s.redirectTarget(r.Context(), p)
+	if target == "" {
+		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("the application's redirect URI changed during sign-in; return to the application and start again")))
+		return
 	}
 	page := ui.Consent{
 		Brand: s.brand(), Action: s.basePath + pathConsent, RequestID: pendingID, CSRF: csrf,
-		ClientName: client.Name, ClientURI: client.ClientURI, RedirectHost: host, RedirectURI: p.RedirectURI,
-		Resource: p.Resource, UserName: user.Name, LoopbackOnly: allNative(client.RedirectURIs),
+		ClientName: client.Name, ClientURI: client.ClientURI, RedirectHost: redirectHost(target), RedirectURI: target,
+		Resource: displayURL(p.Resource), UserName: user.Name, LoopbackOnly: allNative(client.RedirectURIs),
+		Unverified: !s.trustedRedirect(client),
+	}
+	if !display.Safe(page.ClientName) {
+		page.ClientName = "" // stored before names were checked: "an application"
+	}
+	if u, err := url.Parse(client.ClientURI); err == nil && client.ClientURI != "" {
+		page.ClientURIHost = display.PrepareHost(u.Host)
+	}
+	if s.cimdEnabled() && strings.HasPrefix(client.ID, "https://") && !s.trustedRedirect(client) {
+		if u, err := url.Parse(client.ID); err == nil {
+			page.ClientIDHost = display.PrepareHost(u.Host)
+		}
+	}
+	if len(s.users) > 0 {
+		page.SignOutAction = s.basePath + pathLogout
 	}
 	for _, sc := range scopes {
 		desc := s.cfg.ScopeDescriptions[sc]
@@ -55,7 +71,7 @@ func (a *localAuthority) consent(w http.ResponseWriter, r *http.Request, pending
 		}
 		page.Scopes = append(page.Scopes, ui.Scope{Name: sc, Description: desc})
 	}
-	ui.Render(w, http.StatusOK, "consent.html", page, redirectOrigin(p.RedirectURI))
+	ui.Render(w, http.StatusOK, "consent.html", page, redirectOrigin(target))
 }
 
 // exchange signs an access token and, when the client may refresh, starts a

@@ -57,6 +57,10 @@ func validateIssuer(issuer string) (*url.URL, error) {
 	return u, nil
 }
 
+// DefaultMaxStateLength is Config.MaxStateLength's default: 2 KiB, ample
+// for the random value or signed blob clients put in state.
+const DefaultMaxStateLength = 2048
+
 // normalize fills defaults and validates c, returning the parsed issuer.
 func (c *Config) normalize() (*url.URL, error) {
 	iss, err := validateIssuer(c.Issuer)
@@ -119,6 +123,12 @@ func (c *Config) normalize() (*url.URL, error) {
 	}
 	if c.Grantex != nil && c.GrantexIssuer == "" {
 		c.GrantexIssuer = c.Grantex.BaseURL()
+	}
+	if c.MaxStateLength == 0 {
+		c.MaxStateLength = DefaultMaxStateLength
+	}
+	if c.MaxStateLength < 0 {
+		return nil, configErr("MaxStateLength", "must not be negative")
 	}
 	setDefault(&c.CodeTTL, 600*time.Second)
 	setDefault(&c.AccessTokenTTL, time.Hour)

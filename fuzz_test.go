@@ -6,6 +6,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/mcpauth/mcpauth/internal/display"
 )
 
 // Fuzz targets for every parser of untrusted input in the authorization
@@ -17,6 +20,8 @@ func FuzzReadParams(f *testing.F) {
 	f.Add("application/json", `[1,2]`)
 	f.Add("text/plain", "x")
 	f.Add("application/x-www-form-urlencoded", "a=%zz&a=1&a=2")
+	f.Add("application/x-www-form-urlencoded", "client_id=%FF&state=%00")
+	f.Add("application/json", "{\"client_id\":\"a\\u0000\",\"x\":\"\xff\"}")
 	f.Fuzz(func(t *testing.T, contentType, body string) {
 		r := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(body))
 		r.Header.Set("Content-Type", contentType)
@@ -30,6 +35,14 @@ func FuzzReadParams(f *testing.F) {
 					t.Fatalf("repeated %s accepted", k)
 				}
 			}
+			// Nothing that could upset a store gets through (issue 9.8).
+			for k, vs := range v {
+				for _, x := range append(vs, k) {
+					if !utf8.ValidString(x) || strings.ContainsRune(x, 0) {
+						t.Fatalf("parameter %q = %q accepted", k, vs)
+					}
+				}
+			}
 		}
 	})
 }
@@ -39,6 +52,9 @@ func FuzzRedirectURI(f *testing.F) {
 		"javascript:alert(1)", "data:text/html,x", "file:///etc/passwd", "http://evil.example/cb", "https://a.example/cb#f", "HTTP://[::1]:5/x"} {
 		f.Add(s, "http://127.0.0.1:9/cb")
 	}
+	f.Add("http://127.0.0.1/cb", "http://evil@127.0.0.1:5555/cb#frag")
+	f.Add("http://127.0.0.1/cb", "http://127.0.0.1:99999/cb")
+	f.Add("http://127.0.0.1/cb", "http://127.0.0.1:0/cb")
 	f.Fuzz(func(t *testing.T, registered, requested string) {
 		if validRedirectURI(registered) != nil {
 			return
@@ -52,6 +68,10 @@ func FuzzRedirectURI(f *testing.F) {
 			ru, err := url.Parse(requested)
 			if err != nil || ru.Scheme != "http" || !isLoopbackHost(ru.Hostname()) || ru.Hostname() != u.Hostname() || ru.Path != u.Path {
 				t.Fatalf("%q matched registered %q", requested, registered)
+			}
+			// RFC 8252 §7.3: only the port varies; the URI is as valid as a registered one.
+			if err := validRedirectURI(requested); err != nil || ru.User != nil || strings.Contains(requested, "#") {
+				t.Fatalf("%q matched registered %q although invalid: %v", requested, registered, err)
 			}
 		}
 	})
@@ -78,6 +98,7 @@ func FuzzRegistration(f *testing.F) {
 	f.Add(`{"redirect_uris":["javascript:alert(1)"]}`)
 	f.Add(`{"redirect_uris":"x"}`)
 	f.Add(`{"redirect_uris":["http://127.0.0.1/cb"],"scope":"a  b","application_type":"native"}`)
+	f.Add(`{"redirect_uris":["https://a.example/cb"],"client_name":"x\u202Ey","contacts":["\u0000"]}`)
 	s := &Server{cfg: Config{Scopes: []string{"a", "b"}}, scopes: map[string]bool{"a": true, "b": true}}
 	f.Fuzz(func(t *testing.T, body string) {
 		r := httptest.NewRequest(http.MethodPost, "/register", strings.NewReader(body))
@@ -93,6 +114,14 @@ func FuzzRegistration(f *testing.F) {
 		for _, u := range c.RedirectURIs {
 			if validRedirectURI(u) != nil {
 				t.Fatalf("invalid redirect URI registered: %q", u)
+			}
+		}
+		// Every field the pages may show is free of control and bidi
+		// formatting characters (issue 10.11).
+		for _, x := range append([]string{c.Name, c.ClientURI, c.LogoURI, c.TOSURI, c.PolicyURI, c.SoftwareID, c.SoftwareVersion, c.Scope},
+			append(c.Contacts, c.RedirectURIs...)...) {
+			if !display.Safe(x) {
+				t.Fatalf("unsafe text registered: %q", x)
 			}
 		}
 	})

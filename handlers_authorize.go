@@ -21,9 +21,12 @@ import (
 const maxFormBody = 64 << 10
 
 // handleAuthorize implements the authorization endpoint (OAuth 2.1 §4.1.1).
-// Phase 1 validates client_id and redirect_uri; its errors are shown to the
-// user and never redirected. Phase 2 errors go back to the client with
-// error, state and iss (RFC 6749 §4.1.2.1, RFC 9207).
+// Phase 1 validates client_id, redirect_uri and the size of state; its
+// errors are shown to the user and never redirected. Phase 2 errors go back
+// to the client with error, state and iss (RFC 6749 §4.1.2.1, RFC 9207) only
+// when the operator configured the client: a redirect URI anyone could have
+// registered is not sent errors before the user has signed in and answered
+// (RFC 9700 §4.11.2); they are shown on our page, naming its host.
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	params, dupErr := readParams(w, r, false)
 	if dupErr != nil && (params == nil || len(params["client_id"]) > 1 || len(params["redirect_uri"]) > 1) {
@@ -39,6 +42,18 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if len(params["state"]) > 1 {
 		state = ""
 	}
+	// state comes back in the redirect: an over-long one is never reflected.
+	if len(state) > s.cfg.MaxStateLength {
+		s.showAuthorizeError(w, r, redirectURI, oauth.InvalidRequest("state is longer than %d bytes", s.cfg.MaxStateLength))
+		return
+	}
+	answer := func(err error) {
+		if s.trustedRedirect(client) {
+			s.redirectError(w, r, redirectURI, state, err)
+		} else {
+			s.showAuthorizeError(w, r, redirectURI, err)
+		}
+	}
 	// A repeated parameter other than client_id and redirect_uri is a
 	// redirectable invalid_request (RFC 6749 §4.1.2.1).
 	p, err := s.validateAuthorizationRequest(params, client)
@@ -46,14 +61,16 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		err = dupErr
 	}
 	if err != nil {
-		s.redirectError(w, r, redirectURI, state, err)
+		answer(err)
 		return
 	}
-	p.RedirectURI, p.State = redirectURI, state
+	// The redirect_uri as requested, empty when omitted: the token request
+	// must then repeat it exactly (OAuth 2.1 §4.1.3).
+	p.RedirectURI, p.State = params.Get("redirect_uri"), state
 	p.ExpiresAt = s.now().Add(s.cfg.CodeTTL)
 	pendingID := secret.New("")
 	if err := s.grants.SavePending(r.Context(), secret.Digest(pendingID), p); err != nil {
-		s.redirectError(w, r, redirectURI, state, storeErr(err))
+		answer(storeErr(err))
 		return
 	}
 	if s.cfg.TestAutoApprove != "" {
@@ -61,6 +78,40 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, s.consentURL(pendingID), http.StatusFound)
+}
+
+// trustedRedirect reports whether the client's redirect URIs come from the
+// operator (Config.StaticClients) rather than from whoever registered or
+// published the client (RFC 7591, client ID metadata documents).
+func (s *Server) trustedRedirect(c *Client) bool {
+	_, ok := s.static[c.ID]
+	return ok
+}
+
+// showAuthorizeError shows an authorization request error on our own page,
+// naming the host the client wanted the answer sent to.
+func (s *Server) showAuthorizeError(w http.ResponseWriter, r *http.Request, redirectURI string, err error) {
+	oe := noRedirect(err)
+	s.logError(r, oe)
+	if !acceptsHTML(r) {
+		oauth.Write(w, oe)
+		return
+	}
+	s.renderErrorPage(w, oe, redirectHost(redirectURI))
+}
+
+// redirectTarget is where the answer to p goes: its redirect_uri or, when
+// the request omitted it, the client's only registered URI. Empty when that
+// is no longer one URI: the answer is then shown, not redirected.
+func (s *Server) redirectTarget(ctx context.Context, p *PendingAuthorization) string {
+	if p.RedirectURI != "" {
+		return p.RedirectURI
+	}
+	c, err := s.getClient(ctx, p.ClientID)
+	if err != nil || len(c.RedirectURIs) != 1 {
+		return ""
+	}
+	return c.RedirectURIs[0]
 }
 
 // noRedirect marks an error as one to show rather than redirect.
@@ -100,6 +151,10 @@ func (s *Server) validateClientRedirect(ctx context.Context, params url.Values) 
 
 // getClient finds a static or registered client; unknown → invalid_client.
 func (s *Server) getClient(ctx context.Context, id string) (*Client, error) {
+	// HTTP Basic credentials bypass readParams: bad bytes stop here too.
+	if !cleanText(id) {
+		return nil, oauth.InvalidRequest("client_id is not valid UTF-8 or contains NUL")
+	}
 	if c, ok := s.static[id]; ok {
 		cp := *c
 		return &cp, nil
@@ -145,9 +200,6 @@ func (s *Server) validateAuthorizationRequest(params url.Values, client *Client)
 	resource, err := s.requestedResource(params["resource"])
 	if err != nil {
 		return nil, err
-	}
-	if len(params.Get("state")) > 2048 {
-		return nil, oauth.InvalidRequest("state is longer than 2048 characters")
 	}
 	return &PendingAuthorization{ClientID: client.ID, CodeChallenge: challenge, Scopes: scopes, Resource: resource}, nil
 }
@@ -283,6 +335,11 @@ func (s *Server) loadPending(ctx context.Context, pendingID string) (*PendingAut
 	case err != nil:
 		return nil, noRedirect(storeErr(err))
 	}
+	// For the pages and the managed-mode handoff, RedirectURI is where the
+	// answer goes; the stored record keeps whether it was requested.
+	if p.RedirectURI == "" {
+		p.RedirectURI = s.redirectTarget(ctx, p)
+	}
 	return p, nil
 }
 
@@ -303,7 +360,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, pendingID strin
 	g := &GrantRecord{ID: "grnt_" + uuid.NewString(), ClientID: client.ID, Subject: user.Subject, Scopes: p.Scopes,
 		Resource: p.Resource, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL)}
 	if err := s.grants.CreateGrant(r.Context(), g); err != nil {
-		s.redirectError(w, r, p.RedirectURI, p.State, storeErr(err))
+		s.redirectError(w, r, s.redirectTarget(r.Context(), p), p.State, storeErr(err))
 		return
 	}
 	s.completeAuthorization(w, r, p, g.ID, user.Subject, nil)
@@ -317,7 +374,7 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, pendingID string) 
 		return
 	}
 	s.emit(r.Context(), Event{Type: EventConsentDenied, ClientID: p.ClientID, Scopes: p.Scopes, Resource: p.Resource})
-	s.redirectError(w, r, p.RedirectURI, p.State, oauth.AccessDenied("the user denied the request"))
+	s.redirectError(w, r, s.redirectTarget(r.Context(), p), p.State, oauth.AccessDenied("the user denied the request"))
 }
 
 func (s *Server) consumePending(ctx context.Context, pendingID string) (*PendingAuthorization, error) {
@@ -334,6 +391,11 @@ func (s *Server) consumePending(ctx context.Context, pendingID string) (*Pending
 // completeAuthorization stores a single-use code for the consented request
 // and redirects to the client with code, state and iss (RFC 9207).
 func (s *Server) completeAuthorization(w http.ResponseWriter, r *http.Request, p *PendingAuthorization, grantID, subject string, upstream []byte) {
+	target := s.redirectTarget(r.Context(), p)
+	if target == "" {
+		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("the application's redirect URI changed during sign-in; return to the application and start again")))
+		return
+	}
 	code := secret.New("")
 	rec := &CodeRecord{
 		GrantID: grantID, ClientID: p.ClientID, Subject: subject, RedirectURI: p.RedirectURI,
@@ -344,11 +406,11 @@ func (s *Server) completeAuthorization(w http.ResponseWriter, r *http.Request, p
 		rec.Upstream = secret.Seal(code, "code", upstream)
 	}
 	if err := s.grants.SaveCode(r.Context(), secret.Digest(code), rec); err != nil {
-		s.redirectError(w, r, p.RedirectURI, p.State, storeErr(err))
+		s.redirectError(w, r, target, p.State, storeErr(err))
 		return
 	}
 	s.emit(r.Context(), Event{Type: EventConsentGranted, ClientID: p.ClientID, Subject: subject, GrantID: grantID, Scopes: p.Scopes, Resource: p.Resource})
-	s.redirectToClient(w, r, p.RedirectURI, url.Values{"code": {code}, "state": {p.State}})
+	s.redirectToClient(w, r, target, url.Values{"code": {code}, "state": {p.State}})
 }
 
 // redirectError sends an error to the client's redirect URI, or shows it when
@@ -390,6 +452,12 @@ func (s *Server) redirectToClient(w http.ResponseWriter, r *http.Request, redire
 
 // renderError shows an error page (phase 1 errors, expired requests).
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, oe *oauth.Error) {
+	s.renderErrorPage(w, oe, ui.Host{})
+}
+
+// renderErrorPage shows an error page; host, when set, is where the
+// application wanted the answer sent.
+func (s *Server) renderErrorPage(w http.ResponseWriter, oe *oauth.Error, host ui.Host) {
 	title := "Something went wrong"
 	switch {
 	case oe.Status == http.StatusTooManyRequests:
@@ -402,7 +470,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, oe *oauth.E
 	if oe.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(oe.RetryAfter.Seconds()))))
 	}
-	ui.Render(w, oe.Status, "error.html", ui.Error{Brand: s.brand(), Title: title, Message: oe.Description, Code: oe.Code})
+	ui.Render(w, oe.Status, "error.html", ui.Error{Brand: s.brand(), Title: title, Message: oe.Description, Code: oe.Code, RedirectHost: host})
 }
 
 func (s *Server) brand() ui.Brand {

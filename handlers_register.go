@@ -11,9 +11,11 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
+	"github.com/mcpauth/mcpauth/internal/display"
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/secret"
 )
@@ -126,6 +128,15 @@ func decodeRegistration(r *http.Request) (*registrationRequest, error) {
 	if len(body) > maxRegistrationBody {
 		return nil, oauth.InvalidClientMetadata("the registration request is larger than %d bytes", maxRegistrationBody)
 	}
+	// encoding/json would turn invalid UTF-8 into U+FFFD and accept \u0000:
+	// neither may reach a store (RFC 8259 §8.1).
+	if !utf8.Valid(body) {
+		return nil, oauth.InvalidRequest("the registration request is not valid UTF-8")
+	}
+	var doc any
+	if json.Unmarshal(body, &doc) == nil && hasNUL(doc) {
+		return nil, oauth.InvalidRequest("the registration request contains NUL characters")
+	}
 	var req registrationRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		var te *json.UnmarshalTypeError
@@ -135,6 +146,28 @@ func decodeRegistration(r *http.Request) (*registrationRequest, error) {
 		return nil, oauth.InvalidClientMetadata("the body is not a JSON object")
 	}
 	return &req, nil
+}
+
+// hasNUL reports whether any string (key or value) in a decoded JSON value
+// contains NUL.
+func hasNUL(v any) bool {
+	switch t := v.(type) {
+	case string:
+		return strings.ContainsRune(t, 0)
+	case []any:
+		for _, e := range t {
+			if hasNUL(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for k, e := range t {
+			if strings.ContainsRune(k, 0) || hasNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // validateRegistration checks every field (RFC 7591 §2, §3.2.2) and returns
@@ -228,6 +261,19 @@ func (s *Server) validateRegistration(req *registrationRequest) (*Client, error)
 	}
 	if len(c.Name) > 200 || len(c.SoftwareID) > 200 || len(c.SoftwareVersion) > 100 || len(c.Contacts) > 10 {
 		return nil, oauth.InvalidClientMetadata("client_name, software_id, software_version or contacts is too long")
+	}
+	// Everything here may be shown on the consent page: no control or
+	// bidi formatting characters that could disguise it.
+	for name, v := range map[string]string{"client_name": c.Name, "client_uri": c.ClientURI, "logo_uri": c.LogoURI, "tos_uri": c.TOSURI,
+		"policy_uri": c.PolicyURI, "software_id": c.SoftwareID, "software_version": c.SoftwareVersion, "scope": req.Scope} {
+		if !display.Safe(v) {
+			return nil, oauth.InvalidClientMetadata("%s contains control or invisible formatting characters", name)
+		}
+	}
+	for _, v := range c.Contacts {
+		if !display.Safe(v) || len(v) > 320 {
+			return nil, oauth.InvalidClientMetadata("contacts must be short strings without control or invisible formatting characters")
+		}
 	}
 	return c, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/mcpauth/mcpauth/internal/oauth"
@@ -150,16 +151,12 @@ func (s *Server) codeGrant(ctx context.Context, params url.Values, client *Clien
 	case len(code) > 256:
 		return nil, oauth.InvalidGrant("the authorization code is invalid, expired or already used")
 	}
-	redirectURI := params.Get("redirect_uri")
-	if redirectURI == "" && len(client.RedirectURIs) != 1 {
-		return nil, oauth.InvalidRequest("redirect_uri is required")
-	}
 	digest := secret.Digest(code)
 	rec, err := s.grants.GetCode(ctx, digest)
 	if err != nil {
 		return nil, s.codeErr(ctx, rec, err)
 	}
-	if err := s.checkCode(params, rec, client, redirectURI, verifier); err != nil {
+	if err := s.checkCode(params, rec, client, verifier); err != nil {
 		if _, burnErr := s.grants.ConsumeCode(ctx, digest); burnErr != nil && !errors.Is(burnErr, ErrCodeReplayed) && !errors.Is(burnErr, ErrNotFound) {
 			s.log.Warn("mcpauth: burning an authorization code after a failed check", "client_id", client.ID, "err", burnErr)
 		}
@@ -189,15 +186,15 @@ func (s *Server) codeErr(ctx context.Context, rec *CodeRecord, err error) error 
 }
 
 // checkCode applies the checks of OAuth 2.1 §4.1.3 to a code's record.
-func (s *Server) checkCode(params url.Values, rec *CodeRecord, client *Client, redirectURI, verifier string) error {
+func (s *Server) checkCode(params url.Values, rec *CodeRecord, client *Client, verifier string) error {
 	if rec.ClientID != client.ID {
 		return oauth.InvalidGrant("the authorization code was issued to another client")
 	}
-	if redirectURI == "" {
-		redirectURI = client.RedirectURIs[0]
-	}
-	if redirectURI != rec.RedirectURI {
-		return oauth.InvalidGrant("redirect_uri does not match the authorization request")
+	// OAuth 2.1 §4.1.3: a redirect_uri sent with the authorization request
+	// must be repeated exactly; omitted there, it may be omitted here.
+	if redirectURI := params.Get("redirect_uri"); rec.RedirectURI != "" && redirectURI != rec.RedirectURI ||
+		rec.RedirectURI == "" && redirectURI != "" && !slices.Contains(client.RedirectURIs, redirectURI) {
+		return oauth.InvalidGrant("redirect_uri must be identical to the one in the authorization request")
 	}
 	if !validCodeVerifier(verifier) || !VerifyCodeChallenge(verifier, rec.CodeChallenge) {
 		return oauth.InvalidGrant("PKCE verification failed: code_verifier does not match code_challenge")

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpauth/mcpauth/internal/display"
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/secret"
 	"github.com/mcpauth/mcpauth/internal/ui"
@@ -80,7 +81,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	page := ui.Login{Brand: s.brand(), Action: s.basePath + pathLogin, RequestID: pendingID}
 	if c, err := s.getClient(r.Context(), p.ClientID); err == nil {
-		page.ClientName = c.Name
+		if display.Safe(c.Name) {
+			page.ClientName = c.Name
+		}
+		page.Unverified = !s.trustedRedirect(c)
 	}
 	// Login CSRF: the form's token is bound to a nonce cookie of this
 	// browser, so another site cannot sign the victim in as itself.
@@ -118,6 +122,33 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: s.loginNonceName(), Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.issuer.Scheme == "https"})
 	http.Redirect(w, r, s.consentURL(pendingID), http.StatusSeeOther)
+}
+
+// handleLogout is "Not you? Sign out" on the consent page: it clears the
+// session cookie and returns to the login page for the same pending
+// request. It takes the consent form's CSRF token (bound to the request and
+// the signed-in user), so another site cannot sign the user out.
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if len(s.users) == 0 {
+		s.fail(w, r, false, &oauth.Error{Code: "not_found", Description: "this server has no login page", Status: http.StatusNotFound})
+		return
+	}
+	params, pendingID, _, ok := s.pendingRequest(w, r)
+	if !ok {
+		return
+	}
+	user, signedIn, err := s.sessionUser(r)
+	if err != nil {
+		s.fail(w, r, false, noRedirect(storeErr(err)))
+		return
+	}
+	if signedIn && !s.checkCSRF(r.Context(), params.Get("csrf"), "consent", pendingID, user.Subject) {
+		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("the form has expired; go back to the application and try again")))
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: s.cookieName(), Path: "/", MaxAge: -1, HttpOnly: true,
+		Secure: s.issuer.Scheme == "https", SameSite: http.SameSiteLaxMode})
+	http.Redirect(w, r, s.endpoint(pathLogin)+"?req="+url.QueryEscape(pendingID), http.StatusSeeOther)
 }
 
 func (s *Server) loginNonceName() string {

@@ -113,6 +113,12 @@ type Config struct {
 	Grants  GrantStore
 	Keys    KeyStore
 
+	// MaxStateLength bounds, in bytes, the state parameter of an
+	// authorization request, which is echoed to the redirect URI (RFC 6749
+	// §4.1.2). A longer state is invalid_request, shown on the error page
+	// and never reflected. Default DefaultMaxStateLength (2 KiB).
+	MaxStateLength int
+
 	// CodeTTL is the authorization code and pending-login lifetime. Default 600 s.
 	CodeTTL time.Duration
 	// AccessTokenTTL is the access token lifetime. Default 1 h.

@@ -2,12 +2,13 @@ package mcpauth
 
 import (
 	"encoding/json"
-
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/mcpauth/mcpauth/internal/oauth"
 )
@@ -39,6 +40,10 @@ func readParams(w http.ResponseWriter, r *http.Request, allowJSON bool) (url.Val
 				return nil, oauth.InvalidRequest("the form body is malformed")
 			}
 		case mt == "application/json" && allowJSON:
+			// encoding/json would silently turn invalid UTF-8 into U+FFFD.
+			if !utf8.Valid(body) {
+				return nil, oauth.InvalidRequest("the JSON body is not valid UTF-8")
+			}
 			if v, err = jsonParams(body); err != nil {
 				return nil, err
 			}
@@ -52,6 +57,9 @@ func readParams(w http.ResponseWriter, r *http.Request, allowJSON bool) (url.Val
 			return nil, &oauth.Error{Code: "invalid_request", Description: "Content-Type must be " + want, Status: http.StatusUnsupportedMediaType}
 		}
 	}
+	if err := cleanParams(v); err != nil {
+		return nil, err
+	}
 	for _, k := range singleValued {
 		if len(v[k]) > 1 {
 			// v is returned with the error so /authorize can still redirect it
@@ -60,6 +68,29 @@ func readParams(w http.ResponseWriter, r *http.Request, allowJSON bool) (url.Val
 		}
 	}
 	return v, nil
+}
+
+// cleanParams refuses names and values that are not valid UTF-8 or contain
+// NUL: no OAuth parameter has them (RFC 6749 Appendix A limits most to
+// printable ASCII), and a store must never see them (PostgreSQL rejects both
+// in text columns).
+func cleanParams(v url.Values) error {
+	for k, vs := range v {
+		if !cleanText(k) {
+			return oauth.InvalidRequest("a parameter name is not valid UTF-8 or contains NUL")
+		}
+		for _, x := range vs {
+			if !cleanText(x) {
+				return oauth.InvalidRequest("parameter %s is not valid UTF-8 or contains NUL", truncate(k, 64))
+			}
+		}
+	}
+	return nil
+}
+
+// cleanText reports whether s is valid UTF-8 without NUL.
+func cleanText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
 // jsonParams flattens a JSON object of strings (numbers and booleans are

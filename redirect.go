@@ -3,7 +3,12 @@ package mcpauth
 import (
 	"errors"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/mcpauth/mcpauth/internal/display"
+	"github.com/mcpauth/mcpauth/internal/ui"
 )
 
 // Redirect URI rules: OAuth 2.1 §2.3.1 and §7.12, RFC 8252 §7.1 and §7.3.
@@ -27,6 +32,12 @@ func validRedirectURI(raw string) error {
 	}
 	if u.User != nil {
 		return errors.New("must not contain user info")
+	}
+	if (u.Port() != "" || strings.HasSuffix(u.Host, ":")) && !validPort(u.Port()) {
+		return errors.New("must have a port from 1 to 65535")
+	}
+	if !display.Safe(raw) {
+		return errors.New("contains control or invisible formatting characters")
 	}
 	switch scheme := strings.ToLower(u.Scheme); scheme {
 	case "https":
@@ -66,14 +77,22 @@ func privateUseScheme(scheme string) bool {
 	return true
 }
 
+// validPort: a decimal port from 1 to 65535 without leading zeros.
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535 && strconv.Itoa(n) == p
+}
+
 // matchRedirectURI reports whether requested equals a registered URI: byte
 // for byte, or, for http on a loopback IP or localhost, equal except the port
-// (RFC 8252 §7.3; the host itself must match).
+// (RFC 8252 §7.3; the host itself must match). A port-varied URI must pass
+// the checks of a registered one: no user info, no fragment, a valid port.
 func matchRedirectURI(registered []string, requested string) bool {
-	for _, r := range registered {
-		if r == requested {
-			return true
-		}
+	if slices.Contains(registered, requested) {
+		return true
+	}
+	if validRedirectURI(requested) != nil {
+		return false
 	}
 	req, err := url.Parse(requested)
 	if err != nil || req.Scheme != "http" || !isLoopbackHost(req.Hostname()) {
@@ -81,10 +100,11 @@ func matchRedirectURI(registered []string, requested string) bool {
 	}
 	for _, r := range registered {
 		reg, err := url.Parse(r)
-		if err != nil || reg.Scheme != "http" {
+		if err != nil || reg.Scheme != "http" || reg.User != nil || reg.Fragment != "" {
 			continue
 		}
-		if reg.Hostname() == req.Hostname() && reg.EscapedPath() == req.EscapedPath() && reg.RawQuery == req.RawQuery {
+		if reg.Hostname() == req.Hostname() && reg.EscapedPath() == req.EscapedPath() &&
+			reg.RawQuery == req.RawQuery && reg.ForceQuery == req.ForceQuery {
 			return true
 		}
 	}
@@ -103,7 +123,23 @@ func validResourceURI(raw string) error {
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return errors.New("must not contain a fragment")
 	}
+	if !display.Safe(raw) {
+		return errors.New("must not contain control or invisible formatting characters")
+	}
 	return nil
+}
+
+// displayURL is uri as the consent page shows it: its host in punycode.
+func displayURL(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil || u.Host == "" {
+		return uri
+	}
+	if h := display.PrepareHost(u.Host); h.Unicode != "" {
+		u.Host = h.ASCII
+		return u.String()
+	}
+	return uri
 }
 
 // redirectOrigin is the CSP source that lets a form submission end in a
@@ -117,4 +153,17 @@ func redirectOrigin(uri string) string {
 		return u.Scheme + "://" + u.Host
 	}
 	return u.Scheme + ":"
+}
+
+// redirectHost is the host of a redirect URI as pages show it (punycode,
+// with a mixed-script warning); the scheme for private-use schemes.
+func redirectHost(uri string) ui.Host {
+	u, err := url.Parse(uri)
+	if err != nil || uri == "" {
+		return ui.Host{}
+	}
+	if u.Host == "" {
+		return ui.Host{ASCII: u.Scheme + ":"} // private-use scheme: the app itself
+	}
+	return display.PrepareHost(u.Host)
 }

@@ -157,6 +157,7 @@ func (s *Server) endpoint(path string) string { return s.cfg.Issuer + path }
 const (
 	pathAuthorize  = "/authorize"
 	pathLogin      = "/login"
+	pathLogout     = "/logout"
 	pathConsent    = "/consent"
 	pathCallback   = "/callback"
 	pathToken      = "/token"
@@ -198,6 +199,7 @@ func (s *Server) routes() {
 	// One browser login takes several page requests: only /authorize itself
 	// counts against the authorize limit.
 	s.handle(s.basePath+pathLogin, route{methods: "GET, POST", limit: EndpointDefault, handler: s.handleLogin})
+	s.handle(s.basePath+pathLogout, route{methods: "POST", limit: EndpointDefault, handler: s.handleLogout})
 	s.handle(s.basePath+pathConsent, route{methods: "GET, POST", limit: EndpointDefault, handler: s.handleConsent})
 	s.handle(s.basePath+pathCallback, route{methods: "GET", limit: EndpointDefault, handler: s.handleCallback})
 	s.handle(s.basePath+pathToken, route{methods: "POST", limit: EndpointToken, cors: true, handler: s.handleToken, oauthish: true})

@@ -25,7 +25,9 @@ var (
 )
 
 // CodeRecord is what an authorization code stands for. Stores key it by the
-// code's digest and never see the code itself.
+// code's digest and never see the code itself. RedirectURI is the
+// authorization request's redirect_uri, which the token request must repeat
+// (OAuth 2.1 §4.1.3); it is empty when the request omitted it.
 type CodeRecord struct {
 	GrantID       string    `json:"grant_id"`
 	ClientID      string    `json:"client_id"`
@@ -77,7 +79,9 @@ type RefreshRecord struct {
 }
 
 // PendingAuthorization is an authorization request between /authorize and
-// the user's consent, keyed by the digest of its random id.
+// the user's consent, keyed by the digest of its random id. RedirectURI is
+// the request's redirect_uri, empty when it was omitted (the client's only
+// registered URI then receives the answer).
 type PendingAuthorization struct {
 	ClientID      string    `json:"client_id"`
 	RedirectURI   string    `json:"redirect_uri"`

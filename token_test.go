@@ -24,8 +24,8 @@ func checkNoStore(t *testing.T, resp *http.Response) {
 // TestTokenRejections: every rejection of POST /token, as OAuth JSON with
 // no-store. Deviation from the seed's tests: a request without client_id is
 // 401 invalid_client (no client authentication at all, RFC 6749 §5.2), not
-// 400 invalid_request. With exactly one registered redirect URI the
-// redirect_uri may be omitted (the code is bound to it anyway).
+// 400 invalid_request. A redirect_uri sent at /authorize must be repeated
+// (OAuth 2.1 §4.1.3): omitted is invalid_grant (TestTokenRedirectURIMustRepeat).
 
 func TestTokenRejections(t *testing.T) {
 	e := newEnv(t)
@@ -64,7 +64,7 @@ func TestTokenRejections(t *testing.T) {
 		}, "unsupported_grant_type", 400, "", false},
 		{"missing code", func() req { f := fresh(); f.Del("code"); return req{form: f} }, "invalid_request", 400, "code", false},
 		{"missing code_verifier", func() req { f := fresh(); f.Del("code_verifier"); return req{form: f} }, "invalid_request", 400, "code_verifier", false},
-		{"missing redirect_uri (two registered)", func() req { f := fresh(); f.Del("redirect_uri"); return req{form: f} }, "invalid_request", 400, "redirect_uri", false},
+		{"missing redirect_uri (two registered)", func() req { f := fresh(); f.Del("redirect_uri"); return req{form: f} }, "invalid_grant", 400, "redirect_uri", false},
 		{"missing client_id", func() req { f := fresh(); f.Del("client_id"); return req{form: f} }, "invalid_client", 401, "", false},
 		{"unknown client", func() req { f := fresh(); f.Set("client_id", "nope"); return req{form: f} }, "invalid_client", 401, "", false},
 		{"unknown client via Basic", func() req {

@@ -56,6 +56,8 @@ type options struct {
 	introspectors []string
 	// operators are the -user names that may be granted audit:read.
 	operators []string
+	// maxStateLength is Config.MaxStateLength.
+	maxStateLength int
 	// trustForwardedFor: client IPs come from X-Forwarded-For (behind a proxy).
 	trustForwardedFor bool
 	// Store bounds, as mcpauth.Config takes them (negative: disabled).
@@ -114,6 +116,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		statics     listFlag
 		trustXFF    = fs.Bool("trust-forwarded-for", false, "rate-limit by the last X-Forwarded-For hop: set only behind a reverse proxy you control")
+		maxState    = fs.Int("max-state-length", mcpauth.DefaultMaxStateLength, "longest state `bytes` accepted at /authorize (echoed to the client)")
 		auditSecret = fs.String("audit-secret", "", "operator secret accepted by the audit stream (at least 16 characters; prefer the environment variable)")
 
 		storeTimeout = fs.Duration("store-timeout", 5*time.Second, "deadline of every store call; a store slower than this gives 503 with Retry-After")
@@ -189,6 +192,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	var err error
 	if o.loginBackoff, err = mcpauth.ParseLoginBackoff(*backoff); err != nil {
 		return nil, usagef("-login-backoff: %v", err)
+	}
+	if o.maxStateLength = *maxState; o.maxStateLength < 1 {
+		return nil, usagef("-max-state-length %d: want a positive number of bytes", *maxState)
 	}
 	if err := o.check(*scopes, *rateLimit, users.vals, statics.vals); err != nil {
 		return nil, err

@@ -48,6 +48,12 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if o.storeTimeout != 5*time.Second || o.refreshRetryWindow != 10*time.Second || o.clientIdleExpiry != 90*24*time.Hour || o.maxPending != 10000 {
 		t.Errorf("store bounds: timeout %v retry window %v idle expiry %v max pending %d", o.storeTimeout, o.refreshRetryWindow, o.clientIdleExpiry, o.maxPending)
 	}
+	if o.maxStateLength != 2048 {
+		t.Errorf("max state length %d, want 2048", o.maxStateLength)
+	}
+	if o, err := parseFlags(nil, envMap(map[string]string{"MCPAUTH_MAX_STATE_LENGTH": "512"}), io.Discard); err != nil || o.maxStateLength != 512 {
+		t.Errorf("MCPAUTH_MAX_STATE_LENGTH=512: %v", err)
+	}
 }
 
 // TestParseFlagsStoreBounds: the store bounds come from flags or the
@@ -141,6 +147,8 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"-client-idle-expiry", "-1h"}, nil, "-client-idle-expiry"},
 		{[]string{"-max-pending", "0"}, nil, "-max-pending"},
 		{nil, map[string]string{"MCPAUTH_STORE_TIMEOUT": "soon"}, "MCPAUTH_STORE_TIMEOUT"},
+		{[]string{"-max-state-length", "0"}, nil, "-max-state-length"},
+		{nil, map[string]string{"MCPAUTH_MAX_STATE_LENGTH": "big"}, "MCPAUTH_MAX_STATE_LENGTH"},
 	} {
 		_, err := parseFlags(tc.args, envMap(tc.env), io.Discard)
 		var ue *usageError

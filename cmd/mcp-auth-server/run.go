@@ -238,6 +238,7 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		RateLimits:        o.rateLimits,
 		TrustForwardedFor: o.trustForwardedFor,
 		Introspectors:     o.introspectors,
+		MaxStateLength:    o.maxStateLength,
 		ConsentUI:         mcpauth.ConsentUI{AppName: "MCP Auth Server"},
 		Logger:            log,
 		GrantPolicy:       operatorPolicy(o.operators),

@@ -18,6 +18,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mcpauth/mcpauth/internal/display"
 )
 
 // Limits on client identifiers and document fields.
@@ -312,22 +314,16 @@ func Parse(clientID string, body []byte, opts ParseOptions) (*Document, error) {
 	return d, nil
 }
 
-// displayable: at most n bytes of valid UTF-8 without control characters.
+// displayable: at most n bytes of valid UTF-8 without control or
+// formatting characters (bidi overrides such as U+202E could reorder what
+// the consent page shows; see package display).
 func displayable(s string, n int) bool {
-	if len(s) > n || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if r < ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
-			return false
-		}
-	}
-	return true
+	return len(s) <= n && display.Safe(s)
 }
 
 // httpsURL: an absolute https URL with a host, no user info, bounded length.
 func httpsURL(s string) bool {
-	if len(s) > maxURILength || !strings.HasPrefix(s, "https://") || strings.ContainsAny(s, " \t\r\n\\<>\"") {
+	if len(s) > maxURILength || !strings.HasPrefix(s, "https://") || strings.ContainsAny(s, " \t\r\n\\<>\"") || !display.Safe(s) {
 		return false
 	}
 	u, err := url.Parse(s)
@@ -337,7 +333,7 @@ func httpsURL(s string) bool {
 // defaultRedirectCheck: https, or http on a loopback host (RFC 8252 §7.3),
 // absolute, no fragment or user info.
 func defaultRedirectCheck(raw string) error {
-	if raw == "" || len(raw) > maxURILength || strings.ContainsAny(raw, " \t\r\n\\<>\"#") {
+	if raw == "" || len(raw) > maxURILength || strings.ContainsAny(raw, " \t\r\n\\<>\"#") || !display.Safe(raw) {
 		return errors.New("must be an absolute URI without a fragment")
 	}
 	u, err := url.Parse(raw)

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mcpauth/mcpauth/internal/display"
 )
 
 const testID = "https://app.example.com/oauth/client.json"
@@ -101,6 +103,12 @@ func TestParse(t *testing.T) {
 		{name: "client_name missing", body: `{"client_id":"` + testID + `","redirect_uris":["https://a.example/cb"]}`, wantErr: "client_name"},
 		{name: "client_name blank", body: `{"client_id":"` + testID + `","client_name":"  ","redirect_uris":["https://a.example/cb"]}`, wantErr: "client_name"},
 		{name: "client_name control char", body: `{"client_id":"` + testID + `","client_name":"a\u0000b","redirect_uris":["https://a.example/cb"]}`, wantErr: "client_name"},
+		{name: "client_name bidi override", body: `{"client_id":"` + testID + `","client_name":"Evil\u202Eppa","redirect_uris":["https://a.example/cb"]}`, wantErr: "client_name"},
+		{name: "client_name zero width", body: `{"client_id":"` + testID + `","client_name":"Go\u200Bogle","redirect_uris":["https://a.example/cb"]}`, wantErr: "client_name"},
+		{name: "redirect URI bidi", body: `{"client_id":"` + testID + `","client_name":"X","redirect_uris":["https://a.example/\u202Ecb"]}`, wantErr: "redirect URI"},
+		{name: "client_uri bidi", body: string(doc(`,"client_uri":"https://a.example/\u2066x"`)), wantErr: "client_uri"},
+		{name: "software_id isolate", body: string(doc(`,"software_id":"a\u2069"`)), wantErr: "software_id"},
+		{name: "contacts bidi", body: string(doc(`,"contacts":["\u202Dx@example.com"]`)), wantErr: "contacts"},
 		{name: "redirect_uris missing", body: `{"client_id":"` + testID + `","client_name":"X"}`, wantErr: "redirect_uris"},
 		{name: "redirect_uris empty", body: `{"client_id":"` + testID + `","client_name":"X","redirect_uris":[]}`, wantErr: "redirect_uris"},
 		{name: "redirect_uris not an array", body: `{"client_id":"` + testID + `","client_name":"X","redirect_uris":"https://a.example/cb"}`, wantErr: "wrong type"},
@@ -174,6 +182,7 @@ func FuzzParse(f *testing.F) {
 	f.Add("https://a.example/c", `{"client_id":"https://a.example/c","client_secret":"x"}`)
 	f.Add(testID, `[]`)
 	f.Add(testID, `{"client_id":null}`)
+	f.Add(testID, `{"client_id":"`+testID+`","client_name":"a\u202eb","redirect_uris":["https://a.example/cb"]}`)
 	f.Fuzz(func(t *testing.T, clientID, body string) {
 		d, err := Parse(clientID, []byte(body), ParseOptions{})
 		if err != nil {
@@ -200,6 +209,13 @@ func FuzzParse(f *testing.F) {
 		for _, g := range d.GrantTypes {
 			if g != "authorization_code" && g != "refresh_token" {
 				t.Fatalf("unsupported grant type %q kept", g)
+			}
+		}
+		// Nothing the consent page shows carries control or bidi characters.
+		for _, x := range append([]string{d.ClientName, d.ClientURI, d.LogoURI, d.TOSURI, d.PolicyURI, d.SoftwareID, d.SoftwareVersion, d.Scope},
+			append(d.Contacts, d.RedirectURIs...)...) {
+			if !display.Safe(x) {
+				t.Fatalf("unsafe text accepted: %q", x)
 			}
 		}
 	})

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/mcpauth/mcpauth/internal/display"
 )
 
 //go:embed templates/*.html
@@ -37,6 +39,10 @@ type Brand struct {
 	AssetsURL string
 }
 
+// Host is a host name as the pages show it: ASCII (punycode), with a
+// warning when it mixes scripts.
+type Host = display.Host
+
 // Login is the data of the sign-in page.
 type Login struct {
 	Brand
@@ -46,6 +52,8 @@ type Login struct {
 	Username   string
 	Error      string
 	ClientName string
+	// Unverified marks a client the operator did not configure.
+	Unverified bool
 }
 
 // Scope is one requested scope with its description.
@@ -57,18 +65,29 @@ type Scope struct {
 // Consent is the data of the consent page.
 type Consent struct {
 	Brand
-	Action       string
-	RequestID    string
-	CSRF         string
-	ClientName   string
-	ClientURI    string
-	RedirectHost string
+	Action     string
+	RequestID  string
+	CSRF       string
+	ClientName string
+	ClientURI  string
+	// ClientURIHost is the host of ClientURI, shown as the link's text.
+	ClientURIHost Host
+	// ClientIDHost is the host serving a client ID metadata document client's
+	// metadata (its client_id URL): who vouches for the name.
+	ClientIDHost Host
+	// Unverified marks a client the operator did not configure: its name
+	// and links are its own claims.
+	Unverified   bool
+	RedirectHost Host
 	RedirectURI  string
 	Scopes       []Scope
 	Resource     string
 	UserName     string
 	// LoopbackOnly warns that the client's redirect stays on this device.
 	LoopbackOnly bool
+	// SignOutAction, when set, is where "Not you? Sign out" posts (req and
+	// csrf as for the decision).
+	SignOutAction string
 }
 
 // Error is the data of the error page.
@@ -77,6 +96,9 @@ type Error struct {
 	Title   string
 	Message string
 	Code    string
+	// RedirectHost, when set, is where the application asked for the
+	// answer: named so the user knows who sent them, never linked.
+	RedirectHost Host
 }
 
 // Render writes the named template with the page security headers. Extra
