@@ -236,6 +236,10 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, false, err)
 		return
 	}
+	if p.Scopes = limitScopes(p.Scopes, user); user.AllowedScopes != nil && onlyOfflineAccess(p.Scopes) {
+		s.denyScopes(w, r, pendingID)
+		return
+	}
 	if r.Method == http.MethodGet {
 		s.authority.consent(w, r, pendingID, p, client, user)
 		return
@@ -293,6 +297,7 @@ func (s *Server) approve(w http.ResponseWriter, r *http.Request, pendingID strin
 		s.fail(w, r, false, err)
 		return
 	}
+	p.Scopes = limitScopes(p.Scopes, user)
 	now := s.now()
 	g := &GrantRecord{ID: "grnt_" + uuid.NewString(), ClientID: client.ID, Subject: user.Subject, Scopes: p.Scopes,
 		Resource: p.Resource, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL)}

@@ -46,6 +46,16 @@ type Login struct {
 	Username   string
 	Error      string
 	ClientName string
+	// Passwords shows the username and password form.
+	Passwords bool
+	// Providers are the "Continue with …" links to upstream sign-in.
+	Providers []Provider
+}
+
+// Provider is an upstream sign-in link on the login page.
+type Provider struct {
+	Name string
+	URL  string
 }
 
 // Scope is one requested scope with its description.
