@@ -238,12 +238,7 @@ func (a *Authenticator) redeem(ctx context.Context, pending *upstream.Pending, c
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, a.client)
 	tok, err := a.oauth2Config(p).Exchange(ctx, code, oauth2.VerifierOption(pending.Verifier))
 	if err != nil {
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
-			// invalid_grant: a replayed or foreign code (RFC 6749 §5.2).
-			return mcpauth.User{}, upstream.ErrBadState.With(err)
-		}
-		return mcpauth.User{}, upstream.ErrUnavailable.With(err)
+		return mcpauth.User{}, upstream.ExchangeError(err)
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {

@@ -388,3 +388,14 @@ func isLoopback(host string) bool {
 	}
 	return host == "127.0.0.1" || host == "::1" || strings.HasPrefix(host, "127.")
 }
+
+// ExchangeError classifies a failed code exchange (RFC 6749 §5.2): a
+// refused code (invalid_grant: replayed, or from another sign-in) is a bad
+// sign-in; anything else means the provider is not answering properly.
+func ExchangeError(err error) *Error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
+		return ErrBadState.With(err)
+	}
+	return ErrUnavailable.With(err)
+}
