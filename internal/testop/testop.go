@@ -4,6 +4,7 @@
 package testop
 
 import (
+	"net"
 	"net/http/httptest"
 	"testing"
 
@@ -42,6 +43,13 @@ type OP struct {
 // redirectURIs and signs in users (default Alice). It stops with the test.
 func Start(t testing.TB, redirectURIs []string, users ...User) *OP {
 	t.Helper()
+	return StartHost(t, "127.0.0.1", redirectURIs, users...)
+}
+
+// StartHost is Start with the issuer's host name: "localhost" puts the
+// provider on another site than a server at 127.0.0.1, as in real life.
+func StartHost(t testing.TB, host string, redirectURIs []string, users ...User) *OP {
+	t.Helper()
 	if len(users) == 0 {
 		users = []User{Alice}
 	}
@@ -51,7 +59,8 @@ func Start(t testing.TB, redirectURIs []string, users ...User) *OP {
 			Email: u.Email, EmailVerified: u.EmailVerified}
 	}
 	srv := httptest.NewUnstartedServer(nil)
-	issuer := "http://" + srv.Listener.Addr().String()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	issuer := "http://" + net.JoinHostPort(host, port)
 	st := storage.NewStorageWithClients(store, map[string]*storage.Client{
 		ClientID: storage.WebClient(ClientID, ClientSecret, redirectURIs...),
 	})
