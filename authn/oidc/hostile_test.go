@@ -91,6 +91,14 @@ func TestIDTokenVerification(t *testing.T) {
 	}{
 		{"genuine", func(map[string]any, *fakeIdP) *rsa.PrivateKey { return nil }, ""},
 		{"another audience", func(c map[string]any, _ *fakeIdP) *rsa.PrivateKey { c["aud"] = "another-client"; return nil }, "invalid_token"},
+		{"shared audience, azp another client", func(c map[string]any, _ *fakeIdP) *rsa.PrivateKey {
+			c["aud"], c["azp"] = []string{testop.ClientID, "another-client"}, "another-client"
+			return nil
+		}, "invalid_token"},
+		{"shared audience, azp us", func(c map[string]any, _ *fakeIdP) *rsa.PrivateKey {
+			c["aud"], c["azp"] = []string{testop.ClientID, "another-client"}, testop.ClientID
+			return nil
+		}, ""},
 		{"wrong nonce", func(c map[string]any, _ *fakeIdP) *rsa.PrivateKey { c["nonce"] = "from-another-sign-in"; return nil }, "invalid_token"},
 		{"no nonce", func(c map[string]any, _ *fakeIdP) *rsa.PrivateKey { delete(c, "nonce"); return nil }, "invalid_token"},
 		{"another issuer", func(c map[string]any, _ *fakeIdP) *rsa.PrivateKey { c["iss"] = "https://evil.example"; return nil }, "invalid_token"},

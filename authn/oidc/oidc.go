@@ -248,6 +248,13 @@ func (a *Authenticator) redeem(ctx context.Context, pending *upstream.Pending, c
 	if err != nil {
 		return mcpauth.User{}, upstream.ErrInvalidToken.With(err)
 	}
+	// With several audiences, azp must name us (OIDC Core §3.1.3.7 items 4-5).
+	var azp struct {
+		AZP string `json:"azp"`
+	}
+	if err := idt.Claims(&azp); err != nil || (len(idt.Audience) > 1 && azp.AZP != a.cfg.ClientID) {
+		return mcpauth.User{}, upstream.ErrInvalidToken.With(fmt.Errorf("ID token for audiences %v, azp %q", idt.Audience, azp.AZP))
+	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(pending.Nonce)) != 1 {
 		return mcpauth.User{}, upstream.ErrInvalidToken.With(errors.New("ID token nonce does not match this sign-in"))
 	}
