@@ -25,8 +25,10 @@ type fakeIdP struct {
 	key, other *rsa.PrivateKey
 	doctor     func(claims map[string]any) (signWith *rsa.PrivateKey)
 
-	mu    sync.Mutex
-	nonce string
+	mu        sync.Mutex
+	nonce     string
+	jwksHits  int
+	discovery int
 }
 
 func startFakeIdP(t *testing.T, doctor func(map[string]any) *rsa.PrivateKey) *fakeIdP {
@@ -38,10 +40,16 @@ func startFakeIdP(t *testing.T, doctor func(map[string]any) *rsa.PrivateKey) *fa
 	t.Cleanup(f.Close)
 	iss := f.URL
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.discovery++
+		f.mu.Unlock()
 		json.NewEncoder(w).Encode(map[string]any{"issuer": iss, "authorization_endpoint": iss + "/authorize",
 			"token_endpoint": iss + "/token", "jwks_uri": iss + "/jwks", "id_token_signing_alg_values_supported": []string{"RS256"}})
 	})
 	mux.HandleFunc("/jwks", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.jwksHits++
+		f.mu.Unlock()
 		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &f.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
 	})
 	mux.HandleFunc("/authorize", func(w http.ResponseWriter, r *http.Request) {
@@ -150,4 +158,26 @@ func TestProviderDownAtCallback(t *testing.T) {
 	idp.Close()
 	b.stopAt = ""
 	assertErrorPage(t, b.get(stopped.location), http.StatusBadGateway, "temporarily_unavailable")
+}
+
+// TestProviderMetadataCached: discovery and the JWKS are fetched once for
+// many sign-ins, not per callback.
+func TestProviderMetadataCached(t *testing.T) {
+	var idp *fakeIdP
+	e := newEnv(t, func(string) string {
+		idp = startFakeIdP(t, func(map[string]any) *rsa.PrivateKey { return nil })
+		return idp.URL
+	}, nil)
+	for range 3 {
+		b := newBrowser(t)
+		_, challenge := pkce()
+		if got := e.toProvider(b, challenge, ""); got.status != http.StatusOK || got.url.Path != "/consent" {
+			t.Fatalf("got %d at %s", got.status, got.url)
+		}
+	}
+	idp.mu.Lock()
+	defer idp.mu.Unlock()
+	if idp.discovery != 1 || idp.jwksHits != 1 {
+		t.Errorf("discovery fetched %d times, JWKS %d times, want 1 and 1", idp.discovery, idp.jwksHits)
+	}
 }

@@ -244,7 +244,8 @@ func (a *Authenticator) redeem(ctx context.Context, pending *upstream.Pending, c
 	if raw == "" {
 		return mcpauth.User{}, upstream.ErrInvalidToken.With(errors.New("no id_token in the token response"))
 	}
-	idt, err := p.VerifierContext(gooidc.ClientContext(ctx, a.client), &gooidc.Config{ClientID: a.cfg.ClientID, Now: a.cfg.Now}).Verify(ctx, raw)
+	// Verifier shares the provider's cached JWKS (refetched on an unknown kid).
+	idt, err := p.Verifier(&gooidc.Config{ClientID: a.cfg.ClientID, Now: a.cfg.Now}).Verify(ctx, raw)
 	if err != nil {
 		return mcpauth.User{}, upstream.ErrInvalidToken.With(err)
 	}

@@ -324,6 +324,14 @@ func TestAllowLists(t *testing.T) {
 				return
 			}
 			assertErrorPage(t, got, http.StatusForbidden, tc.want)
+			// Back to sign-in: the pending request's login page, where another account or provider can be chosen.
+			m := regexp.MustCompile(`<a href="([^"]+)">Back to sign-in</a>`).FindStringSubmatch(got.body)
+			if m == nil {
+				t.Fatalf("no way back to sign-in:\n%s", got.body)
+			}
+			if back := b.get(html.UnescapeString(m[1])); back.status != http.StatusOK || back.url.Path != "/login" || !reContinue.MatchString(back.body) {
+				t.Errorf("Back to sign-in: %d at %s", back.status, back.url)
+			}
 			if c, _, _ := e.auth.Authenticate(reqWithCookies(b, e.srv.URL)); c.Subject != "" {
 				t.Errorf("refused user has a session: %+v", c)
 			}

@@ -87,6 +87,9 @@ type Error struct {
 	Title   string
 	Message string
 	Code    string
+	// RetryURL, when set, offers to go back to the sign-in page (after an
+	// upstream sign-in failed, to choose another account or provider).
+	RetryURL string
 }
 
 // Render writes the named template with the page security headers. Extra

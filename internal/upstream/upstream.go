@@ -312,11 +312,12 @@ func (f *Flow) Fail(w http.ResponseWriter, r *http.Request, p *Pending, err erro
 		level = slog.LevelWarn
 	}
 	f.cfg.Logger.Log(r.Context(), level, "mcpauth: upstream sign-in failed", "kind", f.cfg.Kind, "code", e.Code, "err", err)
-	brand := ui.Brand{}
-	if p != nil {
-		brand.AssetsURL = assetsURL(p.ReturnTo)
+	page := ui.Error{Title: e.Title, Message: e.Message, Code: e.Code}
+	if p != nil && ValidReturnTo(p.ReturnTo) {
+		// The pending request may still be live: back to its sign-in page.
+		page.AssetsURL, page.RetryURL = assetsURL(p.ReturnTo), p.ReturnTo
 	}
-	ui.Render(w, e.Status, "error.html", ui.Error{Brand: brand, Title: e.Title, Message: e.Message, Code: e.Code})
+	ui.Render(w, e.Status, "error.html", page)
 }
 
 // assetsURL finds our stylesheet from the consent URL a sign-in returns
