@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mcpauth/mcpauth"
 )
@@ -65,6 +66,8 @@ type options struct {
 	passwordLogin bool
 	// signinKey seals the upstream sign-in cookies; nil: random per run.
 	signinKey []byte
+	// signinSessionTTL is how long an upstream sign-in lasts here.
+	signinSessionTTL time.Duration
 }
 
 // oidcOptions are the -oidc-* flags ("" issuer: no OIDC provider).
@@ -136,6 +139,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	ghOrg := fs.String("github-org", "", "admit only active members of this GitHub `organization`")
 	ghURL := fs.String("github-url", "", "GitHub Enterprise Server `URL` (default https://github.com)")
 	passwordLogin := fs.Bool("password-login", true, "offer the username/password form (-user); false: upstream sign-in only")
+	signinTTL := fs.Duration("signin-session-ttl", 12*time.Hour, "how long an upstream sign-in lasts before the provider is asked again (1m to 720h)")
 	signinKey := fs.String("signin-cookie-key", "", "base64 key (32+ bytes) sealing the upstream sign-in cookies, the same on every replica (default: random per run; prefer the environment variable)")
 	fs.Var(&introspectors, "introspector", "`client_id` of a confidential client (a resource server) that may introspect every token; repeatable (default: none, each client sees only its own tokens)")
 	usage := func() {
@@ -203,6 +207,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	o.oidc = oidcOptions{issuer: *oidcIssuer, clientID: *oidcClientID, clientSecret: *oidcSecret, name: *oidcName, allowedDomains: oidcDomains.vals}
 	o.github = githubOptions{clientID: *ghClientID, clientSecret: *ghSecret, org: *ghOrg, baseURL: *ghURL}
 	o.passwordLogin = *passwordLogin
+	if o.signinSessionTTL = *signinTTL; o.signinSessionTTL < time.Minute || o.signinSessionTTL > 720*time.Hour {
+		return nil, usagef("-signin-session-ttl %v: want 1m to 720h", o.signinSessionTTL)
+	}
 	if err := o.checkSignIn(*signinKey); err != nil {
 		return nil, err
 	}

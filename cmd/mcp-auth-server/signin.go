@@ -43,7 +43,7 @@ func signInProviders(o *options, cfg *mcpauth.Config, log *slog.Logger, a *app) 
 	}
 	if o.oidc.issuer != "" {
 		up, err := oidc.New(oidc.Config{Issuer: o.oidc.issuer, ClientID: o.oidc.clientID, ClientSecret: o.oidc.clientSecret,
-			RedirectURL: o.issuer + oidcCallbackPath, AllowedDomains: o.oidc.allowedDomains, CookieKey: key, Logger: log})
+			RedirectURL: o.issuer + oidcCallbackPath, AllowedDomains: o.oidc.allowedDomains, CookieKey: key, SessionTTL: o.signinSessionTTL, Logger: log})
 		if err != nil {
 			return nil, usagef("-oidc-issuer: %v", err)
 		}
@@ -51,7 +51,7 @@ func signInProviders(o *options, cfg *mcpauth.Config, log *slog.Logger, a *app) 
 	}
 	if o.github.clientID != "" {
 		up, err := github.New(github.Config{ClientID: o.github.clientID, ClientSecret: o.github.clientSecret, Org: o.github.org,
-			BaseURL: o.github.baseURL, RedirectURL: o.issuer + githubCallbackPath, CookieKey: key, Logger: log})
+			BaseURL: o.github.baseURL, RedirectURL: o.issuer + githubCallbackPath, CookieKey: key, SessionTTL: o.signinSessionTTL, Logger: log})
 		if err != nil {
 			return nil, usagef("-github-client-id: %v", err)
 		}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcpauth/mcpauth/internal/testop"
 )
@@ -28,6 +29,7 @@ func TestParseSignInFlags(t *testing.T) {
 		"MCPAUTH_GITHUB_ORG":           "acme",
 		"MCPAUTH_PASSWORD_LOGIN":       "false",
 		"MCPAUTH_SIGNIN_COOKIE_KEY":    key,
+		"MCPAUTH_SIGNIN_SESSION_TTL":   "1h",
 	})
 	o, err := parseFlags(nil, env, io.Discard)
 	if err != nil {
@@ -39,7 +41,7 @@ func TestParseSignInFlags(t *testing.T) {
 		o.oidc.name != want.name || !slices.Equal(o.oidc.allowedDomains, want.allowedDomains) {
 		t.Errorf("oidc = %+v, want %+v", o.oidc, want)
 	}
-	if o.github != (githubOptions{clientID: "gh-id", clientSecret: "gh-secret", org: "acme"}) || o.passwordLogin || len(o.signinKey) != 32 {
+	if o.github != (githubOptions{clientID: "gh-id", clientSecret: "gh-secret", org: "acme"}) || o.passwordLogin || len(o.signinKey) != 32 || o.signinSessionTTL != time.Hour {
 		t.Errorf("github = %+v, passwordLogin %v, key %d bytes", o.github, o.passwordLogin, len(o.signinKey))
 	}
 
@@ -66,7 +68,7 @@ func TestParseSignInFlags(t *testing.T) {
 	}
 
 	o, err = parseFlags(nil, envMap(nil), io.Discard)
-	if err != nil || !o.passwordLogin || o.oidc.issuer != "" || o.github.clientID != "" {
+	if err != nil || !o.passwordLogin || o.oidc.issuer != "" || o.github.clientID != "" || o.signinSessionTTL != 12*time.Hour {
 		t.Errorf("defaults: %+v %v", o, err)
 	}
 }
@@ -92,6 +94,8 @@ func TestParseSignInFlagsErrors(t *testing.T) {
 		{append(slices.Clone(oidc), "-password-login=false", "-user", "a:b"), nil, "contradict"},
 		{append(slices.Clone(oidc), "-signin-cookie-key", "c2hvcnQ="), nil, "-signin-cookie-key"},
 		{oidc, map[string]string{"MCPAUTH_PASSWORD_LOGIN": "nope"}, "MCPAUTH_PASSWORD_LOGIN"},
+		{append(slices.Clone(oidc), "-signin-session-ttl", "10s"), nil, "-signin-session-ttl"},
+		{append(slices.Clone(oidc), "-signin-session-ttl", "1000h"), nil, "-signin-session-ttl"},
 	} {
 		_, err := parseFlags(tc.args, envMap(tc.env), io.Discard)
 		var ue *usageError
