@@ -93,8 +93,11 @@ func (c *Config) normalize() (*url.URL, error) {
 	if c.TestAutoApprove != "" && !isLoopbackHost(iss.Hostname()) {
 		return nil, configErr("TestAutoApprove", "allowed only for a loopback issuer, not %q", c.Issuer)
 	}
-	if c.Grantex == nil && c.Authenticator == nil && len(c.Users) == 0 && c.TestAutoApprove == "" {
-		return nil, configErr("Users", "the local authority needs Users, an Authenticator, or TestAutoApprove to know who consents")
+	if c.Grantex == nil && c.Authenticator == nil && len(c.Users) == 0 && len(c.SignInProviders) == 0 && c.TestAutoApprove == "" {
+		return nil, configErr("Users", "the local authority needs Users, SignInProviders, an Authenticator, or TestAutoApprove to know who consents")
+	}
+	if err := checkSignInProviders(c); err != nil {
+		return nil, err
 	}
 	if c.Authenticator != nil && len(c.Users) > 0 {
 		return nil, configErr("Users", "set Users or Authenticator, not both")

@@ -52,8 +52,13 @@ func (s *Server) currentUser(r *http.Request, p *PendingAuthorization) (User, bo
 			u.Name = u.Subject
 		}
 		return u, u.Subject != "", nil
-	case len(s.users) > 0:
-		return s.sessionUser(r)
+	case len(s.users) > 0 || len(s.cfg.SignInProviders) > 0:
+		if len(s.users) > 0 {
+			if u, ok, err := s.sessionUser(r); err != nil || ok {
+				return u, ok, err
+			}
+		}
+		return s.providerUser(r)
 	default:
 		s.log.Warn("mcpauth: no Authenticator or Users configured: the Grantex principal is the client_id", "client_id", p.ClientID)
 		return User{Subject: p.ClientID, Name: p.ClientID}, true, nil
@@ -71,7 +76,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, pendingID string
 
 // handleLogin serves the built-in username/password page.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	if len(s.users) == 0 {
+	if len(s.users) == 0 && len(s.cfg.SignInProviders) == 0 {
 		s.fail(w, r, false, &oauth.Error{Code: "not_found", Description: "this server has no login page", Status: http.StatusNotFound})
 		return
 	}
@@ -79,7 +84,16 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	page := ui.Login{Brand: s.brand(), Action: s.basePath + pathLogin, RequestID: pendingID}
+	if r.Method == http.MethodGet && params.Has("provider") {
+		s.startProviderSignIn(w, r, pendingID, params.Get("provider"))
+		return
+	}
+	if r.Method == http.MethodPost && len(s.users) == 0 {
+		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("password sign-in is turned off on this server")))
+		return
+	}
+	page := ui.Login{Brand: s.brand(), Action: s.basePath + pathLogin, RequestID: pendingID,
+		Passwords: len(s.users) > 0, Providers: s.providerLinks(pendingID)}
 	if c, err := s.getClient(r.Context(), p.ClientID); err == nil {
 		if display.Safe(c.Name) {
 			page.ClientName = c.Name

@@ -64,6 +64,10 @@ type Config struct {
 	Authenticator Authenticator
 	// Users are the accounts of the built-in login page; see HashPassword.
 	Users []PasswordUser
+	// SignInProviders are upstream identity providers (packages authn/oidc,
+	// authn/github) offered as "Continue with <Name>" buttons on the built-in
+	// login page, beside the password form when Users is set or instead of it.
+	SignInProviders []SignInProvider
 	// TestAutoApprove signs every authorization request in as this subject and
 	// approves it without a page. Tests only: refused unless Issuer is loopback.
 	TestAutoApprove string
@@ -200,6 +204,11 @@ type User struct {
 	// token's claims, directory groups) for Config.GrantPolicy to map to
 	// scopes. The built-in login page sets none.
 	Claims map[string]any
+	// AllowedScopes, when not nil, are the only scopes this user may be
+	// granted (an upstream provider's claims mapped to scopes); requested
+	// scopes outside it are dropped before consent, and a request left with
+	// none is denied (RFC 6749 §4.1.2.1 access_denied).
+	AllowedScopes []string
 }
 
 // Authenticator connects the authorization endpoint to the host's own sign-in.

@@ -34,8 +34,9 @@ var (
 	ErrInvalidScope = errors.New("mcpauth: scope not grantable by the grant policy")
 )
 
-// grantableScopes applies Config.GrantPolicy to a pending authorization:
-// the requested scopes the policy allows, in request order. The policy can
+// grantableScopes applies User.AllowedScopes and then Config.GrantPolicy to
+// a pending authorization: the requested scopes both allow, in request order.
+// A sign-in that allows none of them is access_denied. The policy can
 // only narrow: scopes it returns that were not requested are ignored. A
 // policy that leaves nothing of a request (offline_access alone is nothing:
 // it grants no access) fails the request with invalid_scope.
@@ -44,11 +45,22 @@ var (
 // so the page shows only grantable scopes and a policy that changed in
 // between (an operator removed) is obeyed at issuance.
 func (s *Server) grantableScopes(ctx context.Context, user User, client *Client, p *PendingAuthorization) ([]string, error) {
+	requested := p.Scopes
+	if user.AllowedScopes != nil {
+		// The sign-in's own limit (User.AllowedScopes) first; offline_access
+		// is about refresh, not a permission on the resource, and stays.
+		requested = slices.DeleteFunc(slices.Clone(p.Scopes), func(sc string) bool {
+			return sc != scopeOfflineAccess && !slices.Contains(user.AllowedScopes, sc)
+		})
+		if !grantsAccess(requested) {
+			return nil, oauth.AccessDenied("this account may not be granted any of the requested scopes")
+		}
+	}
 	policy := s.cfg.GrantPolicy
 	if policy == nil {
-		return p.Scopes, nil
+		return requested, nil
 	}
-	req := GrantRequest{User: user, Client: *client, Scopes: slices.Clone(p.Scopes), Resource: p.Resource}
+	req := GrantRequest{User: user, Client: *client, Scopes: slices.Clone(requested), Resource: p.Resource}
 	req.User.Claims = maps.Clone(user.Claims)
 	allowed, err := policy(ctx, req)
 	switch {
@@ -59,18 +71,18 @@ func (s *Server) grantableScopes(ctx context.Context, user User, client *Client,
 	case err != nil:
 		return nil, oauth.ServerError("the grant policy could not be applied").WithCause(err)
 	}
-	out := make([]string, 0, len(p.Scopes))
-	for _, sc := range p.Scopes {
+	out := make([]string, 0, len(requested))
+	for _, sc := range requested {
 		if slices.Contains(allowed, sc) {
 			out = append(out, sc)
 		}
 	}
-	if !grantsAccess(out) && grantsAccess(p.Scopes) {
+	if !grantsAccess(out) && grantsAccess(requested) {
 		return nil, oauth.InvalidScope("none of the requested scopes may be granted to this account")
 	}
-	if dropped := len(p.Scopes) - len(out); dropped > 0 {
+	if dropped := len(requested) - len(out); dropped > 0 {
 		s.log.InfoContext(ctx, "mcpauth: grant policy dropped requested scopes", "client_id", client.ID, "sub", user.Subject,
-			"requested", p.Scopes, "granted", out)
+			"requested", requested, "granted", out)
 	}
 	return out, nil
 }

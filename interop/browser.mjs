@@ -119,23 +119,43 @@ function describe(node) {
 // which must start with redirectPrefix). With artifactsDir set, the sign-in
 // and consent pages are saved as <label>-login.png and <label>-consent.png;
 // accessibility problems are collected in the returned a11y list.
-export async function authorize(context, authorizationURL, { username, password, redirectPrefix, artifactsDir, label }) {
+//
+// With provider set, the user clicks "Continue with <provider>" instead and
+// signs in with username and password at that provider's own login page
+// (zitadel's example OP: fields #username and #password, button Login).
+export async function authorize(context, authorizationURL, { username, password, redirectPrefix, artifactsDir, label, provider }) {
   const page = await context.newPage();
   const a11y = [];
   if (artifactsDir) await mkdir(artifactsDir, { recursive: true });
   await page.goto(authorizationURL);
 
   // Sign-in page.
-  await page.locator('input[name=username]').waitFor({ timeout: 15000 });
+  await page.locator(provider ? 'a.button' : 'input[name=username]').first().waitFor({ timeout: 15000 });
   if (!(await page.title()).toLowerCase().includes('sign in')) throw new Error(`unexpected page: ${await page.title()} at ${page.url()}`);
   if (artifactsDir) await page.screenshot({ path: join(artifactsDir, `${label}-login.png`), fullPage: true });
   for (const p of await checkAccessibility(page)) a11y.push(`login page: ${p}`);
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(password);
-  await Promise.all([
-    page.waitForURL((u) => !u.href.includes('/login'), { timeout: 15000 }),
-    page.getByRole('button', { name: 'Sign in' }).click(),
-  ]);
+  if (provider) {
+    const ours = new URL(page.url()).origin;
+    await Promise.all([
+      page.waitForURL((u) => u.origin !== ours, { timeout: 15000 }),
+      page.getByRole('link', { name: `Continue with ${provider}` }).click(),
+    ]);
+    await page.locator('#username').waitFor({ timeout: 15000 });
+    if (artifactsDir) await page.screenshot({ path: join(artifactsDir, `${label}-provider.png`), fullPage: true });
+    await page.locator('#username').fill(username);
+    await page.locator('#password').fill(password);
+    await Promise.all([
+      page.waitForURL((u) => u.origin === ours && u.pathname.endsWith('/consent'), { timeout: 15000 }),
+      page.getByRole('button', { name: 'Login' }).click(),
+    ]);
+  } else {
+    await page.getByLabel('Username').fill(username);
+    await page.getByLabel('Password').fill(password);
+    await Promise.all([
+      page.waitForURL((u) => !u.href.includes('/login'), { timeout: 15000 }),
+      page.getByRole('button', { name: 'Sign in' }).click(),
+    ]);
+  }
 
   // Consent page.
   const approve = page.getByRole('button', { name: 'Approve' });

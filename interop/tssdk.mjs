@@ -4,7 +4,9 @@
 // Chromium, the SDK redeems the code, and tools/call whoami succeeds.
 //
 // Environment: MCP_URL, ISSUER, USERNAME, PASSWORD, PORT (for the loopback
-// redirect URI), ARTIFACTS_DIR (screenshots).
+// redirect URI), ARTIFACTS_DIR (screenshots). With PROVIDER the user signs
+// in at that upstream provider ("Continue with <PROVIDER>") and the token's
+// subject must be EXPECT_SUB; LABEL names the screenshots.
 
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -88,7 +90,7 @@ let result;
 try {
   result = await authorize(browser.context, authURL.href, {
     username, password: env('PASSWORD'), redirectPrefix: redirectURL,
-    artifactsDir: process.env.ARTIFACTS_DIR, label: 'typescript-sdk',
+    artifactsDir: process.env.ARTIFACTS_DIR, label: process.env.LABEL || 'typescript-sdk', provider: process.env.PROVIDER,
   });
 } finally {
   await browser.close();
@@ -110,7 +112,7 @@ const { tools } = await client.listTools();
 assert.deepEqual(tools.map((t) => t.name).sort(), ['add', 'whoami']);
 const who = await client.callTool({ name: 'whoami', arguments: {} });
 assert.ok(!who.isError, `whoami failed: ${JSON.stringify(who)}`);
-assert.equal(who.structuredContent.sub, username);
+assert.equal(who.structuredContent.sub, process.env.EXPECT_SUB || username);
 assert.equal(who.structuredContent.client_id, provider.client.client_id);
 assert.ok(who.structuredContent.aud.includes(mcpURL), `token audience ${who.structuredContent.aud}`);
 const sum = await client.callTool({ name: 'add', arguments: { a: 2, b: 40 } });
@@ -122,5 +124,5 @@ if (result.a11y.length > 0) {
   console.error(`FAIL: accessibility:\n  ${result.a11y.join('\n  ')}`);
   process.exit(1);
 }
-console.log(`PASS: TypeScript SDK client registered as ${provider.client.client_id}, signed in as ${username}, called whoami and add`);
+console.log(`PASS: TypeScript SDK client registered as ${provider.client.client_id}, signed in as ${who.structuredContent.sub}${process.env.PROVIDER ? ` at ${process.env.PROVIDER}` : ''}, called whoami and add`);
 process.exit(0);

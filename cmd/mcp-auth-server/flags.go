@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -72,6 +73,25 @@ type options struct {
 	// issuerFromAddr: the issuer is the default, derived from -addr (and
 	// fixed up once the listener knows its port when -addr ends in :0).
 	issuerFromAddr bool
+	// Upstream sign-in (authn/oidc, authn/github) and the password form.
+	oidc          oidcOptions
+	github        githubOptions
+	passwordLogin bool
+	// signinKey seals the upstream sign-in cookies; nil: random per run.
+	signinKey []byte
+	// signinSessionTTL is how long an upstream sign-in lasts here.
+	signinSessionTTL time.Duration
+}
+
+// oidcOptions are the -oidc-* flags ("" issuer: no OIDC provider).
+type oidcOptions struct {
+	issuer, clientID, clientSecret, name string
+	allowedDomains                       []string
+}
+
+// githubOptions are the -github-* flags ("" client id: no GitHub sign-in).
+type githubOptions struct {
+	clientID, clientSecret, org, baseURL string
 }
 
 type userFlag struct{ name, password string }
@@ -130,6 +150,19 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.Var(&users, "user", "a sign-in account `name:password`; repeatable (default: admin with a random password, printed at start)")
 	fs.Var(&statics, "static-client", "a pre-registered public client `id:redirect-uri`; repeatable")
 	var introspectors listFlag
+	oidcIssuer := fs.String("oidc-issuer", "", "OpenID Connect provider's issuer `URL`: offer \"Continue with <-oidc-name>\" (redirect URL <issuer>/oidc/callback)")
+	oidcClientID := fs.String("oidc-client-id", "", "client id registered at the -oidc-issuer")
+	oidcSecret := fs.String("oidc-client-secret", "", "client secret at the -oidc-issuer (prefer the environment variable)")
+	oidcName := fs.String("oidc-name", "", "the OIDC provider's name on the sign-in button (default from the issuer: Google, Okta, Microsoft, or its host)")
+	var oidcDomains listFlag
+	fs.Var(&oidcDomains, "oidc-allowed-domain", "admit only verified e-mails in this `domain`; repeatable (default: anyone the provider signs in)")
+	ghClientID := fs.String("github-client-id", "", "GitHub OAuth app client id: offer \"Continue with GitHub\" (callback URL <issuer>/github/callback)")
+	ghSecret := fs.String("github-client-secret", "", "GitHub OAuth app client secret (prefer the environment variable)")
+	ghOrg := fs.String("github-org", "", "admit only active members of this GitHub `organization`")
+	ghURL := fs.String("github-url", "", "GitHub Enterprise Server `URL` (default https://github.com)")
+	passwordLogin := fs.Bool("password-login", true, "offer the username/password form (-user); false: upstream sign-in only")
+	signinTTL := fs.Duration("signin-session-ttl", 12*time.Hour, "how long an upstream sign-in lasts before the provider is asked again (1m to 720h)")
+	signinKey := fs.String("signin-cookie-key", "", "base64 key (32+ bytes) sealing the upstream sign-in cookies, the same on every replica (default: random per run; prefer the environment variable)")
 	fs.Var(&introspectors, "introspector", "`client_id` of a confidential client (a resource server) that may introspect every token; repeatable (default: none, each client sees only its own tokens)")
 	var operators listFlag
 	fs.Var(&operators, "operator", "a -user `name` that may be granted audit:read (the audit stream); repeatable (default: none)")
@@ -214,6 +247,15 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	if err := o.checkStoreBounds(); err != nil {
 		return nil, err
 	}
+	o.oidc = oidcOptions{issuer: *oidcIssuer, clientID: *oidcClientID, clientSecret: *oidcSecret, name: *oidcName, allowedDomains: oidcDomains.vals}
+	o.github = githubOptions{clientID: *ghClientID, clientSecret: *ghSecret, org: *ghOrg, baseURL: *ghURL}
+	o.passwordLogin = *passwordLogin
+	if o.signinSessionTTL = *signinTTL; o.signinSessionTTL < time.Minute || o.signinSessionTTL > 720*time.Hour {
+		return nil, usagef("-signin-session-ttl %v: want 1m to 720h", o.signinSessionTTL)
+	}
+	if err := o.checkSignIn(*signinKey); err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 
@@ -239,6 +281,76 @@ func (o *options) checkStoreBounds() error {
 		o.clientIdleExpiry = -1
 	}
 	return nil
+}
+
+// checkSignIn validates the upstream sign-in flags.
+func (o *options) checkSignIn(key string) error {
+	oi := &o.oidc
+	switch {
+	case oi.issuer == "" && (oi.clientID != "" || oi.clientSecret != "" || oi.name != "" || len(oi.allowedDomains) > 0):
+		return usagef("-oidc-client-id, -oidc-client-secret, -oidc-name and -oidc-allowed-domain need -oidc-issuer")
+	case oi.issuer != "" && oi.clientID == "":
+		return usagef("-oidc-issuer needs -oidc-client-id")
+	case oi.issuer != "":
+		if u, err := url.Parse(oi.issuer); err != nil || !u.IsAbs() || u.Host == "" || (u.Scheme != "https" && !isLoopback(u.Hostname())) {
+			return usagef("-oidc-issuer %q: want an https URL", oi.issuer)
+		}
+		for _, d := range oi.allowedDomains {
+			if d == "" || strings.ContainsAny(d, "@/ ") || !strings.Contains(d, ".") {
+				return usagef("-oidc-allowed-domain %q: want a domain such as example.com", d)
+			}
+		}
+		if len(oi.name) > 64 {
+			return usagef("-oidc-name: at most 64 characters")
+		}
+		if oi.name == "" {
+			oi.name = providerName(oi.issuer)
+		}
+	}
+	gh := o.github
+	switch {
+	case gh.clientID == "" && (gh.clientSecret != "" || gh.org != "" || gh.baseURL != ""):
+		return usagef("-github-client-secret, -github-org and -github-url need -github-client-id")
+	case gh.clientID != "" && gh.clientSecret == "":
+		return usagef("-github-client-id needs -github-client-secret (or %s)", envName("github-client-secret"))
+	case gh.baseURL != "":
+		if u, err := url.Parse(gh.baseURL); err != nil || !u.IsAbs() || u.Host == "" {
+			return usagef("-github-url %q: want an absolute URL", gh.baseURL)
+		}
+	}
+	upstream := o.oidc.issuer != "" || gh.clientID != ""
+	switch {
+	case !o.passwordLogin && !upstream:
+		return usagef("-password-login=false needs -oidc-issuer or -github-client-id: nobody could sign in")
+	case !o.passwordLogin && len(o.users) > 0:
+		return usagef("-user and -password-login=false contradict each other")
+	}
+	if key != "" {
+		k, err := base64.StdEncoding.DecodeString(key)
+		if err != nil {
+			k, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(key, "="))
+		}
+		if err != nil || len(k) < 32 {
+			return usagef("-signin-cookie-key: want at least 32 random bytes, base64-encoded (openssl rand -base64 32)")
+		}
+		o.signinKey = k
+	}
+	return nil
+}
+
+// providerName is the sign-in button's default name for an issuer.
+func providerName(issuer string) string {
+	u, _ := url.Parse(issuer)
+	host := strings.ToLower(u.Hostname())
+	switch {
+	case host == "accounts.google.com":
+		return "Google"
+	case strings.HasSuffix(host, ".okta.com"), strings.HasSuffix(host, ".oktapreview.com"):
+		return "Okta"
+	case host == "login.microsoftonline.com", strings.HasSuffix(host, ".ciamlogin.com"):
+		return "Microsoft"
+	}
+	return host
 }
 
 // unwrapFlagErr turns strconv's "parse error" into something readable.

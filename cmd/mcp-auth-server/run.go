@@ -49,9 +49,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
-	users, generated, err := passwordUsers(o.users)
-	if err != nil {
-		return err
+	var users []mcpauth.PasswordUser
+	var generated *generatedUser
+	if o.passwordLogin {
+		if users, generated, err = passwordUsers(o.users); err != nil {
+			return err
+		}
 	}
 
 	ln, err := net.Listen("tcp", o.addr)
@@ -203,7 +206,11 @@ type app struct {
 	metadataURL string
 	auditURL    string
 	closers     []func()
+	// providers are the upstream sign-in providers, for the banner.
+	providers []bannerProvider
 }
+
+type bannerProvider struct{ name, callback string }
 
 func (a *app) close() {
 	for _, c := range slices.Backward(a.closers) {
@@ -265,6 +272,10 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		// resource indicator, is the issuer: what the audit stream accepts).
 		cfg.Resources = []string{a.mcpURL, o.issuer}
 	}
+	callbacks, err := signInProviders(o, &cfg, log, a)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := mcpauth.NewServer(cfg)
 	if err != nil {
 		var ce *mcpauth.ConfigError
@@ -278,6 +289,9 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 
 	mux := http.NewServeMux()
 	mux.Handle("/", srv)
+	for path, h := range callbacks {
+		mux.Handle("GET "+path, h)
+	}
 	mux.HandleFunc("GET /healthz", healthHandler(st))
 	mux.Handle(iss.EscapedPath()+mcpauth.AuditStreamPath, srv.AuditStreamHandler(mcpauth.AuditStreamOptions{
 		OperatorSecret: o.auditSecret, Logger: log,
@@ -329,6 +343,8 @@ func configFlag(field string) string {
 		return "-user"
 	case "StaticClients":
 		return "-static-client"
+	case "SignInProviders":
+		return "-oidc-name"
 	case "AgentID", "GrantexIssuer":
 		return "-grantex-agent-id/-grantex-issuer"
 	}
@@ -393,7 +409,12 @@ func printBanner(w io.Writer, o *options, a *app, gen *generatedUser) {
 	if o.grantexURL != "" {
 		fmt.Fprintf(w, "  Grantex (managed):  %s as agent %s\n", o.grantexURL, o.grantexAgentID)
 	}
-	if gen != nil {
+	for _, p := range a.providers {
+		fmt.Fprintf(w, "  Sign-in provider:   %s (callback %s)\n", p.name, p.callback)
+	}
+	if !o.passwordLogin {
+		fmt.Fprintf(w, "Sign in with an identity provider (-password-login=false).\n")
+	} else if gen != nil {
 		fmt.Fprintf(w, "Sign in as %q with password %q (generated for this run only; choose your own with -user name:password).\n", gen.name, gen.password)
 	} else {
 		names := make([]string, len(o.users))

@@ -54,6 +54,16 @@ type Login struct {
 	ClientName string
 	// Unverified marks a client the operator did not configure.
 	Unverified bool
+	// Passwords shows the username and password form.
+	Passwords bool
+	// Providers are the "Continue with …" links to upstream sign-in.
+	Providers []Provider
+}
+
+// Provider is an upstream sign-in link on the login page.
+type Provider struct {
+	Name string
+	URL  string
 }
 
 // Scope is one requested scope with its description.
@@ -99,6 +109,9 @@ type Error struct {
 	// RedirectHost, when set, is where the application asked for the
 	// answer: named so the user knows who sent them, never linked.
 	RedirectHost Host
+	// RetryURL, when set, offers to go back to the sign-in page (after an
+	// upstream sign-in failed, to choose another account or provider).
+	RetryURL string
 }
 
 // Render writes the named template with the page security headers. Extra
