@@ -124,6 +124,7 @@ func (c *Config) normalize() (*url.URL, error) {
 	setDefault(&c.RefreshTokenTTL, 30*24*time.Hour)
 	setDefault(&c.KeyRotationPeriod, 30*24*time.Hour)
 	setDefault(&c.KeyRefreshInterval, time.Minute)
+	setDefault(&c.BodyReadTimeout, 30*time.Second)
 	for name, d := range map[string]time.Duration{"CodeTTL": c.CodeTTL, "AccessTokenTTL": c.AccessTokenTTL, "RefreshTokenTTL": c.RefreshTokenTTL, "KeyRefreshInterval": c.KeyRefreshInterval} {
 		if d < 0 {
 			return nil, configErr(name, "must not be negative")

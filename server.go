@@ -191,6 +191,7 @@ func (s *Server) routes() {
 // panic recovery, so every endpoint answers bad input in its own format.
 func (s *Server) handle(path string, r route) {
 	s.mux.HandleFunc(path, func(w http.ResponseWriter, req *http.Request) {
+		boundBodyRead(w, req, s.cfg.BodyReadTimeout)
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		if r.cors {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mcpauth/mcpauth"
 )
@@ -50,6 +51,12 @@ type options struct {
 	logLevel       string
 	staticClients  []mcpauth.Client
 	auditSecret    string
+	// storeKey encrypts signing and session keys in the store (-store-key).
+	storeKey []byte
+	// bodyReadTimeout bounds the arrival of a request body (0: unbounded).
+	bodyReadTimeout time.Duration
+	// shutdownTimeout bounds how long in-flight requests may finish.
+	shutdownTimeout time.Duration
 	// trustForwardedFor: client IPs come from X-Forwarded-For (behind a proxy).
 	trustForwardedFor bool
 	// issuerFromAddr: the issuer is the default, derived from -addr (and
@@ -100,6 +107,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		statics     listFlag
 		trustXFF    = fs.Bool("trust-forwarded-for", false, "rate-limit by the last X-Forwarded-For hop: set only behind a reverse proxy you control")
 		auditSecret = fs.String("audit-secret", "", "operator secret accepted by the audit stream (at least 16 characters; prefer the environment variable)")
+		storeKey    = fs.String("store-key", "", "32-byte `key` (base64 or hex) encrypting signing and session keys in the store (default for SQLite: generated into <db>.key, mode 0600; prefer the environment variable)")
+		bodyTimeout = fs.Duration("body-read-timeout", 30*time.Second, "how long a request body may take to arrive before the connection is cut (0 disables; streams are exempt)")
+		stopTimeout = fs.Duration("shutdown-timeout", 10*time.Second, "on SIGTERM/SIGINT, how long in-flight requests may take to finish")
 	)
 	fs.Var(&users, "user", "a sign-in account `name:password`; repeatable (default: admin with a random password, printed at start)")
 	fs.Var(&statics, "static-client", "a pre-registered public client `id:redirect-uri`; repeatable")
@@ -152,6 +162,20 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		grantexIssuer: *gxIssuer, grantexJWKSURL: *gxJWKS,
 		logFormat: *logFormat, logLevel: *logLevel, auditSecret: *auditSecret,
 		trustForwardedFor: *trustXFF,
+		bodyReadTimeout: *bodyTimeout, shutdownTimeout: *stopTimeout,
+	}
+	if *storeKey != "" {
+		k, err := parseStoreKey(*storeKey)
+		if err != nil {
+			return nil, usagef("-store-key: %v", err)
+		}
+		o.storeKey = k
+	}
+	if o.bodyReadTimeout < 0 {
+		return nil, usagef("-body-read-timeout: must not be negative")
+	}
+	if o.shutdownTimeout <= 0 {
+		return nil, usagef("-shutdown-timeout: must be positive")
 	}
 	if err := o.check(*scopes, *rateLimit, users.vals, statics.vals); err != nil {
 		return nil, err
