@@ -2,7 +2,6 @@ package mcpauth
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"os"
 	"time"
@@ -11,37 +10,18 @@ import (
 )
 
 // boundBodyRead gives r's body until d from now to arrive, by setting the
-// connection's read deadline, and clears the deadline once the body has
-// been read to its end. Clearing matters: once the body is consumed the
-// server reads the connection in the background, and a deadline expiring
-// there would cancel the request's context while the handler still works.
-// Requests without a body, d <= 0 and writers that cannot set deadlines
-// (httptest recorders, wrappers without Unwrap) are left alone.
+// connection's read deadline. net/http clears the deadline itself once the
+// body has been read to its end (before it starts its background read), so
+// a handler that works on after reading its body keeps its context.
+// Requests without a body are left alone: their background read is already
+// running, and a deadline there would cancel the request. So are d <= 0 and
+// writers that cannot set deadlines (httptest recorders, wrappers without
+// Unwrap).
 func boundBodyRead(w http.ResponseWriter, r *http.Request, d time.Duration) {
 	if d <= 0 || r.Body == nil || r.Body == http.NoBody {
 		return
 	}
-	rc := http.NewResponseController(w)
-	if rc.SetReadDeadline(time.Now().Add(d)) != nil {
-		return
-	}
-	r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
-}
-
-// deadlineBody clears the read deadline at the body's end.
-type deadlineBody struct {
-	io.ReadCloser
-	rc   *http.ResponseController
-	done bool
-}
-
-func (b *deadlineBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF && !b.done {
-		b.done = true
-		_ = b.rc.SetReadDeadline(time.Time{})
-	}
-	return n, err
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 }
 
 // bodyTimeout is the error for a body that did not arrive within

@@ -162,7 +162,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		grantexIssuer: *gxIssuer, grantexJWKSURL: *gxJWKS,
 		logFormat: *logFormat, logLevel: *logLevel, auditSecret: *auditSecret,
 		trustForwardedFor: *trustXFF,
-		bodyReadTimeout: *bodyTimeout, shutdownTimeout: *stopTimeout,
+		bodyReadTimeout:   *bodyTimeout, shutdownTimeout: *stopTimeout,
 	}
 	if *storeKey != "" {
 		k, err := parseStoreKey(*storeKey)

@@ -279,40 +279,21 @@ func (a *app) streamUntilShutdown(next http.Handler) http.Handler {
 }
 
 // boundBodies gives every request but the streams d to deliver its body,
-// counted from when it is handled: the connection's read deadline, cleared
-// once the body has been read (a deadline left set would fire in the
-// server's background read and cancel a slow handler's context). A slow
-// sender gets a read error, its handler answers 400/408, and the
-// connection closes. d 0 disables.
+// counted from when it is handled, as the connection's read deadline
+// (net/http clears it once the body has been read). A slow sender gets a
+// read error, its handler answers 400/408, and the connection closes.
+// Bodiless requests are skipped: a deadline would fire in the server's
+// background read and cancel them. d 0 disables.
 func (a *app) boundBodies(next http.Handler, d time.Duration) http.Handler {
 	if d <= 0 {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody && !a.streaming(r) {
-			rc := http.NewResponseController(w)
-			if rc.SetReadDeadline(time.Now().Add(d)) == nil {
-				r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
-			}
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// deadlineBody clears the connection's read deadline at the body's end.
-type deadlineBody struct {
-	io.ReadCloser
-	rc   *http.ResponseController
-	done bool
-}
-
-func (b *deadlineBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF && !b.done {
-		b.done = true
-		_ = b.rc.SetReadDeadline(time.Time{})
-	}
-	return n, err
 }
 
 func (a *app) close() {
