@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -491,5 +492,126 @@ func TestParseStoreKey(t *testing.T) {
 		if _, err := parseFlags(bad, envMap(nil), io.Discard); err == nil || !strings.Contains(err.Error(), bad[0]) {
 			t.Errorf("%v: %v", bad, err)
 		}
+	}
+}
+
+// accessToken runs the whole authorization code flow as user and returns an
+// access token for the demo MCP server.
+func accessToken(t *testing.T, iss, user, password string) string {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+		if r.URL.Host == "127.0.0.1:9" {
+			return http.ErrUseLastResponse // the client's redirect URI: take the code
+		}
+		return nil
+	}}
+	reg, err := http.Post(iss+"/register", "application/json",
+		strings.NewReader(`{"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var client struct {
+		ClientID string `json:"client_id"`
+	}
+	json.NewDecoder(reg.Body).Decode(&client)
+	reg.Body.Close()
+	signInWith(t, browser, iss, user, password) // leaves the session cookie
+	q := url.Values{
+		"response_type": {"code"}, "client_id": {client.ClientID}, "redirect_uri": {"http://127.0.0.1:9/cb"},
+		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"},
+		"state": {"s"}, "resource": {iss + "/mcp"},
+	}
+	req, _ := http.NewRequest(http.MethodGet, iss+"/authorize?"+q.Encode(), nil)
+	req.Header.Set("Accept", "text/html")
+	resp, err := browser.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	form := url.Values{"decision": {"approve"}}
+	for _, m := range hiddenInput.FindAllSubmatch(page, -1) {
+		form.Set(string(m[1]), html.UnescapeString(string(m[2])))
+	}
+	req, _ = http.NewRequest(http.MethodPost, iss+"/consent", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "text/html")
+	if resp, err = browser.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	code := loc.Query().Get("code")
+	if code == "" {
+		t.Fatalf("consent: %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, err = http.PostForm(iss+"/token", url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "client_id": {client.ClientID},
+		"redirect_uri": {"http://127.0.0.1:9/cb"}, "code_verifier": {"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tok)
+	if tok.AccessToken == "" {
+		t.Fatalf("token: %d", resp.StatusCode)
+	}
+	return tok.AccessToken
+}
+
+// TestShutdownEndsMCPStream: an open MCP GET stream (server-to-client SSE)
+// ends as soon as the shutdown starts, and run returns promptly.
+func TestShutdownEndsMCPStream(t *testing.T) {
+	s := startRun(t, "-store", "memory:", "-user", "a:b", "-rate-limit", "off")
+	token := accessToken(t, s.issuer, "a", "b")
+	mcpReq := func(method, body, session string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, s.issuer+"/mcp", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+		if session != "" {
+			req.Header.Set("Mcp-Session-Id", session)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	resp := mcpReq(http.MethodPost, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`, "")
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	session := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != http.StatusOK || session == "" {
+		t.Fatalf("initialize: %d, session %q", resp.StatusCode, session)
+	}
+	resp = mcpReq(http.MethodPost, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, session)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	stream := mcpReq(http.MethodGet, "", session)
+	if stream.StatusCode != http.StatusOK || !strings.HasPrefix(stream.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("GET /mcp: %d %s", stream.StatusCode, stream.Header.Get("Content-Type"))
+	}
+	streamDone := make(chan struct{})
+	go func() { io.Copy(io.Discard, stream.Body); stream.Body.Close(); close(streamDone) }()
+
+	start := time.Now()
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-streamDone:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the MCP GET stream is still open after the shutdown")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("shutdown with an MCP stream open took %v", d)
 	}
 }
