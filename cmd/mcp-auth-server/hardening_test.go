@@ -615,3 +615,62 @@ func TestShutdownEndsMCPStream(t *testing.T) {
 		t.Errorf("shutdown with an MCP stream open took %v", d)
 	}
 }
+
+// TestPlaintextStoreEncryptedOnUpgrade: a database written by a version
+// that stored the signing key in plain text is encrypted at the first start
+// with a store key: same key (tokens stay valid), no plaintext left.
+func TestPlaintextStoreEncryptedOnUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "state.db")
+	old, err := sqlite.Open(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := mcpauth.NewServer(mcpauth.Config{Issuer: "http://127.0.0.1:1", Scopes: []string{"a"}, TestAutoApprove: "x", Keys: old, Clients: old, Grants: old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	before, err := old.ListKeys(t.Context())
+	if err != nil || len(before) == 0 {
+		t.Fatalf("keys %v %v", before, err)
+	}
+	old.Close()
+	var d string
+	for _, k := range before {
+		var jwk struct{ D string }
+		json.Unmarshal(k.PrivateJWK, &jwk)
+		d += jwk.D
+	}
+	if b, _ := os.ReadFile(db); d == "" || !bytes.Contains(b, []byte(d)) {
+		t.Fatal("setup: the old database should hold the private key in plain text")
+	}
+
+	s := startRun(t, "-store", "sqlite:"+db, "-user", "a:b")
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range storeFiles(t, dir) {
+		if bytes.Contains(b, []byte(d)) {
+			t.Errorf("%s still holds the private key in plain text", name)
+		}
+	}
+	keyText, _ := os.ReadFile(db + ".key")
+	key, _ := parseStoreKey(string(keyText))
+	st, err := sqlite.Open(t.Context(), db, sqlite.WithEncryptionKey(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	after, err := st.ListKeys(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, k := range after {
+		found = found || k.ID == before[0].ID && bytes.Equal(k.PrivateJWK, before[0].PrivateJWK)
+	}
+	if !found {
+		t.Error("the old signing key was not kept")
+	}
+}

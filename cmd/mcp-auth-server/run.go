@@ -213,6 +213,16 @@ func openStore(ctx context.Context, spec string, key []byte, log *slog.Logger) (
 			s.Close()
 			return nil, "", err
 		}
+		// Keys written in plain text by an older version (or under a key
+		// since replaced) are encrypted now, and their old bytes wiped.
+		n, err := s.ReencryptKeys(ctx)
+		if err != nil {
+			s.Close()
+			return nil, "", fmt.Errorf("cannot encrypt the keys in the SQLite store %q: %w", loc, err)
+		}
+		if n > 0 {
+			log.Info("encrypted the keys stored in plain text", "store", loc, "keys", n)
+		}
 		return s, note, nil
 	case storePostgres:
 		note = "-store-key"

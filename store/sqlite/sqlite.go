@@ -57,6 +57,8 @@ type Store struct {
 	now    func() time.Time
 	sealer *keycrypt.Sealer
 	log    *slog.Logger
+	// encKeyID names the current encryption key ("" without one).
+	encKeyID string
 }
 
 var (
@@ -158,6 +160,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	w.SetConnMaxIdleTime(0)
 
 	s := &Store{w: w, r: w, now: o.now, sealer: sealer, log: o.logger}
+	if sealer != nil {
+		s.encKeyID = keycrypt.KeyID(o.encKey)
+	}
 	if !memory {
 		q.Add("_pragma", "query_only(1)")
 		r, err := sql.Open("sqlite", path+"?"+q.Encode())
