@@ -14,7 +14,8 @@
 // [mcpauth.ErrUnavailable].
 //
 // Private signing keys are stored in plaintext unless [WithEncryptionKey]
-// supplies an AES-256 key. Expired records stay until the server's periodic
+// supplies an AES-256 key; [Store.ReencryptKeys] encrypts rows written
+// before it was given. The database file is created with mode 0600. Expired records stay until the server's periodic
 // [Store.DeleteExpired] removes them.
 package sqlite
 
