@@ -674,3 +674,23 @@ func TestPlaintextStoreEncryptedOnUpgrade(t *testing.T) {
 		t.Error("the old signing key was not kept")
 	}
 }
+
+func TestParseFlagsHardeningDefaults(t *testing.T) {
+	o, err := parseFlags(nil, envMap(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.bodyReadTimeout != 30*time.Second || o.shutdownTimeout != 10*time.Second || o.storeKey != nil {
+		t.Errorf("defaults: body %v shutdown %v key %x", o.bodyReadTimeout, o.shutdownTimeout, o.storeKey)
+	}
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))
+	o, err = parseFlags(nil, envMap(map[string]string{
+		"MCPAUTH_BODY_READ_TIMEOUT": "5s", "MCPAUTH_SHUTDOWN_TIMEOUT": "2m", "MCPAUTH_STORE_KEY": key,
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.bodyReadTimeout != 5*time.Second || o.shutdownTimeout != 2*time.Minute || !bytes.Equal(o.storeKey, bytes.Repeat([]byte{9}, 32)) {
+		t.Errorf("from the environment: body %v shutdown %v key %x", o.bodyReadTimeout, o.shutdownTimeout, o.storeKey)
+	}
+}
