@@ -193,8 +193,9 @@ func openStore(ctx context.Context, spec string, key []byte, log *slog.Logger) (
 	defer cancel()
 	switch kind {
 	case storeSQLite:
-		note = "-store-key"
-		if key == nil && loc != ":memory:" {
+		if key != nil {
+			note = "-store-key"
+		} else if loc != ":memory:" {
 			path := keyFilePath(loc)
 			var created bool
 			if key, created, err = loadOrCreateKeyFile(path); err != nil {
