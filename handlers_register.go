@@ -122,6 +122,9 @@ func decodeRegistration(r *http.Request) (*registrationRequest, error) {
 		return nil, oauth.InvalidClientMetadata("Content-Type must be application/json")
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxRegistrationBody+1))
+	if oe := bodyTimeout(err); oe != nil {
+		return nil, oe
+	}
 	if err != nil {
 		return nil, oauth.InvalidRequest("could not read the request body")
 	}

@@ -6,10 +6,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -64,9 +62,54 @@ type loadedKey struct {
 	private jose.JSONWebKey
 	public  jose.JSONWebKey
 	signer  jose.Signer
-	// sessionKey signs browser session cookies and CSRF tokens; it is derived
-	// from the private key so replicas share it without another secret.
-	sessionKey []byte
+}
+
+// sessionKeyAlg marks the KeyStore entries that hold session keys rather
+// than signing keys: random HMAC-SHA256 keys for the login cookie and CSRF
+// tokens, kept beside the signing keys so that every replica shares them
+// and SQL stores encrypt them at rest alike. They are never derived from a
+// signing key, never published and never sign a token.
+const sessionKeyAlg = "mcpauth-session"
+
+// sessionKey is a parsed session-key entry.
+type sessionKey struct {
+	id       string
+	key      []byte
+	signFrom time.Time
+}
+
+// generateSessionKey makes a random session key entry (an RFC 7518 §6.4
+// "oct" JWK) that starts signing at signFrom.
+func generateSessionKey(now, signFrom time.Time) (SigningKey, error) {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return SigningKey{}, err
+	}
+	id := make([]byte, 12)
+	if _, err := rand.Read(id); err != nil {
+		return SigningKey{}, err
+	}
+	raw, err := json.Marshal(map[string]string{"kty": "oct", "k": base64.RawURLEncoding.EncodeToString(k)})
+	if err != nil {
+		return SigningKey{}, err
+	}
+	return SigningKey{ID: "session-" + base64.RawURLEncoding.EncodeToString(id), Algorithm: sessionKeyAlg,
+		PrivateJWK: raw, CreatedAt: now, SignFrom: signFrom}, nil
+}
+
+func parseSessionKey(k SigningKey) (sessionKey, error) {
+	var jwk struct {
+		Kty string `json:"kty"`
+		K   string `json:"k"`
+	}
+	if err := json.Unmarshal(k.PrivateJWK, &jwk); err != nil {
+		return sessionKey{}, fmt.Errorf("session key %s: %w", k.ID, err)
+	}
+	key, err := base64.RawURLEncoding.DecodeString(jwk.K)
+	if err != nil || jwk.Kty != "oct" || len(key) < 32 {
+		return sessionKey{}, fmt.Errorf("session key %s: not a 256-bit oct key", k.ID)
+	}
+	return sessionKey{id: k.ID, key: key, signFrom: k.SignFrom}, nil
 }
 
 func parseSigningKey(k SigningKey) (*loadedKey, error) {
@@ -83,9 +126,7 @@ func parseSigningKey(k SigningKey) (*loadedKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
 	}
-	mac := hmac.New(sha256.New, []byte("mcpauth session key v1"))
-	mac.Write(k.PrivateJWK)
-	return &loadedKey{SigningKey: k, private: jwk, public: jwk.Public(), signer: signer, sessionKey: mac.Sum(nil)}, nil
+	return &loadedKey{SigningKey: k, private: jwk, public: jwk.Public(), signer: signer}, nil
 }
 
 // keyManager keeps the signing keys of the key store in memory, rotates them,
@@ -105,6 +146,7 @@ type keyManager struct {
 	keys     []*loadedKey // newest first, expired ones dropped
 	byID     map[string]*loadedKey
 	jwks     []byte
+	sessions []sessionKey // live session keys
 
 	reload sync.Mutex // one store read at a time
 }
@@ -139,15 +181,27 @@ func (m *keyManager) reloadIfOlder(ctx context.Context, maxAge time.Duration) ([
 		return m.stale(err)
 	}
 	now := m.now()
-	if m.rotationDue(stored, now) {
-		if err := m.rotate(ctx, stored, now); err != nil {
+	signing, sessions := splitKeys(stored)
+	rotated := false
+	if m.rotationDue(signing, now) {
+		if err := m.rotate(ctx, signing, now); err != nil {
 			return m.stale(err)
 		}
+		rotated = true
+	}
+	if m.sessionRotationDue(sessions, now) {
+		if err := m.rotateSession(ctx, sessions, now); err != nil {
+			return m.stale(err)
+		}
+		rotated = true
+	}
+	if rotated {
 		if stored, err = m.store.ListKeys(ctx); err != nil {
 			return m.stale(err)
 		}
 	}
 	keys = nil
+	var live []sessionKey
 	byID := make(map[string]*loadedKey)
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
 	for _, k := range stored {
@@ -155,6 +209,15 @@ func (m *keyManager) reloadIfOlder(ctx context.Context, maxAge time.Duration) ([
 			if err := m.store.DeleteKey(ctx, k.ID); err != nil {
 				m.log.Warn("mcpauth: deleting expired signing key", "kid", k.ID, "err", err)
 			}
+			continue
+		}
+		if k.Algorithm == sessionKeyAlg {
+			sk, err := parseSessionKey(k)
+			if err != nil {
+				m.log.Error("mcpauth: skipping unreadable session key", "id", k.ID, "err", err)
+				continue
+			}
+			live = append(live, sk)
 			continue
 		}
 		lk, err := parseSigningKey(k)
@@ -171,9 +234,62 @@ func (m *keyManager) reloadIfOlder(ctx context.Context, maxAge time.Duration) ([
 		return nil, err
 	}
 	m.mu.Lock()
-	m.keys, m.byID, m.jwks, m.loadedAt = keys, byID, doc, now
+	m.keys, m.byID, m.jwks, m.sessions, m.loadedAt = keys, byID, doc, live, now
 	m.mu.Unlock()
 	return keys, nil
+}
+
+// splitKeys separates the KeyStore's signing keys from its session keys.
+func splitKeys(stored []SigningKey) (signing, sessions []SigningKey) {
+	for _, k := range stored {
+		if k.Algorithm == sessionKeyAlg {
+			sessions = append(sessions, k)
+		} else {
+			signing = append(signing, k)
+		}
+	}
+	return signing, sessions
+}
+
+// sessionRotationDue: no unretired session key, or the newest has signed
+// for the rotation period (the signing keys' KeyRotationPeriod).
+func (m *keyManager) sessionRotationDue(sessions []SigningKey, now time.Time) bool {
+	for _, k := range sessions {
+		if k.ExpiresAt.IsZero() && (m.rotateEvery < 0 || now.Before(k.SignFrom.Add(m.rotateEvery))) {
+			return false
+		}
+	}
+	return true
+}
+
+// rotateSession adds a new session key and retires the others once every
+// cookie and form they signed has expired. Like a signing key, the new key
+// signs only after every replica has had time to load it (unless it is the
+// first), so no replica meets a cookie it cannot check.
+func (m *keyManager) rotateSession(ctx context.Context, sessions []SigningKey, now time.Time) error {
+	signFrom := now
+	for _, o := range sessions {
+		if o.ExpiresAt.IsZero() || now.Before(o.ExpiresAt) {
+			signFrom = now.Add(m.refreshEvery)
+		}
+	}
+	k, err := generateSessionKey(now, signFrom)
+	if err != nil {
+		return err
+	}
+	if err := m.store.AddKey(ctx, k); err != nil {
+		return err
+	}
+	retireAt := signFrom.Add(sessionTTL + m.refreshEvery)
+	for _, o := range sessions {
+		if o.ExpiresAt.IsZero() {
+			if err := m.store.RetireKey(ctx, o.ID, retireAt); err != nil {
+				return err
+			}
+		}
+	}
+	m.log.Info("mcpauth: session key rotated", "id", k.ID, "signs_from", signFrom)
+	return nil
 }
 
 // stale keeps serving the last good keys when the store fails.
@@ -298,17 +414,37 @@ func (m *keyManager) jwksDocument(ctx context.Context) ([]byte, error) {
 	return m.jwks, nil
 }
 
-// sessionKeys returns the cookie keys, the signing one first.
+var errNoSessionKey = errors.New("no usable session key")
+
+// sessionKeys returns the keys of session cookies and CSRF tokens: first the
+// one that signs now (the newest whose SignFrom has passed), then every other
+// live one, which still verify (the previous key during the overlap, the
+// next one before it signs).
 func (m *keyManager) sessionKeys(ctx context.Context) ([][]byte, error) {
-	active, err := m.signingKey(ctx)
-	if err != nil {
+	if _, err := m.current(ctx); err != nil {
 		return nil, err
 	}
-	keys, _ := m.current(ctx)
-	out := [][]byte{active.sessionKey}
-	for _, k := range keys {
-		if k != active {
-			out = append(out, k.sessionKey)
+	m.mu.RLock()
+	sessions := m.sessions
+	m.mu.RUnlock()
+	now := m.now()
+	active := -1
+	for i, k := range sessions {
+		if now.Before(k.signFrom) {
+			continue
+		}
+		if a := active; a < 0 || k.signFrom.After(sessions[a].signFrom) ||
+			k.signFrom.Equal(sessions[a].signFrom) && k.id > sessions[a].id { // replicas agree on ties
+			active = i
+		}
+	}
+	if active < 0 {
+		return nil, errNoSessionKey
+	}
+	out := [][]byte{sessions[active].key}
+	for i, k := range sessions {
+		if i != active {
+			out = append(out, k.key)
 		}
 	}
 	return out, nil
@@ -316,13 +452,18 @@ func (m *keyManager) sessionKeys(ctx context.Context) ([][]byte, error) {
 
 // RotateSigningKey publishes a new signing key now (it signs after the
 // publication delay) and retires the current ones once their tokens expire.
+// It rotates the session key of login cookies and CSRF tokens likewise.
 func (s *Server) RotateSigningKey(ctx context.Context) error {
 	stored, err := s.keys.store.ListKeys(ctx)
 	if err != nil {
 		return err
 	}
+	signing, sessions := splitKeys(stored)
 	s.keys.reload.Lock()
-	err = s.keys.rotate(ctx, stored, s.now())
+	err = s.keys.rotate(ctx, signing, s.now())
+	if err == nil {
+		err = s.keys.rotateSession(ctx, sessions, s.now())
+	}
 	s.keys.reload.Unlock()
 	if err != nil {
 		return err

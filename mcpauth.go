@@ -166,6 +166,12 @@ type Config struct {
 	// TrustForwardedFor takes the client IP from X-Forwarded-For (its last
 	// hop) for rate limiting. Only set it behind a proxy you control.
 	TrustForwardedFor bool
+	// BodyReadTimeout bounds how long a request body may take to arrive,
+	// counted from when the endpoint starts handling the request, so slow
+	// senders cannot hold connections open (a "slow body" attack). A body
+	// not read in time ends the request with 408 and closes the connection.
+	// Default 30 s; negative disables.
+	BodyReadTimeout time.Duration
 
 	// PasswordCheckConcurrency bounds how many argon2id password checks of
 	// the built-in login page run at once: each takes 19 MiB and a CPU for

@@ -31,6 +31,9 @@ func readParams(w http.ResponseWriter, r *http.Request, allowJSON bool) (url.Val
 	} else {
 		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFormBody))
+		if oe := bodyTimeout(err); oe != nil {
+			return nil, oe
+		}
 		if err != nil {
 			return nil, oauth.InvalidRequest("the request body is unreadable or larger than %d bytes", maxFormBody)
 		}

@@ -212,6 +212,7 @@ func (s *Server) routes() {
 // panic recovery, so every endpoint answers bad input in its own format.
 func (s *Server) handle(path string, r route) {
 	s.mux.HandleFunc(path, func(w http.ResponseWriter, req *http.Request) {
+		boundBodyRead(w, req, s.cfg.BodyReadTimeout)
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		if r.cors {
@@ -381,6 +382,7 @@ func (c Config) clone() Config {
 	c.Resources = slices.Clone(c.Resources)
 	c.AllowedRedirectURIs = slices.Clone(c.AllowedRedirectURIs)
 	c.Introspectors = slices.Clone(c.Introspectors)
+	c.SignInProviders = slices.Clone(c.SignInProviders)
 	c.ScopeDescriptions = maps.Clone(c.ScopeDescriptions)
 	c.Users = slices.Clone(c.Users)
 	c.StaticClients = slices.Clone(c.StaticClients)
@@ -391,6 +393,10 @@ func (c Config) clone() Config {
 		cl.GrantTypes = slices.Clone(cl.GrantTypes)
 		cl.ResponseTypes = slices.Clone(cl.ResponseTypes)
 		cl.Contacts = slices.Clone(cl.Contacts)
+	}
+	if c.LoginBackoff != nil {
+		lb := *c.LoginBackoff
+		c.LoginBackoff = &lb
 	}
 	if c.RateLimits != nil {
 		rl := *c.RateLimits

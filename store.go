@@ -204,7 +204,10 @@ type SigningKey struct {
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
-// KeyStore keeps the signing keys shared by all replicas.
+// KeyStore keeps the signing keys shared by all replicas, and beside them
+// the random session keys of login cookies and CSRF tokens (Algorithm
+// "mcpauth-session", an "oct" JWK in PrivateJWK): stores treat both alike
+// and should encrypt PrivateJWK at rest.
 type KeyStore interface {
 	// ListKeys returns every stored key, newest first.
 	ListKeys(ctx context.Context) ([]SigningKey, error)

@@ -59,6 +59,12 @@ type options struct {
 	operators []string
 	// maxStateLength is Config.MaxStateLength.
 	maxStateLength int
+	// storeKey encrypts signing and session keys in the store (-store-key).
+	storeKey []byte
+	// bodyReadTimeout bounds the arrival of a request body (0: unbounded).
+	bodyReadTimeout time.Duration
+	// shutdownTimeout bounds how long in-flight requests may finish.
+	shutdownTimeout time.Duration
 	// trustForwardedFor: client IPs come from X-Forwarded-For (behind a proxy).
 	trustForwardedFor bool
 	// Store bounds, as mcpauth.Config takes them (negative: disabled).
@@ -146,6 +152,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		pwChecks     = fs.Int("password-check-concurrency", 0, "password checks (argon2id, 19 MiB each) run at once; 0: one per CPU, at most 4")
 		pwWait       = fs.Duration("password-check-wait", 2*time.Second, "how long a sign-in waits for a free password check before 503 (negative: no wait)")
 		backoff      = fs.String("login-backoff", "default", "per-account back-off of failed sign-ins: default (free=5,base=1s,max=15m), off, or free=N,base=…,max=…")
+		storeKey     = fs.String("store-key", "", "32-byte `key` (base64 or hex) encrypting signing and session keys in the store (default for SQLite: generated into <db>.key, mode 0600; prefer the environment variable)")
+		bodyTimeout  = fs.Duration("body-read-timeout", 30*time.Second, "how long a request body may take to arrive before the connection is cut (0 disables; streams are exempt)")
+		stopTimeout  = fs.Duration("shutdown-timeout", 10*time.Second, "on SIGTERM/SIGINT, how long in-flight requests may take to finish")
 	)
 	fs.Var(&users, "user", "a sign-in account `name:password`; repeatable (default: admin with a random password, printed at start)")
 	fs.Var(&statics, "static-client", "a pre-registered public client `id:redirect-uri`; repeatable")
@@ -217,6 +226,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		trustForwardedFor: *trustXFF,
 		storeTimeout:      *storeTimeout, refreshRetryWindow: *retryWindow,
 		clientIdleExpiry: *idleExpiry, maxPending: *maxPending,
+		bodyReadTimeout: *bodyTimeout, shutdownTimeout: *stopTimeout,
 	}
 	o.passwordCheckConcurrency, o.passwordCheckWait = *pwChecks, *pwWait
 	if o.passwordCheckConcurrency < 0 {
@@ -228,6 +238,19 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	}
 	if o.maxStateLength = *maxState; o.maxStateLength < 1 {
 		return nil, usagef("-max-state-length %d: want a positive number of bytes", *maxState)
+	}
+	if *storeKey != "" {
+		k, err := parseStoreKey(*storeKey)
+		if err != nil {
+			return nil, usagef("-store-key: %v", err)
+		}
+		o.storeKey = k
+	}
+	if o.bodyReadTimeout < 0 {
+		return nil, usagef("-body-read-timeout: must not be negative")
+	}
+	if o.shutdownTimeout <= 0 {
+		return nil, usagef("-shutdown-timeout: must be positive")
 	}
 	if err := o.check(*scopes, *rateLimit, users.vals, statics.vals); err != nil {
 		return nil, err

@@ -264,11 +264,17 @@ type started struct {
 
 func startRun(t *testing.T, args ...string) *started {
 	t.Helper()
+	return startRunWith(t, nil, args...)
+}
+
+// startRunWith is startRun with the store wrapped by wrapStore.
+func startRunWith(t *testing.T, wrapStore func(store) store, args ...string) *started {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &lockedBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"-addr", "127.0.0.1:0", "-log-level", "error"}, args...), envMap(nil), out, io.Discard)
+		done <- runWith(ctx, append([]string{"-addr", "127.0.0.1:0", "-log-level", "error"}, args...), envMap(nil), out, io.Discard, wrapStore)
 	}()
 	s := &started{}
 	var once sync.Once
@@ -438,6 +444,13 @@ var hiddenInput = regexp.MustCompile(`<input type="hidden" name="(req|csrf)" val
 // form; it must land on the consent page.
 func signIn(t *testing.T, iss, user, password string) {
 	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	signInWith(t, &http.Client{Jar: jar}, iss, user, password)
+}
+
+// signInWith is signIn in the browser c (its cookie jar keeps the session).
+func signInWith(t *testing.T, c *http.Client, iss, user, password string) {
+	t.Helper()
 	reg, err := http.Post(iss+"/register", "application/json",
 		strings.NewReader(`{"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none","client_name":"cmd test"}`))
 	if err != nil {
@@ -448,8 +461,6 @@ func signIn(t *testing.T, iss, user, password string) {
 	}
 	json.NewDecoder(reg.Body).Decode(&client)
 	reg.Body.Close()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
 	q := url.Values{
 		"response_type": {"code"}, "client_id": {client.ClientID}, "redirect_uri": {"http://127.0.0.1:9/cb"},
 		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"},

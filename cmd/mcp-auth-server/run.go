@@ -21,10 +21,9 @@ import (
 	"github.com/mcpauth/mcpauth/store/sqlite"
 )
 
-// Timeouts of start-up and shutdown.
+// Timeouts of start-up and health checks.
 const (
 	storeOpenTimeout = 20 * time.Second
-	shutdownTimeout  = 10 * time.Second
 	healthTimeout    = 3 * time.Second
 )
 
@@ -32,6 +31,12 @@ const (
 // starts the servers and serves until ctx ends, then shuts down gracefully.
 // Errors of type *usageError are bad flags.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runWith(ctx, args, getenv, stdout, stderr, nil)
+}
+
+// runWith is run with wrapStore, when not nil, applied to the opened store
+// (tests make the store slow or faulty with it).
+func runWith(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, wrapStore func(store) store) error {
 	o, err := parseFlags(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -70,11 +75,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		o.issuer = u.String()
 	}
 
-	st, err := openStore(ctx, o.store, log)
+	st, keyNote, err := openStore(ctx, o.store, o.storeKey, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if wrapStore != nil {
+		st = wrapStore(st)
+	}
 
 	app, err := newApp(o, st, gx, users, log)
 	if err != nil {
@@ -82,18 +90,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer app.close()
 
+	// Request contexts end only when shutdown gives up on them: in-flight
+	// requests finish with their store calls intact.
 	baseCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRequests()
 	hs := &http.Server{
-		Handler:           app.handler,
+		Handler: app.boundBodies(app.handler, o.bodyReadTimeout),
+		// Headers within 10 s; bodies within -body-read-timeout (set per
+		// request by boundBodies, not ReadTimeout, which would also cut
+		// the long-lived streams).
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		// Long-lived responses (the audit stream, MCP's GET stream) watch
-		// their request context: cancelling it at shutdown ends them.
-		BaseContext: func(net.Listener) context.Context { return baseCtx },
+		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 	}
-	printBanner(stdout, o, app, generated)
+	// Shutdown waits for every active request, and a stream never ends by
+	// itself: end them (the audit stream, MCP's GET streams) as it starts.
+	hs.RegisterOnShutdown(app.endStreams)
+	printBanner(stdout, o, app, generated, keyNote)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
@@ -104,12 +118,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("serving: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("mcp-auth-server shutting down")
-	cancelRequests()
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	log.Info("mcp-auth-server shutting down", "timeout", o.shutdownTimeout)
+	// Shutdown stops accepting at once, closes idle connections, ends the
+	// streams (RegisterOnShutdown) and waits for in-flight requests.
+	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
-		log.Warn("shutdown: connections still open were closed", "err", err)
+		log.Warn("shutdown: requests still running after -shutdown-timeout were cancelled", "err", err)
+		cancelRequests()
 		hs.Close()
 	}
 	return nil
@@ -168,32 +184,83 @@ type memoryStore struct {
 func (memoryStore) Close() error { return nil }
 
 // openStore opens the -store backend, migrating it, within storeOpenTimeout.
-func openStore(ctx context.Context, spec string, log *slog.Logger) (store, error) {
+// Signing and session keys are encrypted under key (-store-key); a SQLite
+// store without one gets a key generated into a 0600 file beside it. note
+// says where the key came from, for the banner.
+func openStore(ctx context.Context, spec string, key []byte, log *slog.Logger) (st store, note string, err error) {
 	kind, loc, err := parseStore(spec)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	ctx, cancel := context.WithTimeout(ctx, storeOpenTimeout)
 	defer cancel()
 	switch kind {
 	case storeSQLite:
-		s, err := sqlite.Open(ctx, loc, sqlite.WithLogger(log))
-		if err != nil {
-			return nil, fmt.Errorf("cannot open the SQLite store %q: %w", loc, err)
+		if key != nil {
+			note = "-store-key"
+		} else if loc != ":memory:" {
+			path := keyFilePath(loc)
+			var created bool
+			if key, created, err = loadOrCreateKeyFile(path); err != nil {
+				return nil, "", fmt.Errorf("cannot open the SQLite store %q: %w", loc, err)
+			}
+			note = "read from " + path
+			if created {
+				note = "generated into " + path + " (mode 0600); keep it with the database, or set -store-key"
+			}
 		}
-		return s, nil
+		s, err := sqlite.Open(ctx, loc, sqlite.WithLogger(log), sqlite.WithEncryptionKey(key))
+		if err != nil {
+			return nil, "", fmt.Errorf("cannot open the SQLite store %q: %w", loc, err)
+		}
+		if err := checkStoreKey(ctx, s, note); err != nil {
+			s.Close()
+			return nil, "", err
+		}
+		// Keys written in plain text by an older version (or under a key
+		// since replaced) are encrypted now, and their old bytes wiped.
+		n, err := s.ReencryptKeys(ctx)
+		if err != nil {
+			s.Close()
+			return nil, "", fmt.Errorf("cannot encrypt the keys in the SQLite store %q: %w", loc, err)
+		}
+		if n > 0 {
+			log.Info("encrypted the keys stored in plain text", "store", loc, "keys", n)
+		}
+		return s, note, nil
 	case storePostgres:
-		s, err := postgres.Open(ctx, loc, postgres.WithLogger(log))
-		if err != nil {
-			return nil, fmt.Errorf("cannot open the PostgreSQL store %s: %w", redactDSN(loc), err)
+		note = "-store-key"
+		if key == nil {
+			note = "none: signing keys are stored unencrypted; set -store-key"
 		}
-		return s, nil
+		s, err := postgres.Open(ctx, loc, postgres.WithLogger(log), postgres.WithEncryptionKey(key))
+		if err != nil {
+			return nil, "", fmt.Errorf("cannot open the PostgreSQL store %s: %w", redactDSN(loc), err)
+		}
+		if err := checkStoreKey(ctx, s, note); err != nil {
+			s.Close()
+			return nil, "", err
+		}
+		return s, note, nil
 	}
 	return memoryStore{
 		MemoryClientStore: mcpauth.NewMemoryClientStore(),
 		MemoryGrantStore:  mcpauth.NewMemoryGrantStore(time.Now),
 		MemoryKeyStore:    mcpauth.NewMemoryKeyStore(),
-	}, nil
+	}, "", nil
+}
+
+// checkStoreKey fails start-up, naming the flag, when the stored keys were
+// encrypted under another key than the one given.
+func checkStoreKey(ctx context.Context, st store, source string) error {
+	_, err := st.ListKeys(ctx)
+	if errors.Is(err, sqlite.ErrEncryptionKey) || errors.Is(err, postgres.ErrEncryptionKey) {
+		if source == "-store-key" {
+			return fmt.Errorf("-store-key does not decrypt the keys in the store: %w", err)
+		}
+		return fmt.Errorf("the store key (%s) does not decrypt the keys in the store; give the right one with -store-key: %w", source, err)
+	}
+	return nil // other failures show, better worded, when the server loads its keys
 }
 
 // app is the authorization server, the demo MCP server and their routes.
@@ -208,6 +275,41 @@ type app struct {
 	closers     []func()
 	// providers are the upstream sign-in providers, for the banner.
 	providers []bannerProvider
+
+	// streams ends the long-lived responses (endStreams, at shutdown).
+	streams    context.Context
+	endStreams context.CancelFunc
+	// streaming reports whether r asks for a long-lived response.
+	streaming func(r *http.Request) bool
+}
+
+// streamUntilShutdown ends next's response when shutdown starts (or the
+// client goes), while ordinary requests keep their context to the end.
+func (a *app) streamUntilShutdown(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		defer context.AfterFunc(a.streams, cancel)()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// boundBodies gives every request but the streams d to deliver its body,
+// counted from when it is handled, as the connection's read deadline
+// (net/http clears it once the body has been read). A slow sender gets a
+// read error, its handler answers 400/408, and the connection closes.
+// Bodiless requests are skipped: a deadline would fire in the server's
+// background read and cancel them. d 0 disables.
+func (a *app) boundBodies(next http.Handler, d time.Duration) http.Handler {
+	if d <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody && !a.streaming(r) {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 type bannerProvider struct{ name, callback string }
@@ -226,6 +328,12 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		issuer:      o.issuer,
 		metadataURL: origin + "/.well-known/oauth-authorization-server" + iss.EscapedPath(),
 		auditURL:    o.issuer + mcpauth.AuditStreamPath,
+	}
+	a.streams, a.endStreams = context.WithCancel(context.Background())
+	a.closers = append(a.closers, a.endStreams)
+	auditPath := iss.EscapedPath() + mcpauth.AuditStreamPath
+	a.streaming = func(r *http.Request) bool {
+		return r.Method == http.MethodGet && (r.URL.Path == auditPath || o.demoMCP && r.URL.Path == "/mcp")
 	}
 	scopes := slices.Clone(o.scopes)
 	if !slices.Contains(scopes, mcpauth.AuditReadScope) {
@@ -254,6 +362,10 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		RefreshRetryWindow:       o.refreshRetryWindow,
 		ClientIdleExpiry:         o.clientIdleExpiry,
 		MaxPendingAuthorizations: o.maxPending,
+		BodyReadTimeout:          o.bodyReadTimeout,
+	}
+	if o.bodyReadTimeout == 0 {
+		cfg.BodyReadTimeout = -1 // 0 is "off" for the flag, "default" for Config
 	}
 	cfg.PasswordCheckConcurrency, cfg.PasswordCheckWait = o.passwordCheckConcurrency, o.passwordCheckWait
 	cfg.LoginBackoff = o.loginBackoff
@@ -293,9 +405,9 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		mux.Handle("GET "+path, h)
 	}
 	mux.HandleFunc("GET /healthz", healthHandler(st))
-	mux.Handle(iss.EscapedPath()+mcpauth.AuditStreamPath, srv.AuditStreamHandler(mcpauth.AuditStreamOptions{
+	mux.Handle(auditPath, a.streamUntilShutdown(srv.AuditStreamHandler(mcpauth.AuditStreamOptions{
 		OperatorSecret: o.auditSecret, Logger: log,
-	}))
+	})))
 	srv.AddExtension("audit_stream", mcpauth.AuditStreamPath)
 
 	if o.demoMCP {
@@ -304,6 +416,8 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 			return nil, err
 		}
 		a.closers = append(a.closers, closeMCP)
+		// GET /mcp is the server-to-client SSE stream; POSTs finish normally.
+		mux.Handle("GET /mcp", a.streamUntilShutdown(mcpHandler))
 		mux.Handle("/mcp", mcpHandler)
 		prm := mcpauth.ProtectedResourceMetadataHandler(mcpauth.ProtectedResource{
 			Resource:             a.mcpURL,
@@ -395,7 +509,7 @@ func pingStore(ctx context.Context, st store) error {
 }
 
 // printBanner tells the operator where everything is and how to sign in.
-func printBanner(w io.Writer, o *options, a *app, gen *generatedUser) {
+func printBanner(w io.Writer, o *options, a *app, gen *generatedUser, keyNote string) {
 	fmt.Fprintf(w, "mcp-auth-server is running\n")
 	fmt.Fprintf(w, "  Issuer:             %s\n", a.issuer)
 	fmt.Fprintf(w, "  Metadata:           %s\n", a.metadataURL)
@@ -406,6 +520,9 @@ func printBanner(w io.Writer, o *options, a *app, gen *generatedUser) {
 	fmt.Fprintf(w, "  Audit stream:       %s (a token with %s, granted only to -operator accounts, or -audit-secret)\n", a.auditURL, mcpauth.AuditReadScope)
 	fmt.Fprintf(w, "  Health:             %s\n", originOf(a.issuer)+"/healthz")
 	fmt.Fprintf(w, "  Store:              %s\n", redactDSN(o.store))
+	if keyNote != "" {
+		fmt.Fprintf(w, "  Store key:          %s\n", keyNote)
+	}
 	if o.grantexURL != "" {
 		fmt.Fprintf(w, "  Grantex (managed):  %s as agent %s\n", o.grantexURL, o.grantexAgentID)
 	}

@@ -14,7 +14,8 @@
 // [mcpauth.ErrUnavailable].
 //
 // Private signing keys are stored in plaintext unless [WithEncryptionKey]
-// supplies an AES-256 key. Expired records stay until the server's periodic
+// supplies an AES-256 key; [Store.ReencryptKeys] encrypts rows written
+// before it was given. The database file is created with mode 0600. Expired records stay until the server's periodic
 // [Store.DeleteExpired] removes them.
 package sqlite
 
@@ -25,8 +26,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -55,6 +58,8 @@ type Store struct {
 	now    func() time.Time
 	sealer *keycrypt.Sealer
 	log    *slog.Logger
+	// encKeyID names the current encryption key ("" without one).
+	encKeyID string
 }
 
 var (
@@ -107,8 +112,8 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // max(4, GOMAXPROCS).
 func WithReaders(n int) Option { return func(o *options) { o.readers = n } }
 
-// Open opens (creating if needed) the database at path and applies pending
-// migrations. path ":memory:" (or "") gives a private in-memory database on
+// Open opens (creating if needed, with mode 0600) the database at path and
+// applies pending migrations. path ":memory:" (or "") gives a private in-memory database on
 // one connection, for tests. Several processes may Open one file at once:
 // migrations run in a BEGIN IMMEDIATE transaction, so one applies them and
 // the rest see them applied.
@@ -131,6 +136,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		path = ":memory:"
 	} else if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("sqlite: path %q: must not contain ? or #", path)
+	} else if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 
 	q := url.Values{}
@@ -154,6 +161,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	w.SetConnMaxIdleTime(0)
 
 	s := &Store{w: w, r: w, now: o.now, sealer: sealer, log: o.logger}
+	if sealer != nil {
+		s.encKeyID = keycrypt.KeyID(o.encKey)
+	}
 	if !memory {
 		q.Add("_pragma", "query_only(1)")
 		r, err := sql.Open("sqlite", path+"?"+q.Encode())
@@ -170,6 +180,24 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// createPrivate creates the database file, empty (which SQLite takes for a
+// new database), with mode 0600 when it does not exist yet: it holds
+// signing keys and grants. SQLite gives the -wal and -shm files it makes
+// later the database file's mode. An existing file keeps its mode.
+func createPrivate(path string) error {
+	if strings.HasPrefix(path, "file:") {
+		return nil // a URI: SQLite resolves it
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // Close closes the database.
