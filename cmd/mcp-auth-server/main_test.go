@@ -8,6 +8,7 @@ import (
 	"errors"
 	"html"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -548,8 +549,12 @@ func (failingStore) IsRevoked(context.Context, string, string) (bool, error) {
 
 func TestHealthzReportsStoreDown(t *testing.T) {
 	rec := httptest.NewRecorder()
-	healthHandler(failingStore{})(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	healthHandler(failingStore{}, slog.New(slog.DiscardHandler))(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
 	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "unavailable") {
+		t.Errorf("%d %s", rec.Code, rec.Body)
+	}
+	if strings.Contains(rec.Body.String(), "connection refused") { // public: no internals
+		t.Errorf("%d %s", rec.Code, rec.Body)
 		t.Errorf("%d %s", rec.Code, rec.Body)
 	}
 }

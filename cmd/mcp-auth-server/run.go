@@ -404,7 +404,7 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 	for path, h := range callbacks {
 		mux.Handle("GET "+path, h)
 	}
-	mux.HandleFunc("GET /healthz", healthHandler(st))
+	mux.HandleFunc("GET /healthz", healthHandler(st, log))
 	mux.Handle(auditPath, a.streamUntilShutdown(srv.AuditStreamHandler(mcpauth.AuditStreamOptions{
 		OperatorSecret: o.auditSecret, Logger: log,
 	})))
@@ -483,14 +483,16 @@ func (a *app) home(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// healthHandler answers 200 when the store answers, 503 otherwise.
-func healthHandler(st store) http.HandlerFunc {
+// healthHandler answers 200 when the store answers, 503 otherwise. It is
+// public: the store's error goes to the log, not to the caller.
+func healthHandler(st store, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 		defer cancel()
 		status, body := http.StatusOK, map[string]string{"status": "ok"}
 		if err := pingStore(ctx, st); err != nil {
-			status, body = http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "store: " + err.Error()}
+			log.WarnContext(ctx, "healthz: the store does not answer", "err", err)
+			status, body = http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "the store does not answer"}
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")

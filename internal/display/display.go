@@ -10,6 +10,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // Safe reports whether s is valid UTF-8 free of control characters (Cc,
@@ -59,12 +61,14 @@ func PrepareHost(host string) Host {
 			continue
 		}
 		lower := strings.ToLower(l)
-		enc, ok := punycode(lower)
-		if !ok || !Safe(l) {
+		// The Punycode profile encodes without IDNA mapping: the label is
+		// shown as its owner registered it, lookalikes included.
+		enc, err := idna.Punycode.ToASCII(lower)
+		if err != nil || !Safe(l) {
 			out[i], h.MixedScripts = "?", true
 			continue
 		}
-		out[i] = "xn--" + enc
+		out[i] = enc
 		if mixedScripts(lower) {
 			h.MixedScripts = true
 		}
@@ -136,96 +140,4 @@ func mixedScripts(label string) bool {
 		return false
 	}
 	return len(seen) > 1
-}
-
-// Punycode parameters (RFC 3492 §5).
-const (
-	base        = 36
-	tMin        = 1
-	tMax        = 26
-	skew        = 38
-	damp        = 700
-	initialBias = 72
-	initialN    = 128
-)
-
-// punycode encodes s (RFC 3492 §6.3); ok is false on overflow.
-func punycode(s string) (string, bool) {
-	runes := []rune(s)
-	var out []byte
-	for _, r := range runes {
-		if r < 0x80 {
-			out = append(out, byte(r))
-		}
-	}
-	b := len(out)
-	h := b
-	if b > 0 {
-		out = append(out, '-')
-	}
-	n, delta, bias := rune(initialN), 0, initialBias
-	for h < len(runes) {
-		m := rune(0x7fffffff)
-		for _, r := range runes {
-			if r >= n && r < m {
-				m = r
-			}
-		}
-		if int(m-n) > (1<<31-1-delta)/(h+1) {
-			return "", false
-		}
-		delta += int(m-n) * (h + 1)
-		n = m
-		for _, r := range runes {
-			if r < n {
-				delta++
-			}
-			if r != n {
-				continue
-			}
-			q := delta
-			for k := base; ; k += base {
-				t := k - bias
-				if t < tMin {
-					t = tMin
-				} else if t > tMax {
-					t = tMax
-				}
-				if q < t {
-					break
-				}
-				out = append(out, digit(t+(q-t)%(base-t)))
-				q = (q - t) / (base - t)
-			}
-			out = append(out, digit(q))
-			bias = adapt(delta, h+1, h == b)
-			delta = 0
-			h++
-		}
-		delta++
-		n++
-	}
-	return string(out), true
-}
-
-func digit(d int) byte {
-	if d < 26 {
-		return byte('a' + d)
-	}
-	return byte('0' + d - 26)
-}
-
-func adapt(delta, numPoints int, first bool) int {
-	if first {
-		delta /= damp
-	} else {
-		delta /= 2
-	}
-	delta += delta / numPoints
-	k := 0
-	for delta > ((base-tMin)*tMax)/2 {
-		delta /= base - tMin
-		k += base
-	}
-	return k + (base-tMin+1)*delta/(delta+skew)
 }
