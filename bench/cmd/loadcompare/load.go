@@ -30,13 +30,14 @@ type server struct {
 	hc   *http.Client
 }
 
-// startServer re-executes this program as `-serve kind` and waits for its URL.
+// startServer re-executes this program as server kind and waits for its URL.
 func startServer(kind, name string, workers int) (*server, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, "-serve", kind)
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), serveEnv+"="+kind)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {

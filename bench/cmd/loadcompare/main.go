@@ -3,14 +3,14 @@
 // interleaved (A B A B …) on the same machine in one run, printing a
 // markdown table with the ratios.
 //
-//	go run ./cmd/loadcompare -all                 # everything below, except the 30 s standalone load test
+//	go run ./cmd/loadcompare -all                 # everything below (about two minutes)
 //	go run ./cmd/loadcompare -mode middleware     # RequireMCPAuth vs keyfunc+golang-jwt, jwx, go-sdk (in process)
 //	go run ./cmd/loadcompare -mode introspect     # /introspect over loopback vs ory/fosite (HMAC tokens), 16 workers
 //	go run ./cmd/loadcompare -mode refresh        # /token refresh vs fosite, 16 workers
 //	go run ./cmd/loadcompare -mode sqlite         # /token refresh on store/sqlite vs fosite in memory, 64 workers
 //	go run ./cmd/loadcompare -mode standalone     # cmd/mcp-auth-server on SQLite: full flows + refresh loops, 64 clients
 //
-// Servers run as subprocesses (this program with -serve), so that the
+// Servers run as subprocesses (this program with LOADCOMPARE_SERVE set), so that the
 // server CPU per request (getrusage in the server) excludes the load
 // generator. Everything listens on 127.0.0.1 only.
 package main
@@ -19,6 +19,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strings"
@@ -27,8 +28,19 @@ import (
 	"github.com/mcpauth/mcpauth/bench"
 )
 
+// serveEnv, when set, makes this program one of the servers under test
+// (a subprocess started by startServer).
+const serveEnv = "LOADCOMPARE_SERVE"
+
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	if kind := os.Getenv(serveEnv); kind != "" {
+		if err := serve(kind); err != nil {
+			fmt.Fprintln(os.Stderr, "loadcompare -serve:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "loadcompare:", err)
 		os.Exit(1)
 	}
@@ -41,14 +53,14 @@ type config struct {
 	sqliteWorkers int
 	standalone    time.Duration
 	repo          string
+	out           io.Writer
 }
 
-func run(args []string) error {
+func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("loadcompare", flag.ContinueOnError)
-	serveKind := fs.String("serve", "", "internal: run one server (mcpauth, mcpauth-sqlite, fosite) and print its URL")
 	mode := fs.String("mode", "", "one of middleware, introspect, refresh, sqlite, standalone (comma-separated)")
-	all := fs.Bool("all", false, "run middleware, introspect, refresh and sqlite")
-	var c config
+	all := fs.Bool("all", false, "run every mode: middleware, introspect, refresh, sqlite, standalone")
+	c := config{out: out}
 	fs.DurationVar(&c.duration, "duration", 2*time.Second, "length of each contender's turn in a round")
 	fs.IntVar(&c.rounds, "rounds", 3, "interleaved rounds (A B A B …)")
 	fs.IntVar(&c.workers, "workers", 16, "concurrent clients for introspect and refresh")
@@ -58,18 +70,15 @@ func run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *serveKind != "" {
-		return serve(*serveKind)
-	}
 	modes := strings.Split(*mode, ",")
 	if *all {
-		modes = []string{"middleware", "introspect", "refresh", "sqlite"}
+		modes = []string{"middleware", "introspect", "refresh", "sqlite", "standalone"}
 	}
 	if *mode == "" && !*all {
 		fs.Usage()
 		return fmt.Errorf("give -mode or -all")
 	}
-	fmt.Printf("loadcompare: %s/%s, %d CPUs, GOMAXPROCS %d, %s; load average at start: %s\n\n",
+	fmt.Fprintf(c.out, "loadcompare: %s/%s, %d CPUs, GOMAXPROCS %d, %s; load average at start: %s\n\n",
 		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), loadavg())
 	ctx := context.Background()
 	for _, m := range modes {
@@ -92,7 +101,7 @@ func run(args []string) error {
 			return fmt.Errorf("%s: %w", m, err)
 		}
 	}
-	fmt.Printf("load average at end: %s\n", loadavg())
+	fmt.Fprintf(c.out, "load average at end: %s\n", loadavg())
 	return nil
 }
 
@@ -110,10 +119,10 @@ func loadavg() string {
 
 // middleware runs bench.Comparison for c.duration per case, interleaved.
 func middleware(ctx context.Context, c config) error {
-	fmt.Println("### Middleware, in process (ns per request, interleaved on the same requests)")
-	fmt.Println()
-	fmt.Println("| alg | token | mcpauth | keyfunc+golang-jwt | jwx | go-sdk | mcpauth vs keyfunc | vs jwx | vs go-sdk | goal |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(c.out, "### Middleware, in process (ns per request, interleaved on the same requests)")
+	fmt.Fprintln(c.out)
+	fmt.Fprintln(c.out, "| alg | token | mcpauth | keyfunc+golang-jwt | jwx | go-sdk | mcpauth vs keyfunc | vs jwx | vs go-sdk | goal |")
+	fmt.Fprintln(c.out, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, alg := range []string{"ES256", "RS256"} {
 		a, err := bench.NewAuthority(alg)
 		if err != nil {
@@ -154,11 +163,11 @@ func middleware(ctx context.Context, c config) error {
 			} else {
 				row += " ≥ 20× faster vs every peer |"
 			}
-			fmt.Println(row)
+			fmt.Fprintln(c.out, row)
 		}
 		a.Close()
 	}
-	fmt.Println()
+	fmt.Fprintln(c.out)
 	return nil
 }
 
@@ -221,12 +230,12 @@ func loopback(ctx context.Context, c config, endpoint, kind string, workers int,
 		store = "SQLite (store/sqlite, WAL, synchronous=FULL)"
 	}
 	title := map[string]string{"introspect": "/introspect", "refresh": "/token refresh_token"}[endpoint]
-	fmt.Printf("### %s over loopback HTTP, %d workers, mcpauth on %s vs fosite (HMAC, memory), %d × %s interleaved rounds\n\n",
+	fmt.Fprintf(c.out, "### %s over loopback HTTP, %d workers, mcpauth on %s vs fosite (HMAC, memory), %d × %s interleaved rounds\n\n",
 		title, workers, store, c.rounds, c.duration)
-	fmt.Println("| server | requests | req/s | server CPU µs/req | p50 | p99 |")
-	fmt.Println("|---|---|---|---|---|---|")
+	fmt.Fprintln(c.out, "| server | requests | req/s | server CPU µs/req | p50 | p99 |")
+	fmt.Fprintln(c.out, "|---|---|---|---|---|---|")
 	for _, st := range all {
-		fmt.Printf("| %s | %d | %.0f | %.0f | %s | %s |\n", st.name, st.requests, st.rps(), st.cpuPerRequest(),
+		fmt.Fprintf(c.out, "| %s | %d | %.0f | %.0f | %s | %s |\n", st.name, st.requests, st.rps(), st.cpuPerRequest(),
 			fmtDur(st.pct(0.50)), fmtDur(st.pct(0.99)))
 	}
 	ratio := all[0].rps() / all[1].rps()
@@ -234,7 +243,7 @@ func loopback(ctx context.Context, c config, endpoint, kind string, workers int,
 	if ratio < goal {
 		verdict = "not met"
 	}
-	fmt.Printf("\nratio req/s mcpauth / fosite: **%.2f×** (goal ≥ %.1f×: %s); server CPU per request %.0f vs %.0f µs\n\n",
+	fmt.Fprintf(c.out, "\nratio req/s mcpauth / fosite: **%.2f×** (goal ≥ %.1f×: %s); server CPU per request %.0f vs %.0f µs\n\n",
 		ratio, goal, verdict, all[0].cpuPerRequest(), all[1].cpuPerRequest())
 	return nil
 }
