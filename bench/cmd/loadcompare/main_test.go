@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"testing"
@@ -11,6 +12,7 @@ import (
 func TestMain(m *testing.M) {
 	if kind := os.Getenv(serveEnv); kind != "" {
 		if err := serve(kind); err != nil {
+			fmt.Fprintln(os.Stderr, "loadcompare server:", err)
 			os.Exit(1)
 		}
 		os.Exit(0)
