@@ -3,11 +3,12 @@
 // interleaved (A B A B …) on the same machine in one run, printing a
 // markdown table with the ratios.
 //
-//	go run ./cmd/loadcompare -all                 # everything below (about two minutes)
+//	go run ./cmd/loadcompare -all                 # everything below (about three minutes)
 //	go run ./cmd/loadcompare -mode middleware     # RequireMCPAuth vs keyfunc+golang-jwt, jwx, go-sdk (in process)
 //	go run ./cmd/loadcompare -mode introspect     # /introspect over loopback vs ory/fosite (HMAC tokens), 16 workers
 //	go run ./cmd/loadcompare -mode refresh        # /token refresh vs fosite, 16 workers
 //	go run ./cmd/loadcompare -mode sqlite         # /token refresh on store/sqlite vs fosite in memory, 64 workers
+//	go run ./cmd/loadcompare -mode scaling        # /token refresh on store/sqlite at 1, 4, 16, 64 workers
 //	go run ./cmd/loadcompare -mode standalone     # cmd/mcp-auth-server on SQLite: full flows + refresh loops, 64 clients
 //
 // Servers run as subprocesses (this program with LOADCOMPARE_SERVE set), so that the
@@ -22,6 +23,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,8 +60,8 @@ type config struct {
 
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("loadcompare", flag.ContinueOnError)
-	mode := fs.String("mode", "", "one of middleware, introspect, refresh, sqlite, standalone (comma-separated)")
-	all := fs.Bool("all", false, "run every mode: middleware, introspect, refresh, sqlite, standalone")
+	mode := fs.String("mode", "", "one of middleware, introspect, refresh, sqlite, scaling, standalone (comma-separated)")
+	all := fs.Bool("all", false, "run every mode: middleware, introspect, refresh, sqlite, scaling, standalone")
 	c := config{out: out}
 	fs.DurationVar(&c.duration, "duration", 2*time.Second, "length of each contender's turn in a round")
 	fs.IntVar(&c.rounds, "rounds", 3, "interleaved rounds (A B A B …)")
@@ -72,7 +74,7 @@ func run(args []string, out io.Writer) error {
 	}
 	modes := strings.Split(*mode, ",")
 	if *all {
-		modes = []string{"middleware", "introspect", "refresh", "sqlite", "standalone"}
+		modes = []string{"middleware", "introspect", "refresh", "sqlite", "scaling", "standalone"}
 	}
 	if *mode == "" && !*all {
 		fs.Usage()
@@ -92,6 +94,8 @@ func run(args []string, out io.Writer) error {
 			err = loopback(ctx, c, "refresh", serveMCPAuth, c.workers, 1.0)
 		case "sqlite":
 			err = loopback(ctx, c, "refresh", serveMCPAuthSQLite, c.sqliteWorkers, 0.5)
+		case "scaling":
+			err = scaling(ctx, c)
 		case "standalone":
 			err = standalone(ctx, c)
 		default:
@@ -257,4 +261,53 @@ func fmtDur(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%.0f µs", float64(d)/1e3)
 	}
+}
+
+// scaling runs /token refresh on store/sqlite with 1, 4, 16 and
+// c.sqliteWorkers workers, interleaved in rounds: does throughput grow
+// with concurrency (issue 12 item 3)?
+func scaling(ctx context.Context, c config) error {
+	s, err := startServer(serveMCPAuthSQLite, "mcpauth-sqlite", c.sqliteWorkers)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	var states []tokens
+	for range c.sqliteWorkers {
+		t, err := s.grant(ctx)
+		if err != nil {
+			return err
+		}
+		states = append(states, t)
+	}
+	var ns []int
+	for _, n := range []int{1, 4, 16, c.sqliteWorkers} {
+		if n <= c.sqliteWorkers && !slices.Contains(ns, n) {
+			ns = append(ns, n)
+		}
+	}
+	all := make([]*stats, len(ns))
+	for i := range all {
+		all[i] = &stats{}
+	}
+	if err := round(ctx, s, &stats{}, states, min(c.duration/4, 500*time.Millisecond), s.refresh); err != nil {
+		return err
+	}
+	for r := range c.rounds {
+		for j := range ns {
+			i := (j + r) % len(ns)
+			if err := round(ctx, s, all[i], states[:ns[i]], c.duration, s.refresh); err != nil {
+				return err
+			}
+		}
+	}
+	fmt.Fprintf(c.out, "### /token refresh_token on SQLite (store/sqlite) by concurrency, %d × %s interleaved rounds\n\n", c.rounds, c.duration)
+	fmt.Fprintln(c.out, "| workers | req/s | vs 1 worker | server CPU µs/req | p50 | p99 |")
+	fmt.Fprintln(c.out, "|---|---|---|---|---|---|")
+	for i, st := range all {
+		fmt.Fprintf(c.out, "| %d | %.0f | %.2f× | %.0f | %s | %s |\n", ns[i], st.rps(), st.rps()/all[0].rps(),
+			st.cpuPerRequest(), fmtDur(st.pct(0.5)), fmtDur(st.pct(0.99)))
+	}
+	fmt.Fprintln(c.out)
+	return nil
 }

@@ -30,7 +30,7 @@ func BenchmarkLoadCompareSmoke(b *testing.B) {
 		out = os.Stdout
 	}
 	for b.Loop() {
-		err := run([]string{"-mode", "middleware,introspect,refresh,sqlite,standalone", "-duration", "100ms",
+		err := run([]string{"-mode", "middleware,introspect,refresh,sqlite,scaling,standalone", "-duration", "100ms",
 			"-rounds", "1", "-workers", "4", "-sqlite-workers", "8", "-standalone-duration", "1s", "-repo", "../../.."}, out)
 		if err != nil {
 			b.Fatal(err)
