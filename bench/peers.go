@@ -93,7 +93,9 @@ func NewAuthority(alg string) (*Authority, error) {
 // Close stops the JWKS server.
 func (a *Authority) Close() { a.srv.Close() }
 
-type accessClaims struct {
+// Claims are the claims Token signs, mcpauth's access-token shape; edit
+// them to make a bad token.
+type Claims struct {
 	Issuer   string `json:"iss"`
 	Subject  string `json:"sub"`
 	Audience string `json:"aud"`
@@ -117,13 +119,10 @@ func (a *Authority) Tokens(n int) ([]string, error) {
 	return toks, nil
 }
 
-// Claims are what Token signs; edit them to make a bad token.
-type Claims = accessClaims
-
 // Token signs one access token, valid for an hour unless edit changes it.
 func (a *Authority) Token(edit func(*Claims)) (string, error) {
 	now := time.Now()
-	c := accessClaims{Issuer: Issuer, Subject: "alice", Audience: Audience, Expiry: now.Add(time.Hour).Unix(),
+	c := Claims{Issuer: Issuer, Subject: "alice", Audience: Audience, Expiry: now.Add(time.Hour).Unix(),
 		IssuedAt: now.Unix(), ID: fmt.Sprintf("tok-%d", tokenSeq.Add(1)), ClientID: "bench",
 		Scope: "tools:read tools:write"}
 	if edit != nil {
