@@ -8,10 +8,13 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/mcpauth/mcpauth"
 )
@@ -57,6 +60,8 @@ type options struct {
 	introspectors []string
 	// operators are the -user names that may be granted audit:read.
 	operators []string
+	// brand is what the sign-in and consent pages show (Config.ConsentUI).
+	brand mcpauth.ConsentUI
 	// maxStateLength is Config.MaxStateLength.
 	maxStateLength int
 	// storeKey encrypts signing and session keys in the store (-store-key).
@@ -123,6 +128,33 @@ const defaultScopes = "tools:read tools:execute resources:read"
 // parseFlags reads args, with defaults from getenv (MCPAUTH_<FLAG>). It
 // returns flag.ErrHelp after printing usage for -h.
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
+	o, err := parseFlagValues(args, getenv, stderr)
+	return o, nameEnvSource(err, args, getenv)
+}
+
+// flagInError is the flag a validation error starts with ("-rate-limit: …").
+var flagInError = regexp.MustCompile(`^-([a-z0-9][a-z0-9-]*)\b`)
+
+// nameEnvSource makes an error about a flag whose value came from the
+// environment name the variable the operator actually set.
+func nameEnvSource(err error, args []string, getenv func(string) string) error {
+	var ue *usageError
+	if !errors.As(err, &ue) {
+		return err
+	}
+	m := flagInError.FindStringSubmatch(ue.msg)
+	if m == nil || getenv(envName(m[1])) == "" {
+		return err
+	}
+	for _, a := range args {
+		if name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); strings.HasPrefix(a, "-") && name == m[1] {
+			return err // the command line set it: flags win
+		}
+	}
+	return usagef("%s (set by %s)", ue.msg, envName(m[1]))
+}
+
+func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("mcp-auth-server", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported by the caller on one line
 	var (
@@ -143,6 +175,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		statics     listFlag
 		trustXFF    = fs.Bool("trust-forwarded-for", false, "rate-limit by the last X-Forwarded-For hop: set only behind a reverse proxy you control")
 		maxState    = fs.Int("max-state-length", mcpauth.DefaultMaxStateLength, "longest state `bytes` accepted at /authorize (echoed to the client)")
+		appName     = fs.String("app-name", "MCP Auth Server", "the name on the sign-in and consent pages")
+		logoURL     = fs.String("logo-url", "", "an https `URL` of a logo shown on the sign-in and consent pages (48×48)")
+		privacyURL  = fs.String("privacy-url", "", "an https `URL` of the privacy policy, linked from the pages")
+		termsURL    = fs.String("terms-url", "", "an https `URL` of the terms of service, linked from the pages")
 		auditSecret = fs.String("audit-secret", "", "operator secret accepted by the audit stream (at least 16 characters; prefer the environment variable)")
 
 		storeTimeout = fs.Duration("store-timeout", 5*time.Second, "deadline of every store call; a store slower than this gives 503 with Retry-After")
@@ -201,7 +237,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 			err = f.Value.Set(v)
 		}
 		if err != nil {
-			envErr = usagef("%s=%q: %v", envName(f.Name), v, unwrapFlagErr(err))
+			envErr = usagef("%s=%q: %v", envName(f.Name), v, unwrapFlagErr(err, f.Value))
 		}
 	})
 	if envErr != nil {
@@ -227,6 +263,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		storeTimeout:      *storeTimeout, refreshRetryWindow: *retryWindow,
 		clientIdleExpiry: *idleExpiry, maxPending: *maxPending,
 		bodyReadTimeout: *bodyTimeout, shutdownTimeout: *stopTimeout,
+	}
+	if err := o.setBrand(*appName, *logoURL, *privacyURL, *termsURL); err != nil {
+		return nil, err
 	}
 	o.passwordCheckConcurrency, o.passwordCheckWait = *pwChecks, *pwWait
 	if o.passwordCheckConcurrency < 0 {
@@ -376,12 +415,46 @@ func providerName(issuer string) string {
 	return host
 }
 
-// unwrapFlagErr turns strconv's "parse error" into something readable.
-func unwrapFlagErr(err error) error {
-	if errors.Is(err, strconv.ErrSyntax) || errors.Is(err, strconv.ErrRange) || err.Error() == "parse error" {
-		return errors.New("not a valid value (booleans: true or false)")
+// setBrand validates the page branding: a short name, and https links
+// (http only on a loopback host, for trying it out).
+func (o *options) setBrand(name, logo, privacy, terms string) error {
+	if name = strings.TrimSpace(name); name == "" || utf8.RuneCountInString(name) > 64 || strings.ContainsFunc(name, unicode.IsControl) {
+		return usagef("-app-name %q: want 1 to 64 printable characters", name)
 	}
-	return err
+	o.brand = mcpauth.ConsentUI{AppName: name}
+	for _, f := range []struct {
+		flag, val string
+		dst       *string
+	}{{"logo-url", logo, &o.brand.AppLogo}, {"privacy-url", privacy, &o.brand.PrivacyURL}, {"terms-url", terms, &o.brand.TermsURL}} {
+		if f.val == "" {
+			continue
+		}
+		u, err := url.Parse(f.val)
+		if err != nil || u.Host == "" || u.User != nil || !(u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())) {
+			return usagef("-%s %q: want an https URL", f.flag, f.val)
+		}
+		*f.dst = u.String()
+	}
+	return nil
+}
+
+// unwrapFlagErr turns strconv's "parse error" into what the flag wants.
+func unwrapFlagErr(err error, v flag.Value) error {
+	if !errors.Is(err, strconv.ErrSyntax) && !errors.Is(err, strconv.ErrRange) && err.Error() != "parse error" {
+		return err
+	}
+	want := "a valid value"
+	if g, ok := v.(flag.Getter); ok {
+		switch g.Get().(type) {
+		case bool:
+			want = "true or false"
+		case time.Duration:
+			want = "a duration such as 30s, 5m or 1h"
+		case int, int64, uint, uint64:
+			want = "a whole number"
+		}
+	}
+	return fmt.Errorf("not a valid value: want %s", want)
 }
 
 // check validates and converts the raw flag values.

@@ -8,11 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mcpauth/mcpauth"
@@ -196,6 +200,9 @@ func openStore(ctx context.Context, spec string, key []byte, log *slog.Logger) (
 	defer cancel()
 	switch kind {
 	case storeSQLite:
+		if err := checkSQLitePath(loc); err != nil {
+			return nil, "", fmt.Errorf("cannot open the SQLite store %q: %w", loc, err)
+		}
 		if key != nil {
 			note = "-store-key"
 		} else if loc != ":memory:" {
@@ -354,7 +361,7 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		TrustForwardedFor: o.trustForwardedFor,
 		Introspectors:     o.introspectors,
 		MaxStateLength:    o.maxStateLength,
-		ConsentUI:         mcpauth.ConsentUI{AppName: "MCP Auth Server"},
+		ConsentUI:         o.brand,
 		Logger:            log,
 		GrantPolicy:       operatorPolicy(o.operators),
 
@@ -481,6 +488,41 @@ func (a *app) home(w http.ResponseWriter, r *http.Request) {
 	if a.mcpURL != "" {
 		fmt.Fprintf(w, "MCP:      %s\n\nConnect an MCP client to the MCP URL; it will open this server's sign-in page.\n", a.mcpURL)
 	}
+}
+
+// checkSQLitePath says in the operator's terms why a SQLite file cannot be
+// opened or created, before the driver's terse "unable to open database file".
+func checkSQLitePath(loc string) error {
+	if loc == ":memory:" || strings.HasPrefix(loc, "file:") {
+		return nil
+	}
+	dir := filepath.Dir(loc)
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("the directory %s does not exist: create it, or give -store another path", dir)
+	case err != nil:
+		return fmt.Errorf("the directory %s cannot be read: %w", dir, err)
+	case !st.IsDir():
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if f, err := os.OpenFile(loc, os.O_RDWR, 0); err == nil {
+		f.Close()
+		return nil
+	} else if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("permission denied: this server (uid %d) cannot write %s; check its owner and mode", os.Getuid(), loc)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	probe, err := os.CreateTemp(dir, ".mcpauth-probe-*")
+	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return fmt.Errorf("permission denied: this server (uid %d) cannot create files in %s; check its owner and mode", os.Getuid(), dir)
+		}
+		return fmt.Errorf("cannot create files in %s: %w", dir, err)
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
 }
 
 // healthHandler answers 200 when the store answers, 503 otherwise. It is
