@@ -87,6 +87,8 @@ type options struct {
 	signinKey []byte
 	// signinSessionTTL is how long an upstream sign-in lasts here.
 	signinSessionTTL time.Duration
+	// gw is gateway mode: -upstream, -remote-issuer, -resource (gateway.go).
+	gw gatewayOptions
 }
 
 // oidcOptions are the -oidc-* flags ("" issuer: no OIDC provider).
@@ -175,6 +177,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.Var(&introspectors, "introspector", "`client_id` of a confidential client (a resource server) that may introspect every token; repeatable (default: none, each client sees only its own tokens)")
 	var operators listFlag
 	fs.Var(&operators, "operator", "a -user `name` that may be granted audit:read (the audit stream); repeatable (default: none)")
+	gwFlags := defineGatewayFlags(fs)
 	usage := func() {
 		fmt.Fprintf(stderr, "Usage: mcp-auth-server [flags]\n\nAn OAuth 2.1 authorization server with a demo MCP server.\nEvery flag can also be set with MCPAUTH_<FLAG> (e.g. MCPAUTH_GRANTEX_API_KEY); flags win.\n\nFlags:\n")
 		fs.SetOutput(stderr)
@@ -277,6 +280,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 		return nil, usagef("-signin-session-ttl %v: want 1m to 720h", o.signinSessionTTL)
 	}
 	if err := o.checkSignIn(*signinKey); err != nil {
+		return nil, err
+	}
+	if err := o.checkGateway(gwFlags); err != nil {
 		return nil, err
 	}
 	return o, nil
