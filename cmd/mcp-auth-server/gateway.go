@@ -45,6 +45,7 @@ const (
 const (
 	defaultUpstreamDialTimeout   = 5 * time.Second
 	defaultUpstreamHeaderTimeout = 2 * time.Minute
+	defaultIntrospectionTTL      = 10 * time.Second
 )
 
 // gatewayOptions are the -upstream, -remote-* and -resource flags.
@@ -65,6 +66,8 @@ type gatewayOptions struct {
 	// remoteClientID and remoteClientSecret are this gateway's credentials
 	// at the remote authorization server (RFC 7662 introspection).
 	remoteClientID, remoteClientSecret string
+	// introspectionTTL is how long an introspection answer is reused.
+	introspectionTTL time.Duration
 	// toolScopes: tools/call of a named tool needs these scopes too.
 	toolScopes map[string][]string
 }
@@ -72,7 +75,7 @@ type gatewayOptions struct {
 // gatewayFlagValues are the raw gateway flags, checked by checkGateway.
 type gatewayFlagValues struct {
 	upstream, remoteIssuer, remoteClientID, remoteClientSecret *string
-	dialTimeout, headerTimeout                                 *time.Duration
+	dialTimeout, headerTimeout, introspectionTTL               *time.Duration
 	resources, toolScopes                                      listFlag
 }
 
@@ -83,6 +86,7 @@ func defineGatewayFlags(fs *flag.FlagSet) *gatewayFlagValues {
 		remoteIssuer:       fs.String("remote-issuer", "", "gateway only (needs -upstream): run no authorization server; accept tokens issued by the authorization server at this issuer `URL` (RFC 8414 discovery, JWKS)"),
 		remoteClientID:     fs.String("remote-client-id", "", "this gateway's client_id at the -remote-issuer (a confidential client), for token introspection"),
 		remoteClientSecret: fs.String("remote-client-secret", "", "this gateway's client secret at the -remote-issuer (prefer the environment variable)"),
+		introspectionTTL:   fs.Duration("remote-introspection-ttl", defaultIntrospectionTTL, "with -remote-client-id: how long the remote authorization server's answer that a token is active is reused (revocations show within it)"),
 		dialTimeout:        fs.Duration("upstream-dial-timeout", defaultUpstreamDialTimeout, "how long connecting to the -upstream may take before 502"),
 		headerTimeout:      fs.Duration("upstream-header-timeout", defaultUpstreamHeaderTimeout, "how long the -upstream may take to start its response before 504 (streamed bodies are not bounded)"),
 	}
@@ -129,6 +133,9 @@ func (o *options) checkGateway(v *gatewayFlagValues) error {
 		return usagef("-tool-scope needs -upstream (the demo server has its own)")
 	}
 	g.remoteClientID, g.remoteClientSecret = *v.remoteClientID, *v.remoteClientSecret
+	if g.introspectionTTL = *v.introspectionTTL; g.introspectionTTL <= 0 {
+		return usagef("-remote-introspection-ttl %v: must be positive", g.introspectionTTL)
+	}
 	g.remoteIssuer = *v.remoteIssuer
 	if g.remoteIssuer == "" {
 		if g.remoteClientID != "" || g.remoteClientSecret != "" {
@@ -202,7 +209,10 @@ type gatewayConfig struct {
 	toolScopes      map[string][]string
 	dialTimeout     time.Duration
 	headerTimeout   time.Duration
-	log             *slog.Logger
+	// introspector, when set, also asks the remote authorization server
+	// whether each token is still active (RFC 7662).
+	introspector *remoteIntrospector
+	log          *slog.Logger
 }
 
 // newGatewayHandler is the MCP endpoint of gateway mode: the Host check,
@@ -226,7 +236,15 @@ func newGatewayHandler(c gatewayConfig) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return checkHost(u.Host, withCORS(requireAuth(newUpstreamProxy(c)))), nil
+	inner := newUpstreamProxy(c)
+	if c.introspector != nil {
+		prmURL, err := mcpauth.ProtectedResourceMetadataURL(c.resource)
+		if err != nil {
+			return nil, err
+		}
+		inner = c.introspector.requireActive(inner, prmURL, c.challengeScopes)
+	}
+	return checkHost(u.Host, withCORS(requireAuth(inner))), nil
 }
 
 // newUpstreamProxy forwards a verified request to c.upstream. Responses,
@@ -388,10 +406,14 @@ func newRemoteGatewayApp(o *options, log *slog.Logger) (*app, error) {
 		return nil, fmt.Errorf("-remote-issuer: %w", err)
 	}
 	a.closers = append(a.closers, v.Close)
-	h, err := newGatewayHandler(gatewayConfig{
+	gc := gatewayConfig{
 		verifier: v, resource: resource, upstream: g.upstream, challengeScopes: o.scopes, toolScopes: g.toolScopes,
 		dialTimeout: g.dialTimeout, headerTimeout: g.headerTimeout, log: log,
-	})
+	}
+	if g.remoteClientID != "" {
+		gc.introspector = newRemoteIntrospector(g.remoteIssuer, g.remoteClientID, g.remoteClientSecret, g.introspectionTTL, log)
+	}
+	h, err := newGatewayHandler(gc)
 	if err != nil {
 		a.close()
 		return nil, err
@@ -429,6 +451,9 @@ func printGatewayBanner(w io.Writer, o *options, a *app) {
 	fmt.Fprintf(w, "  MCP server:         %s\n", a.mcpURL)
 	fmt.Fprintf(w, "  Resource metadata:  %s\n", a.prmURL)
 	fmt.Fprintf(w, "  Upstream:           %s\n", o.gw.upstream.Redacted())
+	if o.gw.remoteClientID != "" {
+		fmt.Fprintf(w, "  Revocation check:   RFC 7662 introspection as %s, answers reused %v\n", o.gw.remoteClientID, o.gw.introspectionTTL)
+	}
 	fmt.Fprintf(w, "  Health:             %s\n", originOf(a.mcpURL)+"/healthz")
 	fmt.Fprintf(w, "The authorization server must accept %s as a resource (its -resource flag).\n", a.mcpURL)
 	fmt.Fprintf(w, "Connect an MCP client to %s.\n", a.mcpURL)

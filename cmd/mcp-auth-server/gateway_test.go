@@ -3,12 +3,15 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -21,20 +24,21 @@ func TestParseGatewayFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g := o.gw; g.upstream != nil || g.remoteIssuer != "" || g.dialTimeout != 5*time.Second || g.headerTimeout != 2*time.Minute || len(g.resources) != 0 {
+	if g := o.gw; g.upstream != nil || g.remoteIssuer != "" || g.dialTimeout != 5*time.Second || g.headerTimeout != 2*time.Minute || g.introspectionTTL != 10*time.Second || len(g.resources) != 0 {
 		t.Errorf("gateway defaults: %+v", g)
 	}
 
 	// Everything from the environment.
 	env := envMap(map[string]string{
-		"MCPAUTH_UPSTREAM":                "http://127.0.0.1:3000/mcp",
-		"MCPAUTH_REMOTE_ISSUER":           "https://auth.example.com",
-		"MCPAUTH_RESOURCE":                "https://mcp.example.com/mcp",
-		"MCPAUTH_REMOTE_CLIENT_ID":        "gw",
-		"MCPAUTH_REMOTE_CLIENT_SECRET":    "gw-secret",
-		"MCPAUTH_UPSTREAM_DIAL_TIMEOUT":   "2s",
-		"MCPAUTH_UPSTREAM_HEADER_TIMEOUT": "30s",
-		"MCPAUTH_TOOL_SCOPE":              "deploy=tools:execute admin,read=tools:read",
+		"MCPAUTH_UPSTREAM":                 "http://127.0.0.1:3000/mcp",
+		"MCPAUTH_REMOTE_ISSUER":            "https://auth.example.com",
+		"MCPAUTH_RESOURCE":                 "https://mcp.example.com/mcp",
+		"MCPAUTH_REMOTE_CLIENT_ID":         "gw",
+		"MCPAUTH_REMOTE_CLIENT_SECRET":     "gw-secret",
+		"MCPAUTH_UPSTREAM_DIAL_TIMEOUT":    "2s",
+		"MCPAUTH_UPSTREAM_HEADER_TIMEOUT":  "30s",
+		"MCPAUTH_TOOL_SCOPE":               "deploy=tools:execute admin,read=tools:read",
+		"MCPAUTH_REMOTE_INTROSPECTION_TTL": "3s",
 	})
 	o, err = parseFlags(nil, env, io.Discard)
 	if err != nil {
@@ -42,7 +46,7 @@ func TestParseGatewayFlags(t *testing.T) {
 	}
 	g := o.gw
 	if g.upstream.String() != "http://127.0.0.1:3000/mcp" || g.remoteIssuer != "https://auth.example.com" || g.resource != "https://mcp.example.com/mcp" ||
-		g.remoteClientID != "gw" || g.remoteClientSecret != "gw-secret" || g.dialTimeout != 2*time.Second || g.headerTimeout != 30*time.Second {
+		g.remoteClientID != "gw" || g.remoteClientSecret != "gw-secret" || g.dialTimeout != 2*time.Second || g.headerTimeout != 30*time.Second || g.introspectionTTL != 3*time.Second {
 		t.Errorf("from the environment: %+v", g)
 	}
 	if !slices.Equal(g.toolScopes["deploy"], []string{"tools:execute", "admin"}) || !slices.Equal(g.toolScopes["read"], []string{"tools:read"}) {
@@ -81,6 +85,7 @@ func TestParseGatewayFlags(t *testing.T) {
 		{[]string{"-remote-client-id", "gw"}, nil, "need -remote-issuer"},
 		{append([]string{"-remote-issuer", "http://auth.example.com"}, up...), nil, "-remote-issuer"},
 		{append([]string{"-remote-client-id", "gw"}, remote...), nil, "-remote-client-secret"},
+		{append([]string{"-remote-introspection-ttl", "0s"}, remote...), nil, "-remote-introspection-ttl"},
 		{append([]string{"-resource", "https://a.example.com/mcp", "-resource", "https://b.example.com/mcp"}, remote...), nil, "one canonical URL"},
 		{append([]string{"-issuer", "https://gw.example.com"}, remote...), nil, "-issuer"},
 		{append([]string{"-user", "a:b"}, remote...), nil, "-user configures the authorization server"},
@@ -400,31 +405,9 @@ func TestGatewayRemoteIssuer(t *testing.T) {
 	as := startRun(t, "-store", "memory:", "-user", "alice:alice-password", "-resource", gwURL)
 	other := startRun(t, "-store", "memory:", "-user", "alice:alice-password", "-resource", gwURL)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	out := &lockedBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- runWith(ctx, []string{"-addr", gwAddr, "-log-level", "error", "-remote-issuer", as.issuer, "-upstream", up.URL + "/mcp"}, envMap(nil), out, io.Discard, nil)
-	}()
-	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), "Connect an MCP client"); time.Sleep(20 * time.Millisecond) {
-		select {
-		case err := <-done:
-			t.Fatalf("gateway exited: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no gateway banner: %q", out.String())
-		}
-	}
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway: %v", err)
-		}
-	}()
-	if !strings.Contains(out.String(), "MCP server:         "+gwURL) {
-		t.Errorf("banner %q does not name %s", out.String(), gwURL)
+	banner := startGateway(t, "-addr", gwAddr, "-remote-issuer", as.issuer, "-upstream", up.URL+"/mcp")
+	if !strings.Contains(banner, "MCP server:         "+gwURL) {
+		t.Errorf("banner %q does not name %s", banner, gwURL)
 	}
 
 	prm := "http://" + gwAddr + "/.well-known/oauth-protected-resource/mcp"
@@ -476,4 +459,109 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// startGateway runs the program with args (a -remote-issuer gateway) until
+// the test ends, and returns its banner.
+func startGateway(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &lockedBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- runWith(ctx, append([]string{"-log-level", "error"}, args...), envMap(nil), out, io.Discard, nil)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway: %v", err)
+		}
+	})
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), "Connect an MCP client"); time.Sleep(20 * time.Millisecond) {
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("gateway exited: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no gateway banner: %q", out.String())
+		}
+	}
+	return out.String()
+}
+
+// TestGatewayRemoteIntrospection: with -remote-client-id, a token revoked
+// at the remote authorization server is refused by the gateway (RFC 7662
+// introspection, answers reused for -remote-introspection-ttl); with the
+// authorization server down, verified tokens still pass (fail open).
+func TestGatewayRemoteIntrospection(t *testing.T) {
+	rec := &recorder{}
+	up := httptest.NewServer(rec)
+	defer up.Close()
+	gwAddr, asAddr := freeAddr(t), freeAddr(t)
+	gwURL := "http://" + gwAddr + "/mcp"
+	db := "sqlite:" + filepath.Join(t.TempDir(), "as.db")
+	asArgs := []string{"-addr", asAddr, "-store", db, "-user", "alice:alice-password", "-resource", gwURL}
+	as := startRun(t, asArgs...)
+	gwID, gwSecret := registerConfidential(t, as.issuer, "http://127.0.0.1:9/cb")
+	if err := as.stop(); err != nil {
+		t.Fatal(err)
+	}
+	as = startRun(t, append(asArgs, "-introspector", gwID)...)
+
+	banner := startGateway(t, "-addr", gwAddr, "-remote-issuer", as.issuer, "-upstream", up.URL+"/mcp",
+		"-remote-client-id", gwID, "-remote-client-secret", gwSecret, "-remote-introspection-ttl", "1ms")
+	if !strings.Contains(banner, "Revocation check:   RFC 7662 introspection as "+gwID) {
+		t.Errorf("banner %q", banner)
+	}
+
+	tok := authorizeAs(t, as.issuer, "alice", "alice-password", "tools:read", gwURL).token["access_token"].(string)
+	if resp := mcpPost(t, gwURL, tok, initBody, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("before revocation: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	resp, err := http.PostForm(as.issuer+"/revoke", url.Values{"token": {tok}, "client_id": {claim(t, tok, "client_id")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke: %d", resp.StatusCode)
+	}
+	resp = mcpPost(t, gwURL, tok, initBody, nil)
+	if wa := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(wa, `error="invalid_token"`) ||
+		!strings.Contains(wa, `resource_metadata="http://`+gwAddr+`/.well-known/oauth-protected-resource/mcp"`) {
+		t.Errorf("revoked token: %d %q", resp.StatusCode, wa)
+	}
+	if n := len(rec.all()); n != 1 {
+		t.Errorf("upstream saw %d requests, want 1", n)
+	}
+
+	// The authorization server down: signature, expiry and audience decide.
+	fresh := authorizeAs(t, as.issuer, "alice", "alice-password", "tools:read", gwURL).token["access_token"].(string)
+	if err := as.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if resp := mcpPost(t, gwURL, fresh, initBody, nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("authorization server down: %d %q, want the verified token accepted", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+}
+
+// claim reads one string claim of a JWT, unverified.
+func claim(t *testing.T, jwt, name string) string {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", jwt)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := m[name].(string)
+	return v
 }
