@@ -447,7 +447,7 @@ func newRemoteGatewayApp(o *options, log *slog.Logger) (*app, error) {
 // printGatewayBanner is printBanner for -remote-issuer mode.
 func printGatewayBanner(w io.Writer, o *options, a *app) {
 	fmt.Fprintf(w, "mcp-auth-server is running as a gateway\n")
-	fmt.Fprintf(w, "  Authorization server: %s (remote)\n", a.issuer)
+	fmt.Fprintf(w, "  Authorization:      %s (remote issuer)\n", a.issuer)
 	fmt.Fprintf(w, "  MCP server:         %s\n", a.mcpURL)
 	fmt.Fprintf(w, "  Resource metadata:  %s\n", a.prmURL)
 	fmt.Fprintf(w, "  Upstream:           %s\n", o.gw.upstream.Redacted())

@@ -120,7 +120,11 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
-	log.Info("mcp-auth-server started", "issuer", o.issuer, "store", redactDSN(o.store))
+	if o.gw.remoteIssuer != "" {
+		log.Info("mcp-auth-server started as a gateway", "resource", app.mcpURL, "remote_issuer", o.gw.remoteIssuer, "upstream", o.gw.upstream.Redacted())
+	} else {
+		log.Info("mcp-auth-server started", "issuer", o.issuer, "store", redactDSN(o.store))
+	}
 
 	select {
 	case err := <-serveErr:
@@ -536,6 +540,12 @@ func printBanner(w io.Writer, o *options, a *app, gen *generatedUser, keyNote st
 	if a.mcpURL != "" {
 		fmt.Fprintf(w, "  MCP server:         %s\n", a.mcpURL)
 		fmt.Fprintf(w, "  Resource metadata:  %s\n", a.prmURL)
+	}
+	if o.gw.upstream != nil {
+		fmt.Fprintf(w, "  Upstream:           %s (gateway: /mcp is proxied there)\n", o.gw.upstream.Redacted())
+	}
+	for _, r := range o.gw.resources {
+		fmt.Fprintf(w, "  Also issues for:    %s\n", r)
 	}
 	fmt.Fprintf(w, "  Audit stream:       %s (a token with %s, granted only to -operator accounts, or -audit-secret)\n", a.auditURL, mcpauth.AuditReadScope)
 	fmt.Fprintf(w, "  Health:             %s\n", originOf(a.issuer)+"/healthz")
