@@ -350,9 +350,10 @@ func TestGatewayStreamsSSE(t *testing.T) {
 	}
 }
 
-// TestGatewayUpstreamDown: an upstream that refuses connections gives 502,
-// one that never answers gives 504 after -upstream-header-timeout; both
-// with a JSON body, never a hang.
+// TestGatewayUpstreamDown: an upstream that refuses connections or cannot
+// be reached within -upstream-dial-timeout gives 502, one that never
+// answers gives 504 after -upstream-header-timeout; all with a JSON body,
+// never a hang.
 func TestGatewayUpstreamDown(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -376,10 +377,13 @@ func TestGatewayUpstreamDown(t *testing.T) {
 		want           int
 	}{
 		{"refused", closedURL, http.StatusBadGateway},
+		// TEST-NET-1 (RFC 5737) is never routed: the dial times out (or the
+		// network says unreachable at once).
+		{"unroutable", "http://192.0.2.1:81/mcp", http.StatusBadGateway},
 		{"silent", silent.URL + "/mcp", http.StatusGatewayTimeout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := startRun(t, "-store", "memory:", "-user", "alice:alice-password", "-upstream", tc.upstream, "-upstream-header-timeout", "300ms")
+			s := startRun(t, "-store", "memory:", "-user", "alice:alice-password", "-upstream", tc.upstream, "-upstream-header-timeout", "300ms", "-upstream-dial-timeout", "300ms")
 			tok := authorizeAs(t, s.issuer, "alice", "alice-password", "tools:read", s.issuer+"/mcp").token["access_token"].(string)
 			resp := mcpPost(t, s.issuer+"/mcp", tok, initBody, nil)
 			var body struct{ Error, ErrorDescription string }
