@@ -179,7 +179,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.Var(&operators, "operator", "a -user `name` that may be granted audit:read (the audit stream); repeatable (default: none)")
 	gwFlags := defineGatewayFlags(fs)
 	usage := func() {
-		fmt.Fprintf(stderr, "Usage: mcp-auth-server [flags]\n\nAn OAuth 2.1 authorization server with a demo MCP server.\nEvery flag can also be set with MCPAUTH_<FLAG> (e.g. MCPAUTH_GRANTEX_API_KEY); flags win.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: mcp-auth-server [flags]\n\nAn OAuth 2.1 authorization server with a demo MCP server, or with -upstream a gateway protecting yours.\nEvery flag can also be set with MCPAUTH_<FLAG> (e.g. MCPAUTH_GRANTEX_API_KEY); flags win.\n\nFlags:\n")
 		fs.SetOutput(stderr)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
@@ -255,6 +255,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	if o.shutdownTimeout <= 0 {
 		return nil, usagef("-shutdown-timeout: must be positive")
 	}
+	o.gw.remoteIssuer = *gwFlags.remoteIssuer // check lets a gateway's address be any
 	if err := o.check(*scopes, *rateLimit, users.vals, statics.vals); err != nil {
 		return nil, err
 	}
@@ -407,7 +408,7 @@ func (o *options) check(scopes, rateLimit string, users, statics []string) error
 		}
 		o.issuer = "http://" + net.JoinHostPort(host, port)
 	}
-	if err := checkIssuer(o.issuer); err != nil {
+	if err := checkIssuer(o.issuer); err != nil && (explicit || o.gw.remoteIssuer == "") {
 		if explicit {
 			return usagef("-issuer %q: %v", o.issuer, err)
 		}

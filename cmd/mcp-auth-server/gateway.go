@@ -182,6 +182,9 @@ func (o *options) checkGateway(v *gatewayFlagValues) error {
 		if err := checkResourceFlag(g.resource); err != nil {
 			return usagef("-resource %q: %v", g.resource, err)
 		}
+	} else if err := checkIssuer(o.issuer); err != nil {
+		// The default, http://<addr>/mcp, is for loopback only.
+		return usagef("-resource is required with -addr %q: %v", o.addr, err)
 	}
 	return nil
 }

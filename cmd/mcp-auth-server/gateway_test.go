@@ -53,6 +53,15 @@ func TestParseGatewayFlags(t *testing.T) {
 		t.Errorf("tool scopes %v", g.toolScopes)
 	}
 
+	// A gateway on a public address needs only its public -resource.
+	o, err = parseFlags([]string{"-addr", "0.0.0.0:8080"}, env, io.Discard)
+	if err != nil || o.gw.resource != "https://mcp.example.com/mcp" {
+		t.Errorf("gateway on 0.0.0.0 with -resource: %v", err)
+	}
+	if o, err = parseFlags([]string{"-addr", "10.1.2.3:8080"}, env, io.Discard); err != nil || o.addr != "10.1.2.3:8080" {
+		t.Errorf("gateway on 10.1.2.3 with -resource: %v", err)
+	}
+
 	// Flags win; without -remote-issuer, -resource is a list of audiences.
 	o, err = parseFlags([]string{"-remote-issuer", "", "-remote-client-id", "", "-remote-client-secret", "",
 		"-resource", "https://a.example.com/mcp", "-resource", "https://b.example.com/mcp"}, env, io.Discard)
@@ -88,6 +97,7 @@ func TestParseGatewayFlags(t *testing.T) {
 		{append([]string{"-remote-introspection-ttl", "0s"}, remote...), nil, "-remote-introspection-ttl"},
 		{append([]string{"-resource", "https://a.example.com/mcp", "-resource", "https://b.example.com/mcp"}, remote...), nil, "one canonical URL"},
 		{append([]string{"-issuer", "https://gw.example.com"}, remote...), nil, "-issuer"},
+		{append([]string{"-addr", "10.1.2.3:8080"}, remote...), nil, "-resource is required"},
 		{append([]string{"-user", "a:b"}, remote...), nil, "-user configures the authorization server"},
 		{append([]string{"-static-client", "c:http://127.0.0.1/cb"}, remote...), nil, "-static-client"},
 		{append([]string{"-audit-secret", "0123456789abcdef"}, remote...), nil, "-audit-secret"},
