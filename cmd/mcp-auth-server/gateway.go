@@ -46,6 +46,7 @@ const (
 	defaultUpstreamDialTimeout   = 5 * time.Second
 	defaultUpstreamHeaderTimeout = 2 * time.Minute
 	defaultIntrospectionTTL      = 10 * time.Second
+	defaultMaxSessions           = 100000
 )
 
 // gatewayOptions are the -upstream, -remote-* and -resource flags.
@@ -70,6 +71,8 @@ type gatewayOptions struct {
 	introspectionTTL time.Duration
 	// toolScopes: tools/call of a named tool needs these scopes too.
 	toolScopes map[string][]string
+	// maxSessions bounds the MCP sessions whose owner is remembered.
+	maxSessions int
 }
 
 // gatewayFlagValues are the raw gateway flags, checked by checkGateway.
@@ -77,6 +80,7 @@ type gatewayFlagValues struct {
 	upstream, remoteIssuer, remoteClientID, remoteClientSecret *string
 	dialTimeout, headerTimeout, introspectionTTL               *time.Duration
 	resources, toolScopes                                      listFlag
+	maxSessions                                                *int
 }
 
 // defineGatewayFlags adds the gateway flags to fs.
@@ -90,6 +94,7 @@ func defineGatewayFlags(fs *flag.FlagSet) *gatewayFlagValues {
 		dialTimeout:        fs.Duration("upstream-dial-timeout", defaultUpstreamDialTimeout, "how long connecting to the -upstream may take before 502"),
 		headerTimeout:      fs.Duration("upstream-header-timeout", defaultUpstreamHeaderTimeout, "how long the -upstream may take to start its response before 504 (streamed bodies are not bounded)"),
 	}
+	v.maxSessions = fs.Int("upstream-max-sessions", defaultMaxSessions, "MCP sessions whose owner the gateway remembers, refusing them to other users; beyond it the least recently used are forgotten")
 	fs.Var(&v.resources, "resource", "with -remote-issuer: this gateway's canonical resource `URL` (default http://<addr>/mcp); otherwise: an extra audience (a gateway elsewhere) the authorization server issues tokens for; repeatable")
 	fs.Var(&v.toolScopes, "tool-scope", "`tool=scope[ scope…]`: a tools/call of that tool also needs these scopes (403 insufficient_scope step-up otherwise); repeatable")
 	return v
@@ -105,6 +110,9 @@ func (o *options) checkGateway(v *gatewayFlagValues) error {
 	}
 	if g.headerTimeout <= 0 {
 		return usagef("-upstream-header-timeout %v: must be positive", g.headerTimeout)
+	}
+	if g.maxSessions = *v.maxSessions; g.maxSessions <= 0 {
+		return usagef("-upstream-max-sessions %d: must be positive", g.maxSessions)
 	}
 	if *v.upstream != "" {
 		u, err := url.Parse(*v.upstream)
@@ -210,6 +218,7 @@ type gatewayConfig struct {
 	// challengeScopes go in 401 challenges (MCP RS4).
 	challengeScopes []string
 	toolScopes      map[string][]string
+	maxSessions     int
 	dialTimeout     time.Duration
 	headerTimeout   time.Duration
 	// introspector, when set, also asks the remote authorization server
@@ -255,6 +264,7 @@ func newGatewayHandler(c gatewayConfig) (http.Handler, error) {
 // -1), so notifications and progress reach the client at once.
 func newUpstreamProxy(c gatewayConfig) http.Handler {
 	up := c.upstream
+	sessions := newSessionOwners(c.maxSessions)
 	transport := &http.Transport{
 		// The upstream is reached directly: it is meant to be on loopback
 		// or a private network, not behind an egress proxy.
@@ -292,6 +302,18 @@ func newUpstreamProxy(c gatewayConfig) http.Handler {
 				}
 			}
 			resp.Header.Del("Set-Cookie")
+			// A session the upstream opened belongs to this caller; one
+			// it ended is forgotten.
+			if resp.StatusCode/100 == 2 {
+				sent, got := resp.Request.Header.Get("Mcp-Session-Id"), resp.Header.Get("Mcp-Session-Id")
+				switch g := grantOfRequest(resp.Request); {
+				case g == nil:
+				case sent == "" && got != "":
+					sessions.record(got, g.Subject)
+				case sent != "" && resp.Request.Method == http.MethodDelete:
+					sessions.forget(sent)
+				}
+			}
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -304,6 +326,16 @@ func newUpstreamProxy(c gatewayConfig) http.Handler {
 			// RequireMCPAuth always sets it; never forward unauthenticated.
 			c.log.ErrorContext(r.Context(), "gateway: request without a verified grant")
 			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		if sid := r.Header.Get("Mcp-Session-Id"); sid != "" && !sessions.allow(sid, grantOfRequest(r).Subject) {
+			// As for a session that does not exist (MCP: 404, and the
+			// client starts a new one): its existence is not disclosed.
+			c.log.WarnContext(r.Context(), "gateway: MCP session of another user refused", "sub", grantOfRequest(r).Subject)
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, `{"jsonrpc":"2.0","error":{"code":-32001,"message":"Session not found"},"id":null}`+"\n")
 			return
 		}
 		rp.ServeHTTP(w, r)
@@ -411,7 +443,7 @@ func newRemoteGatewayApp(o *options, log *slog.Logger) (*app, error) {
 	a.closers = append(a.closers, v.Close)
 	gc := gatewayConfig{
 		verifier: v, resource: resource, upstream: g.upstream, challengeScopes: o.scopes, toolScopes: g.toolScopes,
-		dialTimeout: g.dialTimeout, headerTimeout: g.headerTimeout, log: log,
+		maxSessions: g.maxSessions, dialTimeout: g.dialTimeout, headerTimeout: g.headerTimeout, log: log,
 	}
 	if g.remoteClientID != "" {
 		gc.introspector = newRemoteIntrospector(g.remoteIssuer, g.remoteClientID, g.remoteClientSecret, g.introspectionTTL, log)
@@ -474,7 +506,7 @@ func localMCPHandler(o *options, srv *mcpauth.Server, resource string, log *slog
 	}
 	h, err := newGatewayHandler(gatewayConfig{
 		verifier: v, resource: resource, upstream: o.gw.upstream, challengeScopes: o.scopes, toolScopes: o.gw.toolScopes,
-		dialTimeout: o.gw.dialTimeout, headerTimeout: o.gw.headerTimeout, log: log,
+		maxSessions: o.gw.maxSessions, dialTimeout: o.gw.dialTimeout, headerTimeout: o.gw.headerTimeout, log: log,
 	})
 	if err != nil {
 		v.Close()

@@ -24,7 +24,7 @@ func TestParseGatewayFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g := o.gw; g.upstream != nil || g.remoteIssuer != "" || g.dialTimeout != 5*time.Second || g.headerTimeout != 2*time.Minute || g.introspectionTTL != 10*time.Second || len(g.resources) != 0 {
+	if g := o.gw; g.upstream != nil || g.remoteIssuer != "" || g.dialTimeout != 5*time.Second || g.headerTimeout != 2*time.Minute || g.introspectionTTL != 10*time.Second || g.maxSessions != 100000 || len(g.resources) != 0 {
 		t.Errorf("gateway defaults: %+v", g)
 	}
 
@@ -39,6 +39,7 @@ func TestParseGatewayFlags(t *testing.T) {
 		"MCPAUTH_UPSTREAM_HEADER_TIMEOUT":  "30s",
 		"MCPAUTH_TOOL_SCOPE":               "deploy=tools:execute admin,read=tools:read",
 		"MCPAUTH_REMOTE_INTROSPECTION_TTL": "3s",
+		"MCPAUTH_UPSTREAM_MAX_SESSIONS":    "500",
 	})
 	o, err = parseFlags(nil, env, io.Discard)
 	if err != nil {
@@ -46,7 +47,7 @@ func TestParseGatewayFlags(t *testing.T) {
 	}
 	g := o.gw
 	if g.upstream.String() != "http://127.0.0.1:3000/mcp" || g.remoteIssuer != "https://auth.example.com" || g.resource != "https://mcp.example.com/mcp" ||
-		g.remoteClientID != "gw" || g.remoteClientSecret != "gw-secret" || g.dialTimeout != 2*time.Second || g.headerTimeout != 30*time.Second || g.introspectionTTL != 3*time.Second {
+		g.remoteClientID != "gw" || g.remoteClientSecret != "gw-secret" || g.dialTimeout != 2*time.Second || g.headerTimeout != 30*time.Second || g.introspectionTTL != 3*time.Second || g.maxSessions != 500 {
 		t.Errorf("from the environment: %+v", g)
 	}
 	if !slices.Equal(g.toolScopes["deploy"], []string{"tools:execute", "admin"}) || !slices.Equal(g.toolScopes["read"], []string{"tools:read"}) {
@@ -84,6 +85,7 @@ func TestParseGatewayFlags(t *testing.T) {
 		{[]string{"-upstream", "/mcp"}, nil, "-upstream"},
 		{append([]string{"-upstream-dial-timeout", "0s"}, up...), nil, "-upstream-dial-timeout"},
 		{append([]string{"-upstream-header-timeout", "-1s"}, up...), nil, "-upstream-header-timeout"},
+		{append([]string{"-upstream-max-sessions", "0"}, up...), nil, "-upstream-max-sessions"},
 		{nil, map[string]string{"MCPAUTH_UPSTREAM_HEADER_TIMEOUT": "soon"}, "MCPAUTH_UPSTREAM_HEADER_TIMEOUT"},
 		{[]string{"-tool-scope", "deploy=tools:execute"}, nil, "-tool-scope needs -upstream"},
 		{append([]string{"-tool-scope", "deploy"}, up...), nil, "-tool-scope"},
@@ -578,4 +580,85 @@ func claim(t *testing.T, jwt, name string) string {
 	}
 	v, _ := m[name].(string)
 	return v
+}
+
+// TestGatewayBindsSessions: an MCP session belongs to the user whose
+// initialize opened it; another user's valid token with that session id
+// gets 404 (as for an unknown session) and the upstream never sees it.
+func TestGatewayBindsSessions(t *testing.T) {
+	rec := &recorder{} // answers every request with Mcp-Session-Id: upstream-session-1
+	up := httptest.NewServer(rec)
+	defer up.Close()
+	s := startRun(t, "-store", "memory:", "-user", "alice:alice-password", "-user", "bob:bob-password", "-upstream", up.URL+"/mcp")
+	alice := authorizeAs(t, s.issuer, "alice", "alice-password", "tools:read", s.issuer+"/mcp").token["access_token"].(string)
+	bob := authorizeAs(t, s.issuer, "bob", "bob-password", "tools:read", s.issuer+"/mcp").token["access_token"].(string)
+	sid := map[string][]string{"Mcp-Session-Id": {"upstream-session-1"}}
+	send := func(method, token string, h map[string][]string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, s.issuer+"/mcp", nil)
+		if method == http.MethodPost {
+			req.Body = io.NopCloser(strings.NewReader(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`))
+			req.Header.Set("Content-Type", "application/json")
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		for k, v := range h {
+			req.Header[k] = v
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	if resp := mcpPost(t, s.issuer+"/mcp", alice, initBody, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("alice initialize: %d", resp.StatusCode)
+	}
+	for _, m := range []string{http.MethodPost, http.MethodGet, http.MethodDelete} {
+		if code := send(m, bob, sid); code != http.StatusNotFound {
+			t.Errorf("bob %s on alice's session: %d, want 404", m, code)
+		}
+	}
+	if n := len(rec.all()); n != 1 {
+		t.Fatalf("upstream saw %d requests, want only alice's initialize", n)
+	}
+	if code := send(http.MethodPost, alice, sid); code != http.StatusOK {
+		t.Errorf("alice on her session: %d", code)
+	}
+	// A session this gateway did not see open is passed through.
+	if code := send(http.MethodPost, bob, map[string][]string{"Mcp-Session-Id": {"opened-elsewhere"}}); code != http.StatusOK {
+		t.Errorf("bob on an unknown session: %d", code)
+	}
+	// Ended by its owner, the session is forgotten.
+	if code := send(http.MethodDelete, alice, sid); code != http.StatusOK {
+		t.Errorf("alice DELETE: %d", code)
+	}
+	if code := send(http.MethodPost, bob, sid); code != http.StatusOK {
+		t.Errorf("bob after alice ended the session: %d, want it passed through", code)
+	}
+}
+
+func TestSessionOwnersBounded(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := newSessionOwners(2)
+	s.now = func() time.Time { return now }
+	s.record("a", "alice")
+	now = now.Add(time.Second)
+	s.record("b", "bob")
+	now = now.Add(time.Second)
+	s.allow("a", "alice") // a is now the most recently used
+	s.record("c", "carol")
+	if len(s.m) != 2 || s.m["b"] != nil || s.m["a"] == nil || s.m["c"] == nil {
+		t.Errorf("after a third session: %v, want b (least recently used) evicted", s.m)
+	}
+	if s.allow("a", "bob") || !s.allow("a", "alice") || !s.allow("b", "anyone") {
+		t.Error("ownership not kept")
+	}
+	now = now.Add(sessionIdle + time.Minute)
+	s.record("d", "dan")
+	s.record("e", "eve")
+	if s.m["a"] != nil || s.m["c"] != nil || s.m["d"] == nil || s.m["e"] == nil {
+		t.Errorf("idle sessions not dropped first: %v", s.m)
+	}
 }
