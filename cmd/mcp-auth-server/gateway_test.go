@@ -518,7 +518,7 @@ func TestGatewayRemoteIntrospection(t *testing.T) {
 	gwAddr, asAddr := freeAddr(t), freeAddr(t)
 	gwURL := "http://" + gwAddr + "/mcp"
 	db := "sqlite:" + filepath.Join(t.TempDir(), "as.db")
-	asArgs := []string{"-addr", asAddr, "-store", db, "-user", "alice:alice-password", "-resource", gwURL}
+	asArgs := []string{"-addr", asAddr, "-store", db, "-user", "alice:alice-password", "-demo-mcp=false", "-resource", gwURL}
 	as := startRun(t, asArgs...)
 	gwID, gwSecret := registerConfidential(t, as.issuer, "http://127.0.0.1:9/cb")
 	if err := as.stop(); err != nil {
