@@ -220,6 +220,10 @@ func (ri *remoteIntrospector) requireActive(next http.Handler, prmURL string, sc
 			return
 		}
 		if err := ri.check(r.Context(), strings.TrimSpace(token), g.ExpiresAt); err != nil {
+			// Every token refused here usually means this gateway's client
+			// is not among the authorization server's -introspector list.
+			ri.log.InfoContext(r.Context(), "gateway: the authorization server says the token is not active (revoked, or this gateway is not one of its introspectors)",
+				"sub", g.Subject, "client_id", g.ClientID)
 			h := w.Header()
 			h.Set("WWW-Authenticate", fmt.Sprintf(`Bearer error="invalid_token", error_description=%q, scope=%q, resource_metadata=%q`,
 				err.Error(), strings.Join(scopes, " "), prmURL))
