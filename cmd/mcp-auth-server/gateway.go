@@ -219,8 +219,11 @@ type gatewayConfig struct {
 	challengeScopes []string
 	toolScopes      map[string][]string
 	maxSessions     int
-	dialTimeout     time.Duration
-	headerTimeout   time.Duration
+	// trustForwardedFor keeps the client's X-Forwarded-For chain (set only
+	// behind a reverse proxy you control), appending the peer to it.
+	trustForwardedFor bool
+	dialTimeout       time.Duration
+	headerTimeout     time.Duration
 	// introspector, when set, also asks the remote authorization server
 	// whether each token is still active (RFC 7662).
 	introspector *remoteIntrospector
@@ -286,6 +289,9 @@ func newUpstreamProxy(c gatewayConfig) http.Handler {
 			out.URL.Path, out.URL.RawPath = up.Path, up.RawPath
 			out.URL.RawQuery = joinQuery(up.RawQuery, pr.In.URL.RawQuery)
 			out.Host = "" // the upstream's own host, for its DNS-rebinding check
+			if c.trustForwardedFor {
+				out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+			}
 			pr.SetXForwarded()
 			setIdentity(out.Header, grantOfRequest(pr.In))
 		},
@@ -443,7 +449,7 @@ func newRemoteGatewayApp(o *options, log *slog.Logger) (*app, error) {
 	a.closers = append(a.closers, v.Close)
 	gc := gatewayConfig{
 		verifier: v, resource: resource, upstream: g.upstream, challengeScopes: o.scopes, toolScopes: g.toolScopes,
-		maxSessions: g.maxSessions, dialTimeout: g.dialTimeout, headerTimeout: g.headerTimeout, log: log,
+		maxSessions: g.maxSessions, trustForwardedFor: o.trustForwardedFor, dialTimeout: g.dialTimeout, headerTimeout: g.headerTimeout, log: log,
 	}
 	if g.remoteClientID != "" {
 		gc.introspector = newRemoteIntrospector(g.remoteIssuer, g.remoteClientID, g.remoteClientSecret, g.introspectionTTL, log)
@@ -506,7 +512,7 @@ func localMCPHandler(o *options, srv *mcpauth.Server, resource string, log *slog
 	}
 	h, err := newGatewayHandler(gatewayConfig{
 		verifier: v, resource: resource, upstream: o.gw.upstream, challengeScopes: o.scopes, toolScopes: o.gw.toolScopes,
-		maxSessions: o.gw.maxSessions, dialTimeout: o.gw.dialTimeout, headerTimeout: o.gw.headerTimeout, log: log,
+		maxSessions: o.gw.maxSessions, trustForwardedFor: o.trustForwardedFor, dialTimeout: o.gw.dialTimeout, headerTimeout: o.gw.headerTimeout, log: log,
 	})
 	if err != nil {
 		v.Close()

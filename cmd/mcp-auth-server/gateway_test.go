@@ -194,6 +194,7 @@ func TestGatewayForwardsGrantNotToken(t *testing.T) {
 		"Mcp-Protocol-Version": {"2025-06-18"},
 		"Last-Event-ID":        {"ev-3"},
 		"Origin":               {"https://inspector.example"},
+		"X-Forwarded-For":      {"203.0.113.7"},
 	})
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
@@ -236,8 +237,20 @@ func TestGatewayForwardsGrantNotToken(t *testing.T) {
 	if h.Get("Mcp-Session-Id") != "client-session-7" || h.Get("Mcp-Protocol-Version") != "2025-06-18" || h.Get("Last-Event-ID") != "ev-3" {
 		t.Errorf("MCP headers upstream: %v", h)
 	}
-	if !strings.HasPrefix(h.Get("X-Forwarded-Host"), "127.0.0.1:") || h.Get("X-Forwarded-For") != "127.0.0.1" {
-		t.Errorf("X-Forwarded-*: host %q for %q", h.Get("X-Forwarded-Host"), h.Get("X-Forwarded-For"))
+	// The client's X-Forwarded-For is not trusted without -trust-forwarded-for.
+	if !strings.HasPrefix(h.Get("X-Forwarded-Host"), "127.0.0.1:") || h.Values("X-Forwarded-For")[0] != "127.0.0.1" || len(h.Values("X-Forwarded-For")) != 1 {
+		t.Errorf("X-Forwarded-*: host %q for %q", h.Get("X-Forwarded-Host"), h.Values("X-Forwarded-For"))
+	}
+
+	// Behind a proxy (-trust-forwarded-for) the chain is kept and extended.
+	rec2 := &recorder{}
+	up2 := httptest.NewServer(rec2)
+	defer up2.Close()
+	s2 := startRun(t, "-store", "memory:", "-user", "alice:alice-password", "-upstream", up2.URL+"/mcp", "-trust-forwarded-for")
+	tok2 := authorizeAs(t, s2.issuer, "alice", "alice-password", "tools:read", s2.issuer+"/mcp").token["access_token"].(string)
+	mcpPost(t, s2.issuer+"/mcp", tok2, initBody, map[string][]string{"X-Forwarded-For": {"203.0.113.7"}})
+	if r := rec2.all(); len(r) != 1 || r[0].header.Get("X-Forwarded-For") != "203.0.113.7, 127.0.0.1" {
+		t.Errorf("with -trust-forwarded-for: %+v", r)
 	}
 }
 
