@@ -334,6 +334,13 @@ func newUpstreamProxy(c gatewayConfig) http.Handler {
 			http.Error(w, "internal error", http.StatusInternalServerError)
 			return
 		}
+		if g := grantOfRequest(r); !headerSafe(g.Subject) || !headerSafe(g.ClientID) || !headerSafe(g.GrantID) || !headerSafe(strings.Join(g.Scopes, " ")) {
+			// A header cannot carry them (RFC 9110 §5.5): refuse rather
+			// than send something else, or nothing, as the caller.
+			c.log.WarnContext(r.Context(), "gateway: the token's claims cannot be sent in X-Mcp-Auth-* headers", "sub", g.Subject, "client_id", g.ClientID)
+			writeGatewayError(w, http.StatusBadGateway, "unusable_claims", "the token's subject, client, grant or scopes contain control characters and cannot be passed to the MCP server")
+			return
+		}
 		if sid := r.Header.Get("Mcp-Session-Id"); sid != "" && !sessions.allow(sid, grantOfRequest(r).Subject) {
 			// As for a session that does not exist (MCP: 404, and the
 			// client starts a new one): its existence is not disclosed.
@@ -396,12 +403,29 @@ func upstreamError(w http.ResponseWriter, r *http.Request, err error, log *slog.
 		status, desc = http.StatusGatewayTimeout, "the MCP server behind this gateway did not answer in time"
 	}
 	log.WarnContext(r.Context(), "gateway: upstream MCP server failed", "status", status, "err", err)
+	w.Header().Set("Retry-After", "5")
+	writeGatewayError(w, status, "upstream_unavailable", desc)
+}
+
+// writeGatewayError answers with the gateway's JSON error, shaped like
+// OAuth's (RFC 6749 §5.2) as the middleware's refusals are.
+func writeGatewayError(w http.ResponseWriter, status int, code, desc string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Retry-After", "5")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": "upstream_unavailable", "error_description": desc})
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+}
+
+// headerSafe reports whether v can be a header field value as is: no
+// control characters (RFC 9110 §5.5), so no header can be injected.
+func headerSafe(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // isDialError reports a failure to connect (a dial timeout is a 502: the

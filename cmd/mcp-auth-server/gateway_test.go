@@ -675,3 +675,27 @@ func TestSessionOwnersBounded(t *testing.T) {
 		t.Errorf("idle sessions not dropped first: %v", s.m)
 	}
 }
+
+// TestGatewayNoHeaderInjection: a subject with a line break (here a
+// sign-in name) is not sent upstream at all: 502 unusable_claims, and no
+// header is injected.
+func TestGatewayNoHeaderInjection(t *testing.T) {
+	rec := &recorder{}
+	up := httptest.NewServer(rec)
+	defer up.Close()
+	evil := "eve\r\nX-Mcp-Auth-Scopes"
+	s := startRun(t, "-store", "memory:", "-user", evil+":eve-password", "-upstream", up.URL+"/mcp")
+	a := authorizeAs(t, s.issuer, evil, "eve-password", "tools:read", s.issuer+"/mcp")
+	tok, _ := a.token["access_token"].(string)
+	if tok == "" || claim(t, tok, "sub") != evil {
+		t.Skipf("the authorization server did not issue a token for %q: nothing to forward", evil)
+	}
+	resp := mcpPost(t, s.issuer+"/mcp", tok, initBody, nil)
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(b), `"error":"unusable_claims"`) {
+		t.Errorf("subject with CR LF: %d %s", resp.StatusCode, b)
+	}
+	if n := len(rec.all()); n != 0 {
+		t.Errorf("upstream saw %d requests", n)
+	}
+}
