@@ -328,23 +328,24 @@ func newUpstreamProxy(c gatewayConfig) http.Handler {
 		ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if grantOfRequest(r) == nil {
+		g := grantOfRequest(r)
+		if g == nil {
 			// RequireMCPAuth always sets it; never forward unauthenticated.
 			c.log.ErrorContext(r.Context(), "gateway: request without a verified grant")
 			http.Error(w, "internal error", http.StatusInternalServerError)
 			return
 		}
-		if g := grantOfRequest(r); !headerSafe(g.Subject) || !headerSafe(g.ClientID) || !headerSafe(g.GrantID) || !headerSafe(strings.Join(g.Scopes, " ")) {
+		if !headerSafe(g.Subject) || !headerSafe(g.ClientID) || !headerSafe(g.GrantID) || !headerSafe(strings.Join(g.Scopes, " ")) {
 			// A header cannot carry them (RFC 9110 §5.5): refuse rather
 			// than send something else, or nothing, as the caller.
 			c.log.WarnContext(r.Context(), "gateway: the token's claims cannot be sent in X-Mcp-Auth-* headers", "sub", g.Subject, "client_id", g.ClientID)
 			writeGatewayError(w, http.StatusBadGateway, "unusable_claims", "the token's subject, client, grant or scopes contain control characters and cannot be passed to the MCP server")
 			return
 		}
-		if sid := r.Header.Get("Mcp-Session-Id"); sid != "" && !sessions.allow(sid, grantOfRequest(r).Subject) {
+		if sid := r.Header.Get("Mcp-Session-Id"); sid != "" && !sessions.allow(sid, g.Subject) {
 			// As for a session that does not exist (MCP: 404, and the
 			// client starts a new one): its existence is not disclosed.
-			c.log.WarnContext(r.Context(), "gateway: MCP session of another user refused", "sub", grantOfRequest(r).Subject)
+			c.log.WarnContext(r.Context(), "gateway: MCP session of another user refused", "sub", g.Subject)
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Cache-Control", "no-store")
 			w.WriteHeader(http.StatusNotFound)
