@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -58,15 +57,13 @@ func TestInteropGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var (
-		mu   sync.Mutex
-		logs []string
-	)
+	logs := make(chan string, 16)
 	client := mcp.NewClient(&mcp.Implementation{Name: "mcpauth-interop-gateway", Version: "1.0.0"}, &mcp.ClientOptions{
 		LoggingMessageHandler: func(_ context.Context, r *mcp.LoggingMessageRequest) {
-			mu.Lock()
-			defer mu.Unlock()
-			logs = append(logs, fmt.Sprint(r.Params.Data))
+			select {
+			case logs <- fmt.Sprint(r.Params.Data):
+			default:
+			}
 		},
 	})
 	session, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: gwURL, OAuthHandler: h}, nil)
@@ -98,11 +95,16 @@ func TestInteropGateway(t *testing.T) {
 	if txt := res.Content[0].(*mcp.TextContent).Text; txt != "through the gateway" {
 		t.Errorf("echo = %q", txt)
 	}
-	mu.Lock()
-	if !slices.Contains(logs, "echoing for "+testUser) {
-		t.Errorf("notifications received: %q", logs)
+	// The client hands notifications to the handler on its own goroutine:
+	// the one sent before the result may be handled after CallTool returns.
+	select {
+	case got := <-logs:
+		if got != "echoing for "+testUser {
+			t.Errorf("notification %q", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the notification sent on the tool's response stream never arrived")
 	}
-	mu.Unlock()
 
 	// The same token, by hand, with a forged identity in several spellings.
 	ts, err := h.TokenSource(ctx)
