@@ -92,6 +92,8 @@ type options struct {
 	signinKey []byte
 	// signinSessionTTL is how long an upstream sign-in lasts here.
 	signinSessionTTL time.Duration
+	// gw is gateway mode: -upstream, -remote-issuer, -resource (gateway.go).
+	gw gatewayOptions
 }
 
 // oidcOptions are the -oidc-* flags ("" issuer: no OIDC provider).
@@ -211,8 +213,9 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 	fs.Var(&introspectors, "introspector", "`client_id` of a confidential client (a resource server) that may introspect every token; repeatable (default: none, each client sees only its own tokens)")
 	var operators listFlag
 	fs.Var(&operators, "operator", "a -user `name` that may be granted audit:read (the audit stream); repeatable (default: none)")
+	gwFlags := defineGatewayFlags(fs)
 	usage := func() {
-		fmt.Fprintf(stderr, "Usage: mcp-auth-server [flags]\n\nAn OAuth 2.1 authorization server with a demo MCP server.\nEvery flag can also be set with MCPAUTH_<FLAG> (e.g. MCPAUTH_GRANTEX_API_KEY); flags win.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: mcp-auth-server [flags]\n\nAn OAuth 2.1 authorization server with a demo MCP server, or with -upstream a gateway protecting yours.\nEvery flag can also be set with MCPAUTH_<FLAG> (e.g. MCPAUTH_GRANTEX_API_KEY); flags win.\n\nFlags:\n")
 		fs.SetOutput(stderr)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
@@ -291,6 +294,7 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 	if o.shutdownTimeout <= 0 {
 		return nil, usagef("-shutdown-timeout: must be positive")
 	}
+	o.gw.remoteIssuer = *gwFlags.remoteIssuer // check lets a gateway's address be any
 	if err := o.check(*scopes, *rateLimit, users.vals, statics.vals); err != nil {
 		return nil, err
 	}
@@ -316,6 +320,9 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 		return nil, usagef("-signin-session-ttl %v: want 1m to 720h", o.signinSessionTTL)
 	}
 	if err := o.checkSignIn(*signinKey); err != nil {
+		return nil, err
+	}
+	if err := o.checkGateway(gwFlags); err != nil {
 		return nil, err
 	}
 	return o, nil
@@ -474,7 +481,7 @@ func (o *options) check(scopes, rateLimit string, users, statics []string) error
 		}
 		o.issuer = "http://" + net.JoinHostPort(host, port)
 	}
-	if err := checkIssuer(o.issuer); err != nil {
+	if err := checkIssuer(o.issuer); err != nil && (explicit || o.gw.remoteIssuer == "") {
 		if explicit {
 			return usagef("-issuer %q: %v", o.issuer, err)
 		}

@@ -7,6 +7,13 @@
 // and prints the URLs and how to sign in. Point an MCP client (MCP
 // Inspector, Claude, VS Code) at http://127.0.0.1:8080/mcp.
 //
+// With -upstream URL, /mcp is instead a gateway to an existing MCP server
+// (any language, streamable HTTP): the token is verified here, never
+// forwarded, and the caller's grant goes upstream in X-Mcp-Auth-* headers.
+// With -remote-issuer as well, no authorization server runs here: tokens of
+// that issuer are accepted (see gateway.go and the README's "Protect an
+// existing MCP server").
+//
 // Every flag can also be set in the environment as MCPAUTH_<FLAG> (for
 // example MCPAUTH_STORE=postgres://… or MCPAUTH_GRANTEX_API_KEY); a flag
 // on the command line wins. Run with -h for the list.

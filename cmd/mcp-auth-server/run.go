@@ -60,7 +60,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 
 	var users []mcpauth.PasswordUser
 	var generated *generatedUser
-	if o.passwordLogin {
+	if o.passwordLogin && o.gw.remoteIssuer == "" {
 		if users, generated, err = passwordUsers(o.users); err != nil {
 			return err
 		}
@@ -79,18 +79,27 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		o.issuer = u.String()
 	}
 
-	st, keyNote, err := openStore(ctx, o.store, o.storeKey, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if wrapStore != nil {
-		st = wrapStore(st)
-	}
-
-	app, err := newApp(o, st, gx, users, log)
-	if err != nil {
-		return err
+	var app *app
+	var banner func()
+	if o.gw.remoteIssuer != "" {
+		// Gateway for another authorization server: no store, no keys.
+		if app, err = newRemoteGatewayApp(o, log); err != nil {
+			return err
+		}
+		banner = func() { printGatewayBanner(stdout, o, app) }
+	} else {
+		st, keyNote, err := openStore(ctx, o.store, o.storeKey, log)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if wrapStore != nil {
+			st = wrapStore(st)
+		}
+		if app, err = newApp(o, st, gx, users, log); err != nil {
+			return err
+		}
+		banner = func() { printBanner(stdout, o, app, generated, keyNote) }
 	}
 	defer app.close()
 
@@ -111,11 +120,15 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 	// Shutdown waits for every active request, and a stream never ends by
 	// itself: end them (the audit stream, MCP's GET streams) as it starts.
 	hs.RegisterOnShutdown(app.endStreams)
-	printBanner(stdout, o, app, generated, keyNote)
+	banner()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
-	log.Info("mcp-auth-server started", "issuer", o.issuer, "store", redactDSN(o.store))
+	if o.gw.remoteIssuer != "" {
+		log.Info("mcp-auth-server started as a gateway", "resource", app.mcpURL, "remote_issuer", o.gw.remoteIssuer, "upstream", o.gw.upstream.Redacted())
+	} else {
+		log.Info("mcp-auth-server started", "issuer", o.issuer, "store", redactDSN(o.store))
+	}
 
 	select {
 	case err := <-serveErr:
@@ -338,9 +351,11 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 	}
 	a.streams, a.endStreams = context.WithCancel(context.Background())
 	a.closers = append(a.closers, a.endStreams)
+	// /mcp is the demo MCP server, or with -upstream the gateway to another.
+	serveMCP := o.demoMCP || o.gw.upstream != nil
 	auditPath := iss.EscapedPath() + mcpauth.AuditStreamPath
 	a.streaming = func(r *http.Request) bool {
-		return r.Method == http.MethodGet && (r.URL.Path == auditPath || o.demoMCP && r.URL.Path == "/mcp")
+		return r.Method == http.MethodGet && (r.URL.Path == auditPath || serveMCP && r.URL.Path == "/mcp")
 	}
 	scopes := slices.Clone(o.scopes)
 	if !slices.Contains(scopes, mcpauth.AuditReadScope) {
@@ -381,7 +396,7 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		cfg.AgentID = o.grantexAgentID
 		cfg.GrantexIssuer = o.grantexIssuer
 	}
-	if o.demoMCP {
+	if serveMCP {
 		a.mcpURL = origin + "/mcp"
 		var err error
 		if a.prmURL, err = mcpauth.ProtectedResourceMetadataURL(a.mcpURL); err != nil {
@@ -390,6 +405,13 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		// Tokens name the MCP server (the default, for clients that send no
 		// resource indicator, is the issuer: what the audit stream accepts).
 		cfg.Resources = []string{a.mcpURL, o.issuer}
+	}
+	if len(o.gw.resources) > 0 {
+		// -resource: gateways elsewhere that this server issues tokens for.
+		if len(cfg.Resources) == 0 {
+			cfg.Resources = []string{o.issuer}
+		}
+		cfg.Resources = append(cfg.Resources, o.gw.resources...)
 	}
 	callbacks, err := signInProviders(o, &cfg, log, a)
 	if err != nil {
@@ -417,8 +439,8 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 	})))
 	srv.AddExtension("audit_stream", mcpauth.AuditStreamPath)
 
-	if o.demoMCP {
-		mcpHandler, closeMCP, err := demoMCPHandler(srv, a.mcpURL, o.scopes, log)
+	if serveMCP {
+		mcpHandler, closeMCP, err := localMCPHandler(o, srv, a.mcpURL, log)
 		if err != nil {
 			return nil, err
 		}
@@ -430,7 +452,7 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 			Resource:             a.mcpURL,
 			AuthorizationServers: []string{o.issuer},
 			ScopesSupported:      o.scopes,
-			ResourceName:         "mcp-auth-server demo MCP server",
+			ResourceName:         mcpResourceName(o),
 		})
 		prmPath, _ := mcpauth.ProtectedResourceMetadataPath(a.mcpURL)
 		mux.Handle(prmPath, prm)
@@ -560,6 +582,12 @@ func printBanner(w io.Writer, o *options, a *app, gen *generatedUser, keyNote st
 	if a.mcpURL != "" {
 		fmt.Fprintf(w, "  MCP server:         %s\n", a.mcpURL)
 		fmt.Fprintf(w, "  Resource metadata:  %s\n", a.prmURL)
+	}
+	if o.gw.upstream != nil {
+		fmt.Fprintf(w, "  Upstream:           %s (gateway: /mcp is proxied there)\n", o.gw.upstream.Redacted())
+	}
+	for _, r := range o.gw.resources {
+		fmt.Fprintf(w, "  Also issues for:    %s\n", r)
 	}
 	fmt.Fprintf(w, "  Audit stream:       %s (a token with %s, granted only to -operator accounts, or -audit-secret)\n", a.auditURL, mcpauth.AuditReadScope)
 	fmt.Fprintf(w, "  Health:             %s\n", originOf(a.issuer)+"/healthz")
