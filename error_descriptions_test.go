@@ -113,7 +113,7 @@ func TestErrorDescriptionsSayWhatIsWrong(t *testing.T) {
 		rec := httptest.NewRecorder()
 		expired.ServeHTTP(rec, r)
 		checkNoLeak(t, "expired", rec.Result())
-		if desc := errDesc(t, rec.Result()); desc != "token has expired" {
+		if desc := errDesc(t, rec.Result()); desc != "token expired" {
 			t.Errorf("expired: description %q", desc)
 		}
 	})

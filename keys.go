@@ -17,6 +17,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/mcpauth/mcpauth/internal/jwks"
 )
 
 // jwksMaxAge is the Cache-Control max-age of our JWKS. A new key is published
@@ -62,6 +63,7 @@ type loadedKey struct {
 	private jose.JSONWebKey
 	public  jose.JSONWebKey
 	signer  jose.Signer
+	verify  jwks.Key // public as the verification core takes it
 }
 
 // sessionKeyAlg marks the KeyStore entries that hold session keys rather
@@ -126,7 +128,9 @@ func parseSigningKey(k SigningKey) (*loadedKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
 	}
-	return &loadedKey{SigningKey: k, private: jwk, public: jwk.Public(), signer: signer}, nil
+	pub := jwk.Public()
+	return &loadedKey{SigningKey: k, private: jwk, public: pub, signer: signer,
+		verify: jwks.Key{ID: k.ID, Algorithm: k.Algorithm, Public: pub.Key}}, nil
 }
 
 // keyManager keeps the signing keys of the key store in memory, rotates them,
@@ -377,31 +381,37 @@ func (m *keyManager) signingKey(ctx context.Context) (*loadedKey, error) {
 	return best, nil
 }
 
-// publicKey finds a verification key by kid. An unknown kid re-reads the
-// store at most once per refreshEvery/10, so a flood of bogus kids is cheap.
-func (m *keyManager) publicKey(ctx context.Context, kid string) (*loadedKey, error) {
+// Candidates yields the keys that may have signed a token whose header
+// names kid, as [jwks.Set.Candidates] does for a remote set, so our own tokens
+// go through the same verification core: the key named by kid (exact), or
+// else every published key. An unknown kid re-reads the store at most once
+// per refreshEvery/10, so a flood of bogus kids is cheap.
+func (m *keyManager) Candidates(ctx context.Context, kid string) ([]jwks.Key, bool, error) {
 	if _, err := m.current(ctx); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	m.mu.RLock()
 	k, ok := m.byID[kid]
 	at := m.loadedAt
 	m.mu.RUnlock()
-	if ok {
-		return k, nil
-	}
-	if m.now().Sub(at) >= m.refreshEvery/10 {
+	if !ok && m.now().Sub(at) >= m.refreshEvery/10 {
 		if _, err := m.reloadIfOlder(ctx, m.refreshEvery/10); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		m.mu.RLock()
 		k, ok = m.byID[kid]
 		m.mu.RUnlock()
-		if ok {
-			return k, nil
-		}
 	}
-	return nil, fmt.Errorf("unknown key id %q", kid)
+	if ok {
+		return []jwks.Key{k.verify}, true, nil
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	all := make([]jwks.Key, 0, len(m.keys))
+	for _, k := range m.keys {
+		all = append(all, k.verify)
+	}
+	return all, false, nil
 }
 
 // jwksDocument returns the public keys as an RFC 7517 JWK Set.

@@ -169,10 +169,10 @@ func newBearerAuth(opts *RequireMCPAuthOptions) (*bearerAuth, error) {
 			return nil, err
 		}
 		a.v = v
-	} else if opts.Audience != "" && opts.Audience != a.v.audience {
+	} else if opts.Audience != "" && opts.Audience != a.v.rules.audience {
 		a.audience = opts.Audience
 	}
-	if opts.Audience == "" && a.v.audience == "" {
+	if opts.Audience == "" && a.v.rules.audience == "" {
 		return nil, errors.New("mcpauth: RequireMCPAuth needs Audience, this MCP server's canonical URL: tokens must be bound to it (RFC 8707)")
 	}
 	var err error
@@ -192,7 +192,7 @@ func newBearerAuth(opts *RequireMCPAuthOptions) (*bearerAuth, error) {
 	if a.prm == "" {
 		resource := opts.Audience
 		if resource == "" {
-			resource = a.v.audience
+			resource = a.v.rules.audience
 		}
 		if a.prm, err = ProtectedResourceMetadataURL(resource); err != nil {
 			return nil, fmt.Errorf("mcpauth: cannot derive ResourceMetadataURL: %w", err)

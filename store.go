@@ -19,9 +19,11 @@ var (
 	ErrRefreshReused = errors.New("mcpauth: refresh token already used")
 	// ErrConflict: a record with that key exists.
 	ErrConflict = errors.New("mcpauth: already exists")
-	// ErrUnavailable wraps store failures that are worth retrying (the
-	// database is down); endpoints answer 503 temporarily_unavailable.
-	ErrUnavailable = errors.New("mcpauth: store unavailable")
+	// ErrUnavailable: the work cannot be done now but may be retried: the
+	// store is down (stores wrap their failures in it), or a token cannot
+	// be verified ([*UnavailableError]). Endpoints answer 503
+	// temporarily_unavailable, the middleware with Retry-After.
+	ErrUnavailable = errors.New("mcpauth: unavailable")
 )
 
 // CodeRecord is what an authorization code stands for. Stores key it by the
