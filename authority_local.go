@@ -193,17 +193,6 @@ func (s *Server) rotateRefresh(ctx context.Context, token, next string, nextRec 
 	}
 }
 
-// refreshReused handles a replayed refresh token: someone holds a copy, so
-// the whole grant ends (OAuth 2.1 §4.3.1).
-func (s *Server) refreshReused(ctx context.Context, old *RefreshRecord) {
-	s.log.Warn("mcpauth: refresh token reuse detected; revoking the grant", "grant_id", old.GrantID, "client_id", old.ClientID)
-	if err := s.authority.revokeGrant(ctx, old.GrantID); err != nil {
-		s.log.Error("mcpauth: revoking grant after refresh reuse", "grant_id", old.GrantID, "err", err)
-	}
-	s.emit(ctx, Event{Type: EventRefreshReuseDetected, ClientID: old.ClientID, Subject: old.Subject, GrantID: old.GrantID})
-	s.revoked(ctx, "", old.GrantID)
-}
-
 // failPending ends a pending authorization that failed after sign-in and
 // sends the error to the client's redirect URI (RFC 6749 §4.1.2.1).
 func (s *Server) failPending(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, err error) {

@@ -260,6 +260,20 @@ func (s *MemoryGrantStore) GetRefresh(_ context.Context, digest string) (*Refres
 	return cloneRefresh(&r.rec), nil
 }
 
+// LookupRefresh implements GrantStore.
+func (s *MemoryGrantStore) LookupRefresh(_ context.Context, digest string) (*RefreshRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.refresh[digest]
+	if !ok || !s.now().Before(r.rec.ExpiresAt) || !s.grantLive(r.rec.GrantID) {
+		return nil, ErrNotFound
+	}
+	if r.rotated {
+		return cloneRefresh(&r.rec), ErrRefreshReused
+	}
+	return cloneRefresh(&r.rec), nil
+}
+
 // DenyToken implements GrantStore.
 func (s *MemoryGrantStore) DenyToken(_ context.Context, jti string, until time.Time) error {
 	s.mu.Lock()

@@ -161,6 +161,12 @@ type GrantStore interface {
 	// GetRefresh returns a live (unrotated, unexpired, grant not revoked)
 	// refresh token's record, or ErrNotFound.
 	GetRefresh(ctx context.Context, digest string) (*RefreshRecord, error)
+	// LookupRefresh is GetRefresh that tells a rotated token from an
+	// unknown one without writing: a token already rotated (unexpired, its
+	// grant live) comes back with its record and ErrRefreshReused, as
+	// RotateRefresh would answer it; unknown, expired or revoked-grant
+	// tokens give ErrNotFound.
+	LookupRefresh(ctx context.Context, digest string) (*RefreshRecord, error)
 
 	// DenyToken deny-lists an access token's jti until it expires.
 	DenyToken(ctx context.Context, jti string, until time.Time) error

@@ -83,6 +83,10 @@ func (g *timedGrants) RotateRefresh(ctx context.Context, oldDigest, newDigest st
 	})
 }
 
+func (g *timedGrants) LookupRefresh(ctx context.Context, digest string) (*RefreshRecord, error) {
+	return deadlineCall(ctx, g.d, "LookupRefresh", func(ctx context.Context) (*RefreshRecord, error) { return g.s.LookupRefresh(ctx, digest) })
+}
+
 func (g *timedGrants) GetRefresh(ctx context.Context, digest string) (*RefreshRecord, error) {
 	return deadlineCall(ctx, g.d, "GetRefresh", func(ctx context.Context) (*RefreshRecord, error) { return g.s.GetRefresh(ctx, digest) })
 }
