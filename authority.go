@@ -13,7 +13,10 @@ import (
 type authority interface {
 	// consent takes a validated request whose user is known to the point
 	// where the user decides: our consent page, or Grantex's.
-	consent(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, client *Client, user User)
+	consent(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, client *Client, user User) error
+	// approve carries out the user's approval posted from our consent
+	// page; the local authority issues the code.
+	approve(w http.ResponseWriter, r *http.Request, pendingID string, client *Client, user User) error
 	// exchange turns a code into tokens and what the store must keep for
 	// them; the caller redeems the code with it (GrantStore.RedeemCode), so
 	// nothing is kept unless the code is consumed with it.

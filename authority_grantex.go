@@ -66,19 +66,17 @@ func (a *grantexAuthority) jwksURI() string { return a.gx.JWKSURL() }
 // re-keyed under a fresh id that goes to Grantex as state, carrying the user
 // and our PKCE verifier toward Grantex; a code in Grantex's answer (sandbox,
 // policy allow) skips the consent page.
-func (a *grantexAuthority) consent(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, client *Client, user User) {
+func (a *grantexAuthority) consent(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, client *Client, user User) error {
 	s := a.s
 	ctx := r.Context()
 	if _, err := s.consumePending(ctx, pendingID); err != nil {
-		s.fail(w, r, false, err)
-		return
+		return err
 	}
 	// The grant policy narrows the request before Grantex shows it; the
 	// scopes Grantex grants are held to this set at exchange.
 	granted, err := s.grantableScopes(ctx, user, client, p)
 	if err != nil {
-		s.redirectError(w, r, p.RedirectURI, p.State, err)
-		return
+		return toClient(p.RedirectURI, p.State, err)
 	}
 	// Never more than requested (an empty request already got the
 	// defaults): Grantex needs at least one scope, and offline_access is
@@ -86,8 +84,7 @@ func (a *grantexAuthority) consent(w http.ResponseWriter, r *http.Request, pendi
 	// served and is refused rather than widened.
 	scopes := slices.DeleteFunc(slices.Clone(granted), func(sc string) bool { return sc == scopeOfflineAccess })
 	if len(scopes) == 0 {
-		s.redirectError(w, r, p.RedirectURI, p.State, oauth.InvalidScope("request at least one scope besides offline_access"))
-		return
+		return toClient(p.RedirectURI, p.State, oauth.InvalidScope("request at least one scope besides offline_access"))
 	}
 	verifier := secret.New("")
 	state := secret.New("")
@@ -98,8 +95,7 @@ func (a *grantexAuthority) consent(w http.ResponseWriter, r *http.Request, pendi
 	sealed, _ := json.Marshal(upstreamCode{Verifier: verifier})
 	next.Upstream = secret.Seal(state, "pending", sealed)
 	if err := s.grants.SavePending(ctx, secret.Digest(state), &next); err != nil {
-		s.redirectError(w, r, p.RedirectURI, p.State, storeErr(err))
-		return
+		return toClient(p.RedirectURI, p.State, storeErr(err))
 	}
 	ar, err := a.gx.Authorize(ctx, grantex.AuthorizeParams{
 		AgentID:             s.cfg.AgentID,
@@ -115,75 +111,69 @@ func (a *grantexAuthority) consent(w http.ResponseWriter, r *http.Request, pendi
 	if err != nil {
 		// Nothing half-created: the pending login goes with the failure.
 		_, _ = s.grants.ConsumePending(ctx, secret.Digest(state))
-		s.redirectError(w, r, p.RedirectURI, p.State, grantexErr(err, "authorize"))
-		return
+		return toClient(p.RedirectURI, p.State, grantexErr(err, "authorize"))
 	}
 	if ar.Code != "" {
-		a.finish(w, r, state, ar.Code)
-		return
+		return a.finish(w, r, state, ar.Code)
 	}
 	cu, err := url.Parse(ar.ConsentURL)
 	if err != nil || (cu.Scheme != "https" && cu.Scheme != "http") {
 		_, _ = s.grants.ConsumePending(ctx, secret.Digest(state))
-		s.redirectError(w, r, p.RedirectURI, p.State, oauth.ServerError("Grantex returned an unusable consent URL"))
-		return
+		return toClient(p.RedirectURI, p.State, oauth.ServerError("Grantex returned an unusable consent URL"))
 	}
 	http.Redirect(w, r, cu.String(), http.StatusFound)
+	return nil
 }
 
 // handleCallback receives the browser back from Grantex's consent page with
 // Grantex's code (or error) and our state, and issues our own code.
-func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.authority.(*grantexAuthority)
-	if !ok {
-		s.fail(w, r, false, &oauth.Error{Code: "not_found", Description: "this server does not delegate to Grantex", Status: http.StatusNotFound})
-		return
-	}
+// It is mounted in managed mode only.
+func (a *grantexAuthority) handleCallback(w http.ResponseWriter, r *http.Request) error {
+	s := a.s
 	q := r.URL.Query()
 	state := q.Get("state")
 	if state == "" || len(state) > 128 {
-		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("the callback has no valid state")))
-		return
+		return noRedirect(oauth.InvalidRequest("the callback has no valid state"))
 	}
 	if e := q.Get("error"); e != "" {
 		p, err := s.consumePending(r.Context(), state)
 		if err != nil {
-			s.fail(w, r, false, err)
-			return
+			return err
 		}
 		if e == "access_denied" {
 			s.emit(r.Context(), Event{Type: EventConsentDenied, ClientID: p.ClientID, Subject: p.Subject, Scopes: p.Scopes, Resource: p.Resource})
-			s.redirectError(w, r, p.RedirectURI, p.State, oauth.AccessDenied("the user denied the request"))
-			return
+			return toClient(p.RedirectURI, p.State, oauth.AccessDenied("the user denied the request"))
 		}
-		s.redirectError(w, r, p.RedirectURI, p.State, oauth.ServerError("Grantex could not complete the authorization"))
-		return
+		return toClient(p.RedirectURI, p.State, oauth.ServerError("Grantex could not complete the authorization"))
 	}
 	code := q.Get("code")
 	if code == "" || len(code) > 512 {
-		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("the callback has no code")))
-		return
+		return noRedirect(oauth.InvalidRequest("the callback has no code"))
 	}
-	a.finish(w, r, state, code)
+	return a.finish(w, r, state, code)
 }
 
 // finish turns Grantex's code into our single-use code for the MCP client.
-func (a *grantexAuthority) finish(w http.ResponseWriter, r *http.Request, state, gxCode string) {
+func (a *grantexAuthority) finish(w http.ResponseWriter, r *http.Request, state, gxCode string) error {
 	s := a.s
 	p, err := s.consumePending(r.Context(), state)
 	if err != nil {
-		s.fail(w, r, false, err)
-		return
+		return err
 	}
 	var up upstreamCode
 	raw, err := secret.Open(state, "pending", p.Upstream)
 	if err != nil || json.Unmarshal(raw, &up) != nil {
-		s.redirectError(w, r, p.RedirectURI, p.State, oauth.ServerError("the pending authorization is unreadable"))
-		return
+		return toClient(p.RedirectURI, p.State, oauth.ServerError("the pending authorization is unreadable"))
 	}
 	up.Code = gxCode
 	sealed, _ := json.Marshal(up)
-	s.completeAuthorization(w, r, p, "grnt_"+uuid.NewString(), p.Subject, sealed)
+	return s.completeAuthorization(w, r, p, "grnt_"+uuid.NewString(), p.Subject, sealed)
+}
+
+// approve refuses our consent form's approval: in managed mode the user
+// consents on Grantex's page, and the code comes back through handleCallback.
+func (a *grantexAuthority) approve(http.ResponseWriter, *http.Request, string, *Client, User) error {
+	return noRedirect(oauth.InvalidRequest("consent to this application is given at Grantex; return to the application and start again"))
 }
 
 // exchange redeems Grantex's code with our verifier and records the grant.

@@ -22,27 +22,23 @@ type localAuthority struct{ s *Server }
 func (a *localAuthority) jwksURI() string { return a.s.endpoint(pathJWKS) }
 
 // consent shows our consent page, or approves at once in test mode.
-func (a *localAuthority) consent(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, client *Client, user User) {
+func (a *localAuthority) consent(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, client *Client, user User) error {
 	s := a.s
 	if s.cfg.TestAutoApprove != "" {
-		s.approve(w, r, pendingID, client, user)
-		return
+		return s.approve(w, r, pendingID, client, user)
 	}
 	// Only what the grant policy allows is shown; approve applies it again.
 	scopes, err := s.grantableScopes(r.Context(), user, client, p)
 	if err != nil {
-		s.failPending(w, r, pendingID, p, err)
-		return
+		return s.failPending(w, r, pendingID, p, err)
 	}
 	csrf, err := s.csrfToken(r.Context(), "consent", pendingID, user.Subject)
 	if err != nil {
-		s.fail(w, r, false, noRedirect(storeErr(err)))
-		return
+		return noRedirect(storeErr(err))
 	}
 	target := s.redirectTarget(r.Context(), p)
 	if target == "" {
-		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("the application's redirect URI changed during sign-in; return to the application and start again")))
-		return
+		return noRedirect(oauth.InvalidRequest("the application's redirect URI changed during sign-in; return to the application and start again"))
 	}
 	page := ui.Consent{
 		Brand: s.brand(), Action: s.basePath + pathConsent, RequestID: pendingID, CSRF: csrf,
@@ -72,6 +68,12 @@ func (a *localAuthority) consent(w http.ResponseWriter, r *http.Request, pending
 		page.Scopes = append(page.Scopes, ui.Scope{Name: sc, Description: desc})
 	}
 	ui.Render(w, http.StatusOK, "consent.html", page, redirectOrigin(target))
+	return nil
+}
+
+// approve issues the code for a request the user approved on our page.
+func (a *localAuthority) approve(w http.ResponseWriter, r *http.Request, pendingID string, client *Client, user User) error {
+	return a.s.approve(w, r, pendingID, client, user)
 }
 
 // exchange signs an access token and, when the client may refresh, starts a
@@ -195,10 +197,9 @@ func (s *Server) rotateRefresh(ctx context.Context, token, next string, nextRec 
 
 // failPending ends a pending authorization that failed after sign-in and
 // sends the error to the client's redirect URI (RFC 6749 §4.1.2.1).
-func (s *Server) failPending(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, err error) {
+func (s *Server) failPending(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, err error) error {
 	if _, cerr := s.consumePending(r.Context(), pendingID); cerr != nil {
-		s.fail(w, r, false, cerr)
-		return
+		return cerr
 	}
-	s.redirectError(w, r, p.RedirectURI, p.State, err)
+	return toClient(p.RedirectURI, p.State, err)
 }

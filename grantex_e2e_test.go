@@ -279,3 +279,37 @@ func TestManagedRealGrantex(t *testing.T) {
 		t.Fatal("middleware rejected the real Grantex token")
 	}
 }
+
+// TestManagedOnlyRoutes: /callback, the way back from Grantex's consent
+// page, exists in managed mode only (405 for a wrong method, a 4xx page for
+// a bad query), and our consent form cannot approve there: consent is
+// Grantex's.
+func TestManagedOnlyRoutes(t *testing.T) {
+	gx := grantextest.NewServer(grantextest.Options{})
+	t.Cleanup(gx.Close)
+	client, err := gx.NewClient(grantextest.DefaultAPIKey, grantextest.DefaultAgentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newManagedFixture(t, client, grantextest.DefaultAgentID, gx.Issuer())
+	req, _ := http.NewRequest(http.MethodPost, f.ts.URL+"/callback", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET" {
+		t.Errorf("POST /callback: %d, Allow %q; want 405, GET", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+	req, _ = http.NewRequest(http.MethodGet, f.ts.URL+"/callback?state=%zz", nil)
+	req.Header.Set("Accept", "text/html")
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 400 || resp.StatusCode >= 500 || resp.Header.Get("Location") != "" {
+		t.Errorf("GET /callback with a bad query: (%d, %q), want a 4xx page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}

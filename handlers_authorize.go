@@ -27,16 +27,14 @@ const maxFormBody = 64 << 10
 // when the operator configured the client: a redirect URI anyone could have
 // registered is not sent errors before the user has signed in and answered
 // (RFC 9700 §4.11.2); they are shown on our page, naming its host.
-func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) error {
 	params, dupErr := readParams(w, r, false)
 	if dupErr != nil && (params == nil || len(params["client_id"]) > 1 || len(params["redirect_uri"]) > 1) {
-		s.fail(w, r, false, noRedirect(dupErr))
-		return
+		return noRedirect(dupErr)
 	}
 	client, redirectURI, err := s.validateClientRedirect(r.Context(), params)
 	if err != nil {
-		s.fail(w, r, false, err)
-		return
+		return err
 	}
 	state := params.Get("state")
 	if len(params["state"]) > 1 {
@@ -45,7 +43,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	// state comes back in the redirect: an over-long one is never reflected.
 	if len(state) > s.cfg.MaxStateLength {
 		s.showAuthorizeError(w, r, redirectURI, oauth.InvalidRequest("state is longer than %d bytes", s.cfg.MaxStateLength))
-		return
+		return nil
 	}
 	answer := func(err error) {
 		if s.trustedRedirect(client) {
@@ -62,7 +60,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		answer(err)
-		return
+		return nil
 	}
 	// The redirect_uri as requested, empty when omitted: the token request
 	// must then repeat it exactly (OAuth 2.1 §4.1.3).
@@ -71,13 +69,13 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	pendingID := secret.New("")
 	if err := s.grants.SavePending(r.Context(), secret.Digest(pendingID), p); err != nil {
 		answer(storeErr(err))
-		return
+		return nil
 	}
 	if s.cfg.TestAutoApprove != "" {
-		s.authority.consent(w, r, pendingID, p, client, User{Subject: s.cfg.TestAutoApprove})
-		return
+		return s.authority.consent(w, r, pendingID, p, client, User{Subject: s.cfg.TestAutoApprove})
 	}
 	http.Redirect(w, r, s.consentURL(pendingID), http.StatusFound)
+	return nil
 }
 
 // trustedRedirect reports whether the client's redirect URIs come from the
@@ -269,58 +267,50 @@ func (s *Server) consentURL(pendingID string) string {
 }
 
 // handleConsent shows (GET) and decides (POST) a pending authorization.
-func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
-	params, pendingID, p, ok := s.pendingRequest(w, r)
-	if !ok {
-		return
+func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) error {
+	params, pendingID, p, err := s.pendingRequest(w, r)
+	if err != nil {
+		return err
 	}
 	user, ok, err := s.currentUser(r, p)
 	if err != nil {
-		s.fail(w, r, false, noRedirect(err))
-		return
+		return noRedirect(err)
 	}
 	if !ok {
-		s.signIn(w, r, pendingID)
-		return
+		return s.signIn(w, r, pendingID)
 	}
 	client, err := s.getClient(r.Context(), p.ClientID)
 	if err != nil {
-		s.fail(w, r, false, err)
-		return
+		return err
 	}
 	if r.Method == http.MethodGet {
-		s.authority.consent(w, r, pendingID, p, client, user)
-		return
+		return s.authority.consent(w, r, pendingID, p, client, user)
 	}
 	if !s.checkCSRF(r.Context(), params.Get("csrf"), "consent", pendingID, user.Subject) {
-		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("the form has expired; go back to the application and try again")))
-		return
+		return noRedirect(oauth.InvalidRequest("the form has expired; go back to the application and try again"))
 	}
 	switch params.Get("decision") {
 	case "approve":
-		s.approve(w, r, pendingID, client, user)
+		return s.authority.approve(w, r, pendingID, client, user)
 	case "deny":
-		s.deny(w, r, pendingID)
-	default:
-		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("decision must be approve or deny")))
+		return s.deny(w, r, pendingID)
 	}
+	return noRedirect(oauth.InvalidRequest("decision must be approve or deny"))
 }
 
 // pendingRequest reads a page request's parameters and the pending
-// authorization its req parameter names; on failure it has answered.
-func (s *Server) pendingRequest(w http.ResponseWriter, r *http.Request) (url.Values, string, *PendingAuthorization, bool) {
+// authorization its req parameter names.
+func (s *Server) pendingRequest(w http.ResponseWriter, r *http.Request) (url.Values, string, *PendingAuthorization, error) {
 	params, err := readParams(w, r, false)
 	if err != nil {
-		s.fail(w, r, false, noRedirect(err))
-		return nil, "", nil, false
+		return nil, "", nil, noRedirect(err)
 	}
 	pendingID := params.Get("req")
 	p, err := s.loadPending(r.Context(), pendingID)
 	if err != nil {
-		s.fail(w, r, false, err)
-		return nil, "", nil, false
+		return nil, "", nil, err
 	}
-	return params, pendingID, p, true
+	return params, pendingID, p, nil
 }
 
 // loadPending finds a live pending authorization by its id.
@@ -344,37 +334,33 @@ func (s *Server) loadPending(ctx context.Context, pendingID string) (*PendingAut
 }
 
 // approve issues the code for a consented request (local authority).
-func (s *Server) approve(w http.ResponseWriter, r *http.Request, pendingID string, client *Client, user User) {
+func (s *Server) approve(w http.ResponseWriter, r *http.Request, pendingID string, client *Client, user User) error {
 	p, err := s.consumePending(r.Context(), pendingID)
 	if err != nil {
-		s.fail(w, r, false, err)
-		return
+		return err
 	}
 	// The grant policy again, at issuance: the code and its tokens never
 	// carry a scope it does not allow now.
 	if p.Scopes, err = s.grantableScopes(r.Context(), user, client, p); err != nil {
-		s.redirectError(w, r, p.RedirectURI, p.State, err)
-		return
+		return toClient(p.RedirectURI, p.State, err)
 	}
 	now := s.now()
 	g := &GrantRecord{ID: "grnt_" + uuid.NewString(), ClientID: client.ID, Subject: user.Subject, Scopes: p.Scopes,
 		Resource: p.Resource, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL)}
 	if err := s.grants.CreateGrant(r.Context(), g); err != nil {
-		s.redirectError(w, r, s.redirectTarget(r.Context(), p), p.State, storeErr(err))
-		return
+		return toClient(s.redirectTarget(r.Context(), p), p.State, storeErr(err))
 	}
-	s.completeAuthorization(w, r, p, g.ID, user.Subject, nil)
+	return s.completeAuthorization(w, r, p, g.ID, user.Subject, nil)
 }
 
 // deny sends access_denied back to the client.
-func (s *Server) deny(w http.ResponseWriter, r *http.Request, pendingID string) {
+func (s *Server) deny(w http.ResponseWriter, r *http.Request, pendingID string) error {
 	p, err := s.consumePending(r.Context(), pendingID)
 	if err != nil {
-		s.fail(w, r, false, err)
-		return
+		return err
 	}
 	s.emit(r.Context(), Event{Type: EventConsentDenied, ClientID: p.ClientID, Scopes: p.Scopes, Resource: p.Resource})
-	s.redirectError(w, r, s.redirectTarget(r.Context(), p), p.State, oauth.AccessDenied("the user denied the request"))
+	return toClient(s.redirectTarget(r.Context(), p), p.State, oauth.AccessDenied("the user denied the request"))
 }
 
 func (s *Server) consumePending(ctx context.Context, pendingID string) (*PendingAuthorization, error) {
@@ -390,11 +376,10 @@ func (s *Server) consumePending(ctx context.Context, pendingID string) (*Pending
 
 // completeAuthorization stores a single-use code for the consented request
 // and redirects to the client with code, state and iss (RFC 9207).
-func (s *Server) completeAuthorization(w http.ResponseWriter, r *http.Request, p *PendingAuthorization, grantID, subject string, upstream []byte) {
+func (s *Server) completeAuthorization(w http.ResponseWriter, r *http.Request, p *PendingAuthorization, grantID, subject string, upstream []byte) error {
 	target := s.redirectTarget(r.Context(), p)
 	if target == "" {
-		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("the application's redirect URI changed during sign-in; return to the application and start again")))
-		return
+		return noRedirect(oauth.InvalidRequest("the application's redirect URI changed during sign-in; return to the application and start again"))
 	}
 	code := secret.New("")
 	rec := &CodeRecord{
@@ -406,11 +391,11 @@ func (s *Server) completeAuthorization(w http.ResponseWriter, r *http.Request, p
 		rec.Upstream = secret.Seal(code, "code", upstream)
 	}
 	if err := s.grants.SaveCode(r.Context(), secret.Digest(code), rec); err != nil {
-		s.redirectError(w, r, target, p.State, storeErr(err))
-		return
+		return toClient(target, p.State, storeErr(err))
 	}
 	s.emit(r.Context(), Event{Type: EventConsentGranted, ClientID: p.ClientID, Subject: subject, GrantID: grantID, Scopes: p.Scopes, Resource: p.Resource})
 	s.redirectToClient(w, r, target, url.Values{"code": {code}, "state": {p.State}})
+	return nil
 }
 
 // redirectError sends an error to the client's redirect URI, or shows it when
@@ -479,12 +464,12 @@ func (s *Server) brand() ui.Brand {
 }
 
 // handleAssets serves the embedded stylesheet.
-func (s *Server) handleAssets(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleAssets(w http.ResponseWriter, r *http.Request) error {
 	if r.URL.Path != s.basePath+pathAssets+"style.css" {
-		s.fail(w, r, true, &oauth.Error{Code: "not_found", Description: "no such endpoint", Status: http.StatusNotFound})
-		return
+		return &oauth.Error{Code: "not_found", Description: "no such endpoint", Status: http.StatusNotFound}
 	}
 	w.Header().Set("Content-Type", "text/css; charset=utf-8")
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	_, _ = w.Write(ui.StyleCSS)
+	return nil
 }

@@ -67,16 +67,14 @@ type registrationResponse struct {
 }
 
 // handleRegister implements RFC 7591 dynamic client registration.
-func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) error {
 	req, err := decodeRegistration(r)
 	if err != nil {
-		s.fail(w, r, true, err)
-		return
+		return err
 	}
 	client, err := s.validateRegistration(req)
 	if err != nil {
-		s.fail(w, r, true, err)
-		return
+		return err
 	}
 	client.ID = uuid.NewString()
 	client.IssuedAt = s.now().Truncate(time.Second)
@@ -86,8 +84,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		client.SecretDigest = secret.Sum(plainSecret)
 	}
 	if err := s.clients.SetClient(r.Context(), client); err != nil {
-		s.fail(w, r, true, storeErr(err))
-		return
+		return storeErr(err)
 	}
 	s.emit(r.Context(), Event{Type: EventClientRegistered, ClientID: client.ID})
 	resp := registrationResponse{
@@ -114,6 +111,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		resp.ClientSecretExpiresAt = &never
 	}
 	writeJSON(w, http.StatusCreated, resp, "no-store")
+	return nil
 }
 
 func decodeRegistration(r *http.Request) (*registrationRequest, error) {

@@ -16,25 +16,21 @@ import (
 // handleToken implements the token endpoint (OAuth 2.1 §3.2): the
 // authorization_code and refresh_token grants. Form bodies, and JSON for the
 // original package's clients.
-func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	params, err := readParams(w, r, true)
 	if err != nil {
-		s.fail(w, r, true, err)
-		return
+		return err
 	}
 	grantType := params.Get("grant_type")
 	if grantType == "" {
-		s.fail(w, r, true, oauth.InvalidRequest("grant_type is required"))
-		return
+		return oauth.InvalidRequest("grant_type is required")
 	}
 	if grantType != "authorization_code" && grantType != "refresh_token" {
-		s.fail(w, r, true, oauth.UnsupportedGrantType("grant_type %q is not supported; use authorization_code or refresh_token", truncate(grantType, 64)))
-		return
+		return oauth.UnsupportedGrantType("grant_type %q is not supported; use authorization_code or refresh_token", truncate(grantType, 64))
 	}
 	client, err := s.authenticateClient(r, params, false)
 	if err != nil {
-		s.fail(w, r, true, err)
-		return
+		return err
 	}
 	var resp *tokenResponse
 	refreshed := grantType == "refresh_token"
@@ -44,11 +40,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		resp, err = s.codeGrant(r.Context(), params, client)
 	}
 	if err != nil {
-		s.fail(w, r, true, err)
-		return
+		return err
 	}
 	s.tokenIssued(r.Context(), client, resp, refreshed)
 	writeJSON(w, http.StatusOK, resp, "no-store")
+	return nil
 }
 
 // authenticateClient applies RFC 6749 §2.3.1: client_secret_basic (the

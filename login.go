@@ -66,31 +66,29 @@ func (s *Server) currentUser(r *http.Request, p *PendingAuthorization) (User, bo
 }
 
 // signIn sends the browser to sign in and come back to the consent step.
-func (s *Server) signIn(w http.ResponseWriter, r *http.Request, pendingID string) {
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request, pendingID string) error {
 	if s.cfg.Authenticator != nil {
 		s.cfg.Authenticator.SignIn(w, r, s.consentURL(pendingID))
-		return
+		return nil
 	}
 	http.Redirect(w, r, s.endpoint(pathLogin)+"?req="+url.QueryEscape(pendingID), http.StatusFound)
+	return nil
 }
 
 // handleLogin serves the built-in username/password page.
-func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	if len(s.users) == 0 && len(s.cfg.SignInProviders) == 0 {
-		s.fail(w, r, false, &oauth.Error{Code: "not_found", Description: "this server has no login page", Status: http.StatusNotFound})
-		return
+		return &oauth.Error{Code: "not_found", Description: "this server has no login page", Status: http.StatusNotFound}
 	}
-	params, pendingID, p, ok := s.pendingRequest(w, r)
-	if !ok {
-		return
+	params, pendingID, p, err := s.pendingRequest(w, r)
+	if err != nil {
+		return err
 	}
 	if r.Method == http.MethodGet && params.Has("provider") {
-		s.startProviderSignIn(w, r, pendingID, params.Get("provider"))
-		return
+		return s.startProviderSignIn(w, r, pendingID, params.Get("provider"))
 	}
 	if r.Method == http.MethodPost && len(s.users) == 0 {
-		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("password sign-in is turned off on this server")))
-		return
+		return noRedirect(oauth.InvalidRequest("password sign-in is turned off on this server"))
 	}
 	page := ui.Login{Brand: s.brand(), Action: s.basePath + pathLogin, RequestID: pendingID,
 		Passwords: len(s.users) > 0, Providers: s.providerLinks(pendingID)}
@@ -103,19 +101,16 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	// Login CSRF: the form's token is bound to a nonce cookie of this
 	// browser, so another site cannot sign the victim in as itself.
 	nonce := s.loginNonce(w, r)
-	var err error
 	page.CSRF, err = s.csrfToken(r.Context(), "login", pendingID, nonce)
 	if err != nil {
-		s.fail(w, r, false, noRedirect(storeErr(err)))
-		return
+		return noRedirect(storeErr(err))
 	}
 	if r.Method == http.MethodGet {
 		ui.Render(w, http.StatusOK, "login.html", page)
-		return
+		return nil
 	}
 	if !s.checkCSRF(r.Context(), params.Get("csrf"), "login", pendingID, nonce) {
-		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("the form has expired; go back to the application and try again")))
-		return
+		return noRedirect(oauth.InvalidRequest("the form has expired; go back to the application and try again"))
 	}
 	username, password := params.Get("username"), params.Get("password")
 	user, lerr := s.checkLogin(r, username, password)
@@ -128,41 +123,39 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		page.Username, page.Error = username, lerr.Description
 		ui.Render(w, lerr.Status, "login.html", page)
-		return
+		return nil
 	}
 	if err := s.setSession(r.Context(), w, user); err != nil {
-		s.fail(w, r, false, noRedirect(storeErr(err)))
-		return
+		return noRedirect(storeErr(err))
 	}
 	http.SetCookie(w, &http.Cookie{Name: s.loginNonceName(), Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.issuer.Scheme == "https"})
 	http.Redirect(w, r, s.consentURL(pendingID), http.StatusSeeOther)
+	return nil
 }
 
 // handleLogout is "Not you? Sign out" on the consent page: it clears the
 // session cookie and returns to the login page for the same pending
 // request. It takes the consent form's CSRF token (bound to the request and
 // the signed-in user), so another site cannot sign the user out.
-func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 	if len(s.users) == 0 {
-		s.fail(w, r, false, &oauth.Error{Code: "not_found", Description: "this server has no login page", Status: http.StatusNotFound})
-		return
+		return &oauth.Error{Code: "not_found", Description: "this server has no login page", Status: http.StatusNotFound}
 	}
-	params, pendingID, _, ok := s.pendingRequest(w, r)
-	if !ok {
-		return
+	params, pendingID, _, err := s.pendingRequest(w, r)
+	if err != nil {
+		return err
 	}
 	user, signedIn, err := s.sessionUser(r)
 	if err != nil {
-		s.fail(w, r, false, noRedirect(storeErr(err)))
-		return
+		return noRedirect(storeErr(err))
 	}
 	if signedIn && !s.checkCSRF(r.Context(), params.Get("csrf"), "consent", pendingID, user.Subject) {
-		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("the form has expired; go back to the application and try again")))
-		return
+		return noRedirect(oauth.InvalidRequest("the form has expired; go back to the application and try again"))
 	}
 	http.SetCookie(w, &http.Cookie{Name: s.cookieName(), Path: "/", MaxAge: -1, HttpOnly: true,
 		Secure: s.issuer.Scheme == "https", SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, s.endpoint(pathLogin)+"?req="+url.QueryEscape(pendingID), http.StatusSeeOther)
+	return nil
 }
 
 func (s *Server) loginNonceName() string {

@@ -103,23 +103,24 @@ func (s *Server) AddExtension(name, path string) {
 	s.extensions[name] = path
 }
 
-func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) error {
 	m := s.Metadata()
 	writeJSON(w, http.StatusOK, m, "public, max-age=300")
+	return nil
 }
 
 // handleJWKS serves the RFC 7517 key set: the signing key and every previous
 // key whose tokens may still be live.
-func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) error {
 	doc, err := s.keys.jwksDocument(r.Context())
 	if err != nil {
-		s.fail(w, r, true, storeErr(err))
-		return
+		return storeErr(err)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/jwk-set+json")
 	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(jwksMaxAge.Seconds())))
 	_, _ = w.Write(doc)
+	return nil
 }
 
 // writeJSON writes v with the given Cache-Control.
