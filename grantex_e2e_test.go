@@ -70,7 +70,7 @@ func (f *managedFixture) exchange(t *testing.T, br *e2eBrowser, verifier string)
 // mcpStatus calls a RequireMCPAuth-protected handler with the token.
 func (f *managedFixture) mcpStatus(t *testing.T, token string) int {
 	t.Helper()
-	h := mcpauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{Local: f.srv, Audience: f.resource})(
+	h := mcpauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{VerifierOptions: mcpauth.VerifierOptions{Local: f.srv, Audience: f.resource}})(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if g, ok := mcpauth.GrantFromContext(r.Context()); !ok || g.Subject != "alice" {
 				t.Errorf("grant in context: %+v", g)

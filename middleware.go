@@ -18,34 +18,18 @@ import (
 )
 
 // RequireMCPAuthOptions configure [RequireMCPAuth]. Either Verifier is
-// set, or the fields that [VerifierOptions] shares (Audience and one of
-// Local, JWKSURL, Issuer) are.
+// set, or the embedded [VerifierOptions] (Audience and one of Local,
+// JWKSURL, Issuer) build one.
 type RequireMCPAuthOptions struct {
-	// Verifier checks tokens. When nil, one is built from the fields below
-	// (Issuer through HTTPClient) with NewVerifier.
+	// Verifier checks tokens. When nil, one is built from VerifierOptions
+	// with [NewVerifier].
 	Verifier *Verifier
-
-	// Issuer is the authorization server's issuer; see [VerifierOptions].Issuer.
-	Issuer string
-	// JWKSURL is the JWK Set URL when not discovered from Issuer.
-	JWKSURL string
-	// TokenIssuer is the expected iss when it differs from Issuer (managed mode).
-	TokenIssuer string
-	// Audience is this MCP server's canonical URL (RFC 8707 §2), e.g.
-	// https://mcp.example.com/mcp: tokens for any other audience are
-	// refused. Required unless the Verifier has one; when both are set,
-	// tokens must match both.
-	Audience string
-	// AllowMissingAudience accepts tokens without aud; see [VerifierOptions].
-	AllowMissingAudience bool
-	// Algorithms are the accepted JWS algorithms. Default [DefaultAlgorithms].
-	Algorithms []string
-	// ClockLeeway is the skew allowed on exp, nbf, iat. Default [DefaultClockLeeway].
-	ClockLeeway time.Duration
-	// Local verifies tokens in process (the authorization server's *Server).
-	Local LocalVerifier
-	// HTTPClient fetches metadata and keys.
-	HTTPClient *http.Client
+	// VerifierOptions configure the Verifier built when Verifier is nil.
+	// Audience, this MCP server's canonical URL (RFC 8707 §2), is required
+	// unless the Verifier has one; when both are set, tokens must match
+	// both. Logger also receives rejections (debug) and verification
+	// outages (warn).
+	VerifierOptions
 
 	// RequiredScopes must all be covered by the token's scopes, honouring
 	// scope hierarchy (see [Grant.Allows]); otherwise the answer is 403
@@ -72,9 +56,6 @@ type RequireMCPAuthOptions struct {
 	// challenge as resource_metadata (RFC 9728 §5.1). Default: derived from
 	// Audience by [ProtectedResourceMetadataURL].
 	ResourceMetadataURL string
-	// Logger receives rejections (debug) and verification outages (warn).
-	// Default slog.Default().
-	Logger *slog.Logger
 }
 
 // RequireMCPAuth returns middleware that lets a request through only with a
@@ -153,18 +134,7 @@ func newBearerAuth(opts *RequireMCPAuthOptions) (*bearerAuth, error) {
 		a.log = slog.Default()
 	}
 	if a.v == nil {
-		v, err := NewVerifier(VerifierOptions{
-			Issuer:               opts.Issuer,
-			JWKSURL:              opts.JWKSURL,
-			TokenIssuer:          opts.TokenIssuer,
-			Audience:             opts.Audience,
-			AllowMissingAudience: opts.AllowMissingAudience,
-			Algorithms:           opts.Algorithms,
-			ClockLeeway:          opts.ClockLeeway,
-			Local:                opts.Local,
-			HTTPClient:           opts.HTTPClient,
-			Logger:               opts.Logger,
-		})
+		v, err := NewVerifier(opts.VerifierOptions)
 		if err != nil {
 			return nil, err
 		}

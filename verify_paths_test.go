@@ -153,7 +153,7 @@ func TestOneVerdictOnEveryPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer remote.Close()
-	local := mcpauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{Local: e.srv, Audience: aud})(
+	local := mcpauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{VerifierOptions: mcpauth.VerifierOptions{Local: e.srv, Audience: aud}})(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 
 	for _, tt := range tests {

@@ -126,7 +126,7 @@ func newHandler(base string, gx mcpauth.GrantexClient, agentID, grantexIssuer, p
 	}))
 	// Local: as verifies Grantex tokens against Grantex's JWKS and asks
 	// Grantex about revocations, with no extra hop through this server.
-	mux.Handle("/mcp", sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{Local: as, Audience: resource, RequiredScopes: scopes})(
+	mux.Handle("/mcp", sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{VerifierOptions: mcpauth.VerifierOptions{Local: as, Audience: resource}, RequiredScopes: scopes})(
 		mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)))
 	return mux, as, nil
 }

@@ -136,10 +136,8 @@ func newHandler(cfg config) (h http.Handler, closeFn func(), err error) {
 	// grant to the SDK, which binds each session to its user, and checks
 	// each tools/call against toolScopes.
 	requireAuth, err := sdkauth.NewRequireMCPAuth(&mcpauth.RequireMCPAuthOptions{
-		Local:          as,
-		Audience:       resource,
-		RequiredScopes: endpointScopes,
-		Logger:         cfg.Logger,
+		VerifierOptions: mcpauth.VerifierOptions{Local: as, Audience: resource, Logger: cfg.Logger},
+		RequiredScopes:  endpointScopes,
 	}, sdkauth.ToolScopes(toolScopes))
 	if err != nil {
 		as.Close()
