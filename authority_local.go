@@ -21,10 +21,11 @@ type localAuthority struct{ s *Server }
 
 func (a *localAuthority) jwksURI() string { return a.s.endpoint(pathJWKS) }
 
-// consent shows our consent page, or approves at once in test mode.
+// consent shows our consent page, or approves at once when the
+// Authenticator consents for the user ([ConsentingAuthenticator]).
 func (a *localAuthority) consent(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, client *Client, user User) error {
 	s := a.s
-	if s.cfg.TestAutoApprove != "" {
+	if _, ok := s.consentingUser(r, client); ok {
 		return s.approve(w, r, pendingID, client, user)
 	}
 	// Only what the grant policy allows is shown; approve applies it again.

@@ -48,11 +48,11 @@ func newCIMDEnv(t *testing.T, docs cimdDocHandler, mutate func(*Config), strictF
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(e.srv.Close)
 	cfg := Config{
-		Issuer:          e.srv.URL,
-		Scopes:          []string{"mcp:tools", "mcp:admin"},
-		TestAutoApprove: "alice",
-		RateLimits:      &RateLimits{Disabled: true},
-		Logger:          slog.New(slog.DiscardHandler),
+		Issuer:        e.srv.URL,
+		Scopes:        []string{"mcp:tools", "mcp:admin"},
+		Authenticator: testAutoApprove("alice"),
+		RateLimits:    &RateLimits{Disabled: true},
+		Logger:        slog.New(slog.DiscardHandler),
 	}
 	if mutate != nil {
 		mutate(&cfg)

@@ -90,11 +90,8 @@ func (c *Config) normalize() (*url.URL, error) {
 			return nil, configErr("AllowedRedirectURIs", "%q: %v", r, err)
 		}
 	}
-	if c.TestAutoApprove != "" && !isLoopbackHost(iss.Hostname()) {
-		return nil, configErr("TestAutoApprove", "allowed only for a loopback issuer, not %q", c.Issuer)
-	}
-	if c.Grantex == nil && c.Authenticator == nil && len(c.Users) == 0 && len(c.SignInProviders) == 0 && c.TestAutoApprove == "" {
-		return nil, configErr("Users", "the local authority needs Users, SignInProviders, an Authenticator, or TestAutoApprove to know who consents")
+	if c.Grantex == nil && c.Authenticator == nil && len(c.Users) == 0 && len(c.SignInProviders) == 0 {
+		return nil, configErr("Users", "the local authority needs Users, SignInProviders or an Authenticator to know who consents")
 	}
 	if err := checkSignInProviders(c); err != nil {
 		return nil, err

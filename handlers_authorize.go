@@ -66,8 +66,8 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) error {
 		answer(storeErr(err))
 		return nil
 	}
-	if s.cfg.TestAutoApprove != "" {
-		return s.authority.consent(w, r, pendingID, p, client, User{Subject: s.cfg.TestAutoApprove})
+	if user, ok := s.consentingUser(r, client); ok {
+		return s.authority.consent(w, r, pendingID, p, client, user)
 	}
 	http.Redirect(w, r, s.consentURL(pendingID), http.StatusFound)
 	return nil

@@ -26,7 +26,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 func newKeyTestServer(t *testing.T, clock *fakeClock, keys KeyStore) *Server {
 	t.Helper()
 	s, err := NewServer(Config{
-		Issuer: "http://127.0.0.1:8080", Scopes: []string{"a"}, TestAutoApprove: "alice",
+		Issuer: "http://127.0.0.1:8080", Scopes: []string{"a"}, Authenticator: testAutoApprove("alice"),
 		Keys: keys, Now: clock.Now, AccessTokenTTL: time.Hour, KeyRotationPeriod: 24 * time.Hour, KeyRefreshInterval: time.Minute,
 	})
 	if err != nil {

@@ -36,13 +36,29 @@ func (s *Server) cookieName() string {
 	return "mcpauth_session"
 }
 
+// consentingUser is the signed-in user of r when the Authenticator answers
+// the consent step itself and approves client's request
+// ([ConsentingAuthenticator]).
+func (s *Server) consentingUser(r *http.Request, client *Client) (User, bool) {
+	ca, ok := s.cfg.Authenticator.(ConsentingAuthenticator)
+	if !ok {
+		return User{}, false
+	}
+	u, ok, err := ca.Authenticate(r)
+	if err != nil || !ok || u.Subject == "" || !ca.Consents(r, client) {
+		return User{}, false
+	}
+	if u.Name == "" {
+		u.Name = u.Subject
+	}
+	return u, true
+}
+
 // currentUser finds who is consenting: the built-in login cookie, the host's
 // Authenticator, or, in managed mode without either, the client itself (the
 // original package's behaviour; see README).
 func (s *Server) currentUser(r *http.Request, p *PendingAuthorization) (User, bool, error) {
 	switch {
-	case s.cfg.TestAutoApprove != "":
-		return User{Subject: s.cfg.TestAutoApprove, Name: s.cfg.TestAutoApprove}, true, nil
 	case s.cfg.Authenticator != nil:
 		u, ok, err := s.cfg.Authenticator.Authenticate(r)
 		if err != nil || !ok {

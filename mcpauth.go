@@ -68,9 +68,6 @@ type Config struct {
 	// authn/github) offered as "Continue with <Name>" buttons on the built-in
 	// login page, beside the password form when Users is set or instead of it.
 	SignInProviders []SignInProvider
-	// TestAutoApprove signs every authorization request in as this subject and
-	// approves it without a page. Tests only: refused unless Issuer is loopback.
-	TestAutoApprove string
 	// GrantPolicy decides which of the requested scopes the signed-in user
 	// may grant the client (RFC 6749 §3.3: the authorization server may
 	// grant fewer scopes than requested, and says so in the token
@@ -224,6 +221,19 @@ type Authenticator interface {
 	// SignIn sends the browser to sign in and then back to returnTo, an
 	// absolute URL on this server.
 	SignIn(w http.ResponseWriter, r *http.Request, returnTo string)
+}
+
+// ConsentingAuthenticator is an [Authenticator] that answers the consent
+// step itself. When Consents reports true for a request whose user is
+// signed in, the authorization is approved at once, without the consent
+// page: /authorize answers with the code (RFC 6749 §4.1.2). The grant
+// policy still applies. Use it for an operator's own first-party clients,
+// or in tests (mcpauthtest.AutoApprove).
+type ConsentingAuthenticator interface {
+	Authenticator
+	// Consents reports whether the signed-in user of r approves client's
+	// request without being asked.
+	Consents(r *http.Request, client *Client) bool
 }
 
 // AuthenticatorFunc adapts a host session lookup and a sign-in URL builder

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauthtest"
 )
 
 // Shared fixtures of the endpoint tests. Requests go straight to
@@ -131,7 +132,7 @@ func newEnv(t testing.TB, edits ...func(*mcpauth.Config)) *env {
 		ScopeDescriptions: map[string]string{"read": "Read your notes", "write": "Change your notes"},
 		Resources:         []string{resourceA, resourceB},
 		AgentID:           testAgentID,
-		TestAutoApprove:   autoSubject,
+		Authenticator:     mcpauthtest.AutoApprove(autoSubject),
 		StaticClients:     staticClients(),
 		Clients:           e.clients,
 		Grants:            e.grants,
@@ -158,7 +159,7 @@ func newEnv(t testing.TB, edits ...func(*mcpauth.Config)) *env {
 func withUsers(t testing.TB) func(*mcpauth.Config) {
 	h := passwordHash(t)
 	return func(c *mcpauth.Config) {
-		c.TestAutoApprove = ""
+		c.Authenticator = nil
 		c.Users = []mcpauth.PasswordUser{{Username: "alice", PasswordHash: h, Subject: "user-alice"}}
 	}
 }
