@@ -21,8 +21,8 @@ import (
 	"github.com/mcpauth/mcpauth/internal/secret"
 )
 
-// grantexAuthority delegates consent and token issuance to Grantex
-// (contract §1–§2). The MCP client never talks to Grantex: it gets our code,
+// grantexAuthority delegates consent and token issuance to Grantex. The
+// MCP client never talks to Grantex: it gets our code,
 // and our client-bound refresh token whose sealed payload is Grantex's.
 type grantexAuthority struct {
 	s  *Server
@@ -41,7 +41,7 @@ type verifyResult struct {
 }
 
 // grantexCheckTTL bounds how stale a Grantex revocation check may be
-// (Grantex SPEC §7.4 allows up to 5 minutes).
+// (Grantex allows up to 5 minutes).
 const grantexCheckTTL = 30 * time.Second
 
 // upstreamCode is what our code seals in managed mode.
@@ -388,8 +388,8 @@ func unverifiedClaims(token string) map[string]any {
 	return m
 }
 
-// grantexErr maps a Grantex failure to the OAuth error we answer (contract
-// §6.19); details go to the logs, never to the client.
+// grantexErr maps a Grantex failure to the OAuth error we answer (RFC 6749
+// §5.2); details go to the logs, never to the client.
 func grantexErr(err error, op string) *oauth.Error {
 	var ae *grantex.APIError
 	var ne net.Error
@@ -425,7 +425,7 @@ func grantexErr(err error, op string) *oauth.Error {
 }
 
 // newGrantexVerifier checks Grantex grant tokens against Grantex's JWKS:
-// RS256 only (contract §2.1), iss = Config.GrantexIssuer. Audience and
+// RS256 only, iss = Config.GrantexIssuer. Audience and
 // scopes are the resource server's business.
 func newGrantexVerifier(s *Server) (func(context.Context, string) (*Grant, error), error) {
 	v, err := NewVerifier(VerifierOptions{

@@ -14,8 +14,8 @@ import (
 )
 
 // handleToken implements the token endpoint (OAuth 2.1 §3.2): the
-// authorization_code and refresh_token grants. Form bodies, and JSON for the
-// original package's clients.
+// authorization_code and refresh_token grants. Form bodies, and JSON
+// bodies too, which some clients send.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	params, err := readParams(w, r, true)
 	if err != nil {

@@ -55,8 +55,8 @@ func (s *Server) consentingUser(r *http.Request, client *Client) (User, bool) {
 }
 
 // currentUser finds who is consenting: the built-in login cookie, the host's
-// Authenticator, or, in managed mode without either, the client itself (the
-// original package's behaviour; see README).
+// Authenticator, or, in managed mode without either, the client itself (see
+// README).
 func (s *Server) currentUser(r *http.Request, p *PendingAuthorization) (User, bool, error) {
 	switch {
 	case s.cfg.Authenticator != nil:

@@ -93,14 +93,14 @@ type Config struct {
 	// advertises client_id_metadata_document_supported.
 	DisableClientIDMetadataDocuments bool
 	// AllowAnonymousIntrospection lets /introspect answer without client
-	// authentication, as the original package did. Off by default: an open
+	// authentication. Off by default: an open
 	// introspection endpoint is a token-scanning oracle.
 	//
 	// Warning: with it set, anyone holding a token string learns whether it
 	// is live, its subject, scopes, client and grant, whoever the token was
 	// issued to; Introspectors no longer restricts anything (a caller would
-	// just drop its credentials). Use it only for resource servers of the
-	// original package that cannot authenticate, on a private network.
+	// just drop its credentials). Use it only for resource servers that
+	// cannot authenticate, on a private network.
 	AllowAnonymousIntrospection bool
 	// Introspectors are the client ids of the resource servers that may
 	// introspect every token (RFC 7662 §4). Any other authenticated client
@@ -272,7 +272,8 @@ type Hooks struct {
 	OnEvent func(ctx context.Context, e Event)
 }
 
-// TokenIssuedEvent carries the seed package's onTokenIssued fields.
+// TokenIssuedEvent describes an access token just issued or refreshed,
+// for [Hooks].OnTokenIssued.
 type TokenIssuedEvent struct {
 	ClientID  string
 	Subject   string

@@ -37,7 +37,7 @@ type RequireMCPAuthOptions struct {
 	// is never required and is dropped.
 	RequiredScopes []string
 	// ChallengeScopes are advertised as scope in 401 challenges (RFC 6750
-	// §3, MCP RS4), telling clients what to ask for. Default RequiredScopes.
+	// §3; MCP 2025-11-25 §Scope Selection Strategy), telling clients what to ask for. Default RequiredScopes.
 	ChallengeScopes []string
 	// RequestScopes, when set, returns the scopes one request needs on top
 	// of RequiredScopes, for servers whose operations need different
@@ -61,7 +61,8 @@ type RequireMCPAuthOptions struct {
 // RequireMCPAuth returns middleware that lets a request through only with a
 // valid bearer access token (RFC 6750 §2.1) for this resource, and puts its
 // [*Grant] in the request context ([GrantFromContext]). Every request is
-// checked; nothing is remembered per session (MCP RS16), though verified
+// checked; nothing is remembered per session (MCP 2025-11-25 §Token
+// Handling), though verified
 // tokens are cached by digest until they expire.
 //
 // Responses (RFC 6750 §3, RFC 9728 §5.1), each with a JSON body
@@ -171,8 +172,10 @@ func newBearerAuth(opts *RequireMCPAuthOptions) (*bearerAuth, error) {
 	return a, nil
 }
 
-// challengeScopeList validates scope tokens and drops offline_access (MCP
-// RS15: never required, never advertised by a resource server).
+// challengeScopeList validates scope tokens and drops offline_access: a
+// resource server never requires or advertises it (MCP 2025-11-25
+// §Scope Selection Strategy; it asks the authorization server for refresh
+// tokens, RFC 6749 §6).
 func challengeScopeList(field string, scopes []string) ([]string, error) {
 	var out []string
 	for _, s := range scopes {

@@ -40,7 +40,7 @@ type RateLimits struct {
 	Limits map[string]Rate
 }
 
-// DefaultRateLimits returns the original package's table: authorize 10/min,
+// DefaultRateLimits returns the default table: authorize 10/min,
 // token 20/min, introspect 30/min, revoke 20/min, everything else 100/min;
 // plus password attempts on the login page, 20/min.
 func DefaultRateLimits() *RateLimits {

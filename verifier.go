@@ -135,7 +135,7 @@ type VerifierOptions struct {
 	// the audience is not checked at all, which only suits a verifier that
 	// is not guarding a resource (the authorization server checking
 	// upstream tokens): [RequireMCPAuth] refuses to run without an audience
-	// (MCP RS7).
+	// (RFC 8707 §2; MCP 2025-11-25 §Token Audience Binding and Validation).
 	Audience string
 	// AllowMissingAudience accepts tokens without an aud claim (Grantex
 	// delegated tokens drop it). Off by default: RFC 8707 audience binding
@@ -455,7 +455,7 @@ func verifyToken(ctx context.Context, token string, algs []jose.SignatureAlgorit
 }
 
 // checkTokenKind refuses Grantex session tokens and credentials signed by
-// the grant-token key (grantex contract §2.1).
+// the grant-token key: Grantex signs them with the same key.
 func checkTokenKind(claims map[string]any) error {
 	if _, ok := claims["purpose"]; ok {
 		return invalid("not an access token", errors.New("purpose claim"))
@@ -681,7 +681,7 @@ func containsString(list []string, s string) bool {
 }
 
 // Allows reports whether the grant covers every one of scopes, honouring
-// scope hierarchy (MCP 2026-07-28 §Step-Up Authorization, RS14): a granted
+// scope hierarchy (MCP 2026-07-28 §Step-Up Authorization): a granted
 // scope covers itself and every scope below it, where ":" separates levels
 // and a trailing ":*" names the whole subtree. "tools" and "tools:*" both
 // cover "tools:read" and "tools:read:secret"; "tools:read" does not cover
