@@ -41,7 +41,7 @@ const (
 
 // Client calls the Grantex REST API. It is immutable after
 // [New] and safe for concurrent use; it keeps no per-call state such as the
-// official SDK's racy LastRateLimit (§1.10).
+// official SDK's racy LastRateLimit.
 type Client struct {
 	baseURL, apiKey, agentID, jwksURL, userAgent string
 
@@ -59,7 +59,7 @@ type Client struct {
 // Option configures a [Client] in [New] (the official SDKs have the same options).
 type Option func(*Client) error
 
-// WithHTTPClient sets the HTTP client (the SDK's WithHTTPClient, §1.10). Default: a client with
+// WithHTTPClient sets the HTTP client (the SDK's WithHTTPClient). Default: a client with
 // http.DefaultTransport and no overall timeout (timeouts come from the
 // context and [WithAttemptTimeout]).
 func WithHTTPClient(hc *http.Client) Option {
@@ -99,7 +99,7 @@ func WithAttemptTimeout(d time.Duration) Option {
 }
 
 // WithBackoff sets the retry delay: base·2^(attempt-1) with jitter, capped at
-// max. Defaults 250 ms and 5 s (the SDK uses 500 ms and 10 s, §1.10).
+// max. Defaults 250 ms and 5 s (the SDK uses 500 ms and 10 s).
 func WithBackoff(base, max time.Duration) Option {
 	return func(c *Client) error {
 		if base <= 0 || max < base {
@@ -150,7 +150,7 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithUserAgent sets the User-Agent header (default [DefaultUserAgent]; the
-// SDK sends grantex-go/<version>, §1.10).
+// SDK sends grantex-go/<version>).
 func WithUserAgent(ua string) Option {
 	return func(c *Client) error {
 		if ua == "" || strings.ContainsAny(ua, "\r\n") {
@@ -188,7 +188,7 @@ func New(baseURL, apiKey, agentID string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("grantex: base URL: %w", err)
 	}
 	// The key goes into a header: refuse anything that could split it, and
-	// keys that fail the service's own Bearer regex (§1.1).
+	// keys that fail the service's own Bearer regex.
 	if apiKey == "" || strings.IndexFunc(apiKey, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
 		return nil, errors.New("grantex: API key is empty or contains whitespace or control characters")
 	}
@@ -263,7 +263,7 @@ func (c *Client) Authorize(ctx context.Context, p AuthorizeParams) (*AuthRequest
 
 // ExchangeCode redeems an authorization code: POST /v1/token {code, agentId,
 // codeVerifier} → 201. The code is single use, so the
-// request is never re-sent once it may have reached Grantex (§1.10); see
+// request is never re-sent once it may have reached Grantex; see
 // [Client.RefreshToken] for what is retried. An empty codeVerifier is omitted.
 func (c *Client) ExchangeCode(ctx context.Context, code, codeVerifier string) (*Token, error) {
 	if code == "" {
@@ -286,7 +286,7 @@ func (c *Client) ExchangeCode(ctx context.Context, code, codeVerifier string) (*
 // the first request that reaches Grantex, so it is re-sent only when the
 // previous attempt provably did not consume it:
 //   - a dial failure: no byte was sent;
-//   - 429: every Grantex limiter (per IP, per plan, §1.1) rejects in a hook
+//   - 429: every Grantex limiter (per IP, per plan) rejects in a hook
 //     that runs before the route handler, so nothing was redeemed;
 //   - 503: "unable to handle the request" (RFC 9110 §15.6.4); Grantex sends
 //     it only from the rate-limit hook (RATE_LIMIT_UNAVAILABLE), and proxies

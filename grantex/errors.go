@@ -83,7 +83,7 @@ func parseError(status int, h http.Header, body []byte, now time.Time) *APIError
 		}
 	}
 	if e.RequestID == "" {
-		// Grantex sets no such header (§1.1), but a proxy in front may.
+		// Grantex sets no such header, but a proxy in front may.
 		e.RequestID = h.Get("X-Request-Id")
 	}
 	if e.Message == "" {
@@ -181,8 +181,8 @@ func RetryAfter(err error) time.Duration {
 // limiter). An OAuth server maps it to temporarily_unavailable.
 func IsRateLimited(err error) bool { return StatusCode(err) == http.StatusTooManyRequests }
 
-// IsNotFound reports a 404: unknown agent (§1.2), grant or token (§1.7), or
-// auth request (§1.3).
+// IsNotFound reports a 404: unknown agent, grant or token, or
+// auth request.
 func IsNotFound(err error) bool { return StatusCode(err) == http.StatusNotFound }
 
 // IsRetryable reports whether the same call may succeed later: a 429, 502,

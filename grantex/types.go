@@ -31,7 +31,7 @@ type AuthRequest struct {
 	Effect         string    `json:"effect,omitempty"`
 }
 
-// Token is the 201 answer of POST /v1/token and POST /v1/token/refresh (§1.4, §1.5).
+// Token is the 201 answer of POST /v1/token and POST /v1/token/refresh.
 type Token struct {
 	GrantToken   string    `json:"grantToken"`
 	ExpiresAt    time.Time `json:"expiresAt"`
@@ -40,7 +40,7 @@ type Token struct {
 	GrantID      string    `json:"grantId"`
 }
 
-// Verification is the answer of POST /v1/tokens/verify (§1.6).
+// Verification is the answer of POST /v1/tokens/verify.
 type Verification struct {
 	Valid     bool      `json:"valid"`
 	GrantID   string    `json:"grantId,omitempty"`

@@ -97,7 +97,7 @@ func parseExpiresIn(v string) (time.Duration, error) {
 	return time.Duration(n) * unit, nil
 }
 
-// checkRedirect applies §1.2's redirectUri rules.
+// checkRedirect applies Grantex's redirectUri rules.
 func (s *Server) checkRedirect(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil {
@@ -389,7 +389,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, dev Develop
 
 // grantTokenLocked signs a grant token for g and, only once that worked,
 // commits the single-use effects and answers 201 with a new refresh token
-// (the shape of §1.4 and §1.5).
+// (the shape of the token and refresh answers).
 func (s *Server) grantTokenLocked(w http.ResponseWriter, g *grant, commit func()) {
 	tok, err := s.issueLocked(g, g.expiresAt)
 	if err != nil {
