@@ -1,5 +1,9 @@
 package mcpauth
 
+// This file defines the authority boundary: the interface behind which
+// the local authority (authority_local.go) and Grantex (authority_grantex.go)
+// issue codes and tokens, so that handlers never branch on the mode.
+
 import (
 	"context"
 	"net/http"

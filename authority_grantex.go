@@ -1,5 +1,9 @@
 package mcpauth
 
+// This file implements the managed authority: consent at Grantex, its
+// grant tokens behind our own codes and refresh tokens, its revocation and
+// online verification.
+
 import (
 	"context"
 	"encoding/base64"

@@ -1,5 +1,9 @@
 package mcpauth
 
+// This file implements the local authority: our consent page, RFC 9068
+// access tokens signed with our keys, refresh token rotation with reuse
+// detection (OAuth 2.1 §4.3.1) and revocation in the GrantStore.
+
 import (
 	"context"
 	"errors"

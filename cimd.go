@@ -1,5 +1,9 @@
 package mcpauth
 
+// This file implements OAuth Client ID Metadata Documents
+// (draft-ietf-oauth-client-id-metadata-document) for the authorization
+// endpoint.
+
 import (
 	"context"
 	"errors"

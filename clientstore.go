@@ -1,5 +1,8 @@
 package mcpauth
 
+// This file defines registered clients (RFC 7591 §2 metadata) and the
+// ClientStore that keeps them.
+
 import (
 	"context"
 	"sync"

@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file validates a Config and fills in its defaults.
+
 import (
 	"fmt"
 	"log/slog"

@@ -1,5 +1,9 @@
 package mcpauth
 
+// This file implements the authorization endpoint (OAuth 2.1 §4.1.1):
+// request validation, PKCE (RFC 7636), resource indicators (RFC 8707 §2)
+// and the hand-off to sign-in and consent (handlers_consent.go).
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file implements RFC 7662, OAuth 2.0 Token Introspection.
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file implements RFC 7591, OAuth 2.0 Dynamic Client Registration.
+
 import (
 	"encoding/json"
 	"errors"

@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file implements RFC 7009, OAuth 2.0 Token Revocation.
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,8 @@
 package mcpauth
 
+// This file implements the token endpoint (OAuth 2.1 §3.2): the
+// authorization_code grant (§4.1.3) and the refresh_token grant (§4.3).
+
 import (
 	"context"
 	"encoding/base64"

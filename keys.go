@@ -1,5 +1,8 @@
 package mcpauth
 
+// This file implements the signing keys: generation, rotation shared by
+// replicas through the KeyStore, and publication as an RFC 7517 JWK Set.
+
 import (
 	"context"
 	"crypto"

@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file implements the built-in sign-in page and its session cookie.
+
 import (
 	"context"
 	"crypto/hmac"

@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file implements the in-memory stores (the defaults, and tests).
+
 import (
 	"context"
 	"slices"

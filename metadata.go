@@ -1,5 +1,8 @@
 package mcpauth
 
+// This file implements RFC 8414, OAuth 2.0 Authorization Server Metadata
+// (and its OpenID Connect Discovery alias), and serves the JWK Set.
+
 import (
 	"encoding/json"
 	"fmt"

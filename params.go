@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file reads OAuth request parameters (RFC 6749 §3.1, §3.2).
+
 import (
 	"encoding/json"
 	"io"

@@ -1,5 +1,8 @@
 package mcpauth
 
+// This file implements password checking for the built-in sign-in page:
+// argon2id hashes (RFC 9106), bounded concurrency and per-account back-off.
+
 import (
 	"context"
 	"crypto/rand"

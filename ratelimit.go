@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file defines the per-endpoint rate limits.
+
 import (
 	"errors"
 	"fmt"

@@ -1,5 +1,9 @@
 package mcpauth
 
+// This file implements the Server: construction, routing, and the error
+// styles of its routes (RFC 6749 §5.2 JSON, our pages, or redirects to the
+// client, RFC 6749 §4.1.2.1).
+
 import (
 	"context"
 	"errors"

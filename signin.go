@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file implements upstream sign-in providers on the built-in login page.
+
 import (
 	"net/http"
 	"net/url"

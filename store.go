@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file defines the store interfaces and the records they keep.
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file wraps the stores with deadlines and bookkeeping.
+
 import (
 	"context"
 	"errors"

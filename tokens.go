@@ -1,5 +1,8 @@
 package mcpauth
 
+// This file implements RFC 9068 JWT access tokens for the local authority:
+// minting, and their verification by the one verification core (verifier.go).
+
 import (
 	"context"
 	"errors"
