@@ -24,8 +24,13 @@ import (
 	"github.com/mcpauth/mcpauth/grantex"
 )
 
-// Config configures a [Server]. Only Issuer is required; everything else has
-// a default documented on its field.
+// Config configures a [Server]. Required are Issuer, at least one of
+// Scopes, and who consents: in local mode one of Users (the built-in login
+// page), SignInProviders or an Authenticator (Users and SignInProviders may
+// be combined; an Authenticator excludes both); in managed mode (Grantex
+// set) AgentID. Everything else has a default documented on its field; the
+// stores default to memory, which suits one process only. [NewServer]
+// reports a missing or invalid field as a [*ConfigError] naming it.
 type Config struct {
 	// Issuer is the authorization server's issuer identifier (RFC 8414 §2):
 	// https, or http on a loopback host; no query or fragment. It is used
