@@ -5,8 +5,11 @@ package mcpauth
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/mcpauth/mcpauth/internal/clientmeta"
 )
 
 // Client is a registered OAuth client (RFC 7591 §2 metadata plus what the
@@ -45,6 +48,26 @@ type Client struct {
 	// ClientSecret is set only on pre-registered clients in Config.StaticClients
 	// (NewServer digests it); stores never see it.
 	ClientSecret string `json:"-"`
+}
+
+// metadata is the client's RFC 7591 §2 metadata.
+func (c *Client) metadata() clientmeta.Metadata {
+	return clientmeta.Metadata{
+		RedirectURIs: c.RedirectURIs, TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
+		GrantTypes: c.GrantTypes, ResponseTypes: c.ResponseTypes, ApplicationType: c.ApplicationType,
+		ClientName: c.Name, ClientURI: c.ClientURI, LogoURI: c.LogoURI, Scope: c.Scope, Contacts: c.Contacts,
+		TOSURI: c.TOSURI, PolicyURI: c.PolicyURI, SoftwareID: c.SoftwareID, SoftwareVersion: c.SoftwareVersion,
+	}
+}
+
+// clientFromMetadata is a client with m's metadata (and nothing assigned).
+func clientFromMetadata(m *clientmeta.Metadata) *Client {
+	return &Client{
+		RedirectURIs: slices.Clone(m.RedirectURIs), TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
+		GrantTypes: slices.Clone(m.GrantTypes), ResponseTypes: slices.Clone(m.ResponseTypes), ApplicationType: m.ApplicationType,
+		Name: m.ClientName, ClientURI: m.ClientURI, LogoURI: m.LogoURI, Scope: m.Scope, Contacts: slices.Clone(m.Contacts),
+		TOSURI: m.TOSURI, PolicyURI: m.PolicyURI, SoftwareID: m.SoftwareID, SoftwareVersion: m.SoftwareVersion,
+	}
 }
 
 // IsPublic reports whether the client authenticates with "none".
