@@ -70,17 +70,16 @@ func (a *grantexAuthority) jwksURI() string { return a.gx.JWKSURL() }
 // re-keyed under a fresh id that goes to Grantex as state, carrying the user
 // and our PKCE verifier toward Grantex; a code in Grantex's answer (sandbox,
 // policy allow) skips the consent page.
-func (a *grantexAuthority) consent(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, client *Client, user User) error {
-	s := a.s
-	ctx := r.Context()
+func (a *grantexAuthority) consent(ctx context.Context, req consentRequest) (step, error) {
+	s, p, client, user, pendingID := a.s, req.p, req.client, req.user, req.pendingID
 	if _, err := s.consumePending(ctx, pendingID); err != nil {
-		return err
+		return step{}, err
 	}
 	// The grant policy narrows the request before Grantex shows it; the
 	// scopes Grantex grants are held to this set at exchange.
 	granted, err := s.grantableScopes(ctx, user, client, p)
 	if err != nil {
-		return toClient(p.RedirectURI, p.State, err)
+		return step{}, toClient(p.RedirectURI, p.State, err)
 	}
 	// Never more than requested (an empty request already got the
 	// defaults): Grantex needs at least one scope, and offline_access is
@@ -88,7 +87,7 @@ func (a *grantexAuthority) consent(w http.ResponseWriter, r *http.Request, pendi
 	// served and is refused rather than widened.
 	scopes := slices.DeleteFunc(slices.Clone(granted), func(sc string) bool { return sc == scopeOfflineAccess })
 	if len(scopes) == 0 {
-		return toClient(p.RedirectURI, p.State, oauth.InvalidScope("request at least one scope besides offline_access"))
+		return step{}, toClient(p.RedirectURI, p.State, oauth.InvalidScope("request at least one scope besides offline_access"))
 	}
 	verifier := secret.New("")
 	state := secret.New("")
@@ -99,7 +98,7 @@ func (a *grantexAuthority) consent(w http.ResponseWriter, r *http.Request, pendi
 	sealed, _ := json.Marshal(upstreamCode{Verifier: verifier})
 	next.Upstream = secret.Seal(state, "pending", sealed)
 	if err := s.grants.SavePending(ctx, secret.Digest(state), &next); err != nil {
-		return toClient(p.RedirectURI, p.State, storeErr(err))
+		return step{}, toClient(p.RedirectURI, p.State, storeErr(err))
 	}
 	ar, err := a.gx.Authorize(ctx, grantex.AuthorizeParams{
 		AgentID:             s.cfg.AgentID,
@@ -115,18 +114,17 @@ func (a *grantexAuthority) consent(w http.ResponseWriter, r *http.Request, pendi
 	if err != nil {
 		// Nothing half-created: the pending login goes with the failure.
 		_, _ = s.grants.ConsumePending(ctx, secret.Digest(state))
-		return toClient(p.RedirectURI, p.State, grantexErr(err, "authorize"))
+		return step{}, toClient(p.RedirectURI, p.State, grantexErr(err, "authorize"))
 	}
 	if ar.Code != "" {
-		return a.finish(w, r, state, ar.Code)
+		return a.finish(ctx, state, ar.Code)
 	}
 	cu, err := url.Parse(ar.ConsentURL)
 	if err != nil || (cu.Scheme != "https" && cu.Scheme != "http") {
 		_, _ = s.grants.ConsumePending(ctx, secret.Digest(state))
-		return toClient(p.RedirectURI, p.State, oauth.ServerError("Grantex returned an unusable consent URL"))
+		return step{}, toClient(p.RedirectURI, p.State, oauth.ServerError("Grantex returned an unusable consent URL"))
 	}
-	http.Redirect(w, r, cu.String(), http.StatusFound)
-	return nil
+	return step{location: cu.String()}, nil
 }
 
 // handleCallback receives the browser back from Grantex's consent page with
@@ -154,30 +152,30 @@ func (a *grantexAuthority) handleCallback(w http.ResponseWriter, r *http.Request
 	if code == "" || len(code) > 512 {
 		return noRedirect(oauth.InvalidRequest("the callback has no code"))
 	}
-	return a.finish(w, r, state, code)
+	return s.show(w, r)(a.finish(r.Context(), state, code))
 }
 
 // finish turns Grantex's code into our single-use code for the MCP client.
-func (a *grantexAuthority) finish(w http.ResponseWriter, r *http.Request, state, gxCode string) error {
+func (a *grantexAuthority) finish(ctx context.Context, state, gxCode string) (step, error) {
 	s := a.s
-	p, err := s.consumePending(r.Context(), state)
+	p, err := s.consumePending(ctx, state)
 	if err != nil {
-		return err
+		return step{}, err
 	}
 	var up upstreamCode
 	raw, err := secret.Open(state, "pending", p.Upstream)
 	if err != nil || json.Unmarshal(raw, &up) != nil {
-		return toClient(p.RedirectURI, p.State, oauth.ServerError("the pending authorization is unreadable"))
+		return step{}, toClient(p.RedirectURI, p.State, oauth.ServerError("the pending authorization is unreadable"))
 	}
 	up.Code = gxCode
 	sealed, _ := json.Marshal(up)
-	return s.completeAuthorization(w, r, p, "grnt_"+uuid.NewString(), p.Subject, sealed)
+	return s.completeAuthorization(ctx, p, "grnt_"+uuid.NewString(), p.Subject, sealed)
 }
 
 // approve refuses our consent form's approval: in managed mode the user
 // consents on Grantex's page, and the code comes back through handleCallback.
-func (a *grantexAuthority) approve(http.ResponseWriter, *http.Request, string, *Client, User) error {
-	return noRedirect(oauth.InvalidRequest("consent to this application is given at Grantex; return to the application and start again"))
+func (a *grantexAuthority) approve(context.Context, consentRequest) (step, error) {
+	return step{}, noRedirect(oauth.InvalidRequest("consent to this application is given at Grantex; return to the application and start again"))
 }
 
 // exchange redeems Grantex's code with our verifier and records the grant.

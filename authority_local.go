@@ -7,7 +7,6 @@ package mcpauth
 import (
 	"context"
 	"errors"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -25,25 +24,25 @@ type localAuthority struct{ s *Server }
 
 func (a *localAuthority) jwksURI() string { return a.s.endpoint(pathJWKS) }
 
-// consent shows our consent page, or approves at once when the
-// Authenticator consents for the user ([ConsentingAuthenticator]).
-func (a *localAuthority) consent(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, client *Client, user User) error {
-	s := a.s
-	if _, ok := s.consentingUser(r, client); ok {
-		return s.approve(w, r, pendingID, client, user)
+// consent is our consent page, or the code at once when the Authenticator
+// consents for the user ([ConsentingAuthenticator]).
+func (a *localAuthority) consent(ctx context.Context, req consentRequest) (step, error) {
+	s, p, client, user, pendingID := a.s, req.p, req.client, req.user, req.pendingID
+	if req.autoApprove {
+		return s.approve(ctx, req)
 	}
 	// Only what the grant policy allows is shown; approve applies it again.
-	scopes, err := s.grantableScopes(r.Context(), user, client, p)
+	scopes, err := s.grantableScopes(ctx, user, client, p)
 	if err != nil {
-		return s.failPending(w, r, pendingID, p, err)
+		return step{}, s.failPending(ctx, pendingID, p, err)
 	}
-	csrf, err := s.csrfToken(r.Context(), "consent", pendingID, user.Subject)
+	csrf, err := s.csrfToken(ctx, "consent", pendingID, user.Subject)
 	if err != nil {
-		return noRedirect(storeErr(err))
+		return step{}, noRedirect(storeErr(err))
 	}
-	target := s.redirectTarget(r.Context(), p)
+	target := s.redirectTarget(ctx, p)
 	if target == "" {
-		return noRedirect(oauth.InvalidRequest("the application's redirect URI changed during sign-in; return to the application and start again"))
+		return step{}, noRedirect(oauth.InvalidRequest("the application's redirect URI changed during sign-in; return to the application and start again"))
 	}
 	page := ui.Consent{
 		Brand: s.brand(), Action: s.basePath + pathConsent, RequestID: pendingID, CSRF: csrf,
@@ -72,13 +71,12 @@ func (a *localAuthority) consent(w http.ResponseWriter, r *http.Request, pending
 		}
 		page.Scopes = append(page.Scopes, ui.Scope{Name: sc, Description: desc})
 	}
-	ui.Render(w, http.StatusOK, "consent.html", page, redirectOrigin(target))
-	return nil
+	return step{page: &page, formTo: redirectOrigin(target)}, nil
 }
 
 // approve issues the code for a request the user approved on our page.
-func (a *localAuthority) approve(w http.ResponseWriter, r *http.Request, pendingID string, client *Client, user User) error {
-	return a.s.approve(w, r, pendingID, client, user)
+func (a *localAuthority) approve(ctx context.Context, req consentRequest) (step, error) {
+	return a.s.approve(ctx, req)
 }
 
 // exchange signs an access token and, when the client may refresh, starts a
@@ -200,10 +198,10 @@ func (s *Server) rotateRefresh(ctx context.Context, token, next string, nextRec 
 	}
 }
 
-// failPending ends a pending authorization that failed after sign-in and
-// sends the error to the client's redirect URI (RFC 6749 §4.1.2.1).
-func (s *Server) failPending(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, err error) error {
-	if _, cerr := s.consumePending(r.Context(), pendingID); cerr != nil {
+// failPending ends a pending authorization that failed after sign-in; the
+// error goes to the client's redirect URI (RFC 6749 §4.1.2.1).
+func (s *Server) failPending(ctx context.Context, pendingID string, p *PendingAuthorization, err error) error {
+	if _, cerr := s.consumePending(ctx, pendingID); cerr != nil {
 		return cerr
 	}
 	return toClient(p.RedirectURI, p.State, err)

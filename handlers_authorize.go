@@ -71,7 +71,8 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	if user, ok := s.consentingUser(r, client); ok {
-		return s.authority.consent(w, r, pendingID, p, client, user)
+		req := consentRequest{pendingID: pendingID, p: p, client: client, user: user, autoApprove: true}
+		return s.show(w, r)(s.authority.consent(r.Context(), req))
 	}
 	http.Redirect(w, r, s.consentURL(pendingID), http.StatusFound)
 	return nil

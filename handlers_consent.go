@@ -42,17 +42,19 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	req := consentRequest{pendingID: pendingID, p: p, client: client, user: user}
 	if r.Method == http.MethodGet {
-		return s.authority.consent(w, r, pendingID, p, client, user)
+		_, req.autoApprove = s.consentingUser(r, client)
+		return s.show(w, r)(s.authority.consent(r.Context(), req))
 	}
 	if !s.checkCSRF(r.Context(), params.Get("csrf"), "consent", pendingID, user.Subject) {
 		return noRedirect(oauth.InvalidRequest("the form has expired; go back to the application and try again"))
 	}
 	switch params.Get("decision") {
 	case "approve":
-		return s.authority.approve(w, r, pendingID, client, user)
+		return s.show(w, r)(s.authority.approve(r.Context(), req))
 	case "deny":
-		return s.deny(w, r, pendingID)
+		return s.deny(r.Context(), pendingID)
 	}
 	return noRedirect(oauth.InvalidRequest("decision must be approve or deny"))
 }
@@ -92,34 +94,53 @@ func (s *Server) loadPending(ctx context.Context, pendingID string) (*PendingAut
 	return p, nil
 }
 
+// show writes an authorization step, or returns err for the route to
+// answer. It reads show(w, r)(authority.consent(...)).
+func (s *Server) show(w http.ResponseWriter, r *http.Request) func(step, error) error {
+	return func(st step, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case st.page != nil:
+			ui.Render(w, http.StatusOK, "consent.html", *st.page, st.formTo)
+		default:
+			if st.toClient {
+				ui.SetPageHeaders(w)
+			}
+			http.Redirect(w, r, st.location, http.StatusFound)
+		}
+		return nil
+	}
+}
+
 // approve issues the code for a consented request (local authority).
-func (s *Server) approve(w http.ResponseWriter, r *http.Request, pendingID string, client *Client, user User) error {
-	p, err := s.consumePending(r.Context(), pendingID)
+func (s *Server) approve(ctx context.Context, req consentRequest) (step, error) {
+	p, err := s.consumePending(ctx, req.pendingID)
 	if err != nil {
-		return err
+		return step{}, err
 	}
 	// The grant policy again, at issuance: the code and its tokens never
 	// carry a scope it does not allow now.
-	if p.Scopes, err = s.grantableScopes(r.Context(), user, client, p); err != nil {
-		return toClient(p.RedirectURI, p.State, err)
+	if p.Scopes, err = s.grantableScopes(ctx, req.user, req.client, p); err != nil {
+		return step{}, toClient(p.RedirectURI, p.State, err)
 	}
 	now := s.now()
-	g := &GrantRecord{ID: "grnt_" + uuid.NewString(), ClientID: client.ID, Subject: user.Subject, Scopes: p.Scopes,
+	g := &GrantRecord{ID: "grnt_" + uuid.NewString(), ClientID: req.client.ID, Subject: req.user.Subject, Scopes: p.Scopes,
 		Resource: p.Resource, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL)}
-	if err := s.grants.CreateGrant(r.Context(), g); err != nil {
-		return toClient(s.redirectTarget(r.Context(), p), p.State, storeErr(err))
+	if err := s.grants.CreateGrant(ctx, g); err != nil {
+		return step{}, toClient(s.redirectTarget(ctx, p), p.State, storeErr(err))
 	}
-	return s.completeAuthorization(w, r, p, g.ID, user.Subject, nil)
+	return s.completeAuthorization(ctx, p, g.ID, req.user.Subject, nil)
 }
 
 // deny sends access_denied back to the client.
-func (s *Server) deny(w http.ResponseWriter, r *http.Request, pendingID string) error {
-	p, err := s.consumePending(r.Context(), pendingID)
+func (s *Server) deny(ctx context.Context, pendingID string) error {
+	p, err := s.consumePending(ctx, pendingID)
 	if err != nil {
 		return err
 	}
-	s.emit(r.Context(), Event{Type: EventConsentDenied, ClientID: p.ClientID, Scopes: p.Scopes, Resource: p.Resource})
-	return toClient(s.redirectTarget(r.Context(), p), p.State, oauth.AccessDenied("the user denied the request"))
+	s.emit(ctx, Event{Type: EventConsentDenied, ClientID: p.ClientID, Scopes: p.Scopes, Resource: p.Resource})
+	return toClient(s.redirectTarget(ctx, p), p.State, oauth.AccessDenied("the user denied the request"))
 }
 
 func (s *Server) consumePending(ctx context.Context, pendingID string) (*PendingAuthorization, error) {
@@ -133,12 +154,12 @@ func (s *Server) consumePending(ctx context.Context, pendingID string) (*Pending
 	return p, nil
 }
 
-// completeAuthorization stores a single-use code for the consented request
-// and redirects to the client with code, state and iss (RFC 9207).
-func (s *Server) completeAuthorization(w http.ResponseWriter, r *http.Request, p *PendingAuthorization, grantID, subject string, upstream []byte) error {
-	target := s.redirectTarget(r.Context(), p)
+// completeAuthorization stores a single-use code for the consented request:
+// the step is the redirect to the client with code, state and iss (RFC 9207).
+func (s *Server) completeAuthorization(ctx context.Context, p *PendingAuthorization, grantID, subject string, upstream []byte) (step, error) {
+	target := s.redirectTarget(ctx, p)
 	if target == "" {
-		return noRedirect(oauth.InvalidRequest("the application's redirect URI changed during sign-in; return to the application and start again"))
+		return step{}, noRedirect(oauth.InvalidRequest("the application's redirect URI changed during sign-in; return to the application and start again"))
 	}
 	code := secret.New("")
 	rec := &CodeRecord{
@@ -149,12 +170,15 @@ func (s *Server) completeAuthorization(w http.ResponseWriter, r *http.Request, p
 	if upstream != nil {
 		rec.Upstream = secret.Seal(code, "code", upstream)
 	}
-	if err := s.grants.SaveCode(r.Context(), secret.Digest(code), rec); err != nil {
-		return toClient(target, p.State, storeErr(err))
+	if err := s.grants.SaveCode(ctx, secret.Digest(code), rec); err != nil {
+		return step{}, toClient(target, p.State, storeErr(err))
 	}
-	s.emit(r.Context(), Event{Type: EventConsentGranted, ClientID: p.ClientID, Subject: subject, GrantID: grantID, Scopes: p.Scopes, Resource: p.Resource})
-	s.redirectToClient(w, r, target, url.Values{"code": {code}, "state": {p.State}})
-	return nil
+	s.emit(ctx, Event{Type: EventConsentGranted, ClientID: p.ClientID, Subject: subject, GrantID: grantID, Scopes: p.Scopes, Resource: p.Resource})
+	loc, err := s.clientRedirectURL(target, url.Values{"code": {code}, "state": {p.State}})
+	if err != nil {
+		return step{}, err
+	}
+	return step{location: loc, toClient: true}, nil
 }
 
 // redirectError sends an error to the client's redirect URI, or shows it when
@@ -173,13 +197,24 @@ func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, redirectU
 	s.redirectToClient(w, r, redirectURI, v)
 }
 
-// redirectToClient appends params and iss to the redirect URI (keeping its
-// own query) and answers 302.
+// redirectToClient answers 302 to the client's redirect URI with params
+// and iss.
 func (s *Server) redirectToClient(w http.ResponseWriter, r *http.Request, redirectURI string, params url.Values) {
+	loc, err := s.clientRedirectURL(redirectURI, params)
+	if err != nil {
+		s.fail(w, r, false, err)
+		return
+	}
+	ui.SetPageHeaders(w)
+	http.Redirect(w, r, loc, http.StatusFound)
+}
+
+// clientRedirectURL appends params (empty ones dropped) and iss (RFC 9207)
+// to the redirect URI, keeping its own query.
+func (s *Server) clientRedirectURL(redirectURI string, params url.Values) (string, error) {
 	u, err := url.Parse(redirectURI)
 	if err != nil {
-		s.fail(w, r, false, oauth.ServerError("bad redirect URI").WithCause(err))
-		return
+		return "", oauth.ServerError("bad redirect URI").WithCause(err)
 	}
 	q := u.Query()
 	for k, vs := range params {
@@ -190,8 +225,7 @@ func (s *Server) redirectToClient(w http.ResponseWriter, r *http.Request, redire
 	}
 	q.Set("iss", s.cfg.Issuer)
 	u.RawQuery = q.Encode()
-	ui.SetPageHeaders(w)
-	http.Redirect(w, r, u.String(), http.StatusFound)
+	return u.String(), nil
 }
 
 // renderError shows an error page (phase 1 errors, expired requests).

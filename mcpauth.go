@@ -231,8 +231,8 @@ type Authenticator interface {
 // ConsentingAuthenticator is an [Authenticator] that answers the consent
 // step itself. When Consents reports true for a request whose user is
 // signed in, the authorization is approved at once, without the consent
-// page: /authorize answers with the code (RFC 6749 §4.1.2). The grant
-// policy still applies. Use it for an operator's own first-party clients,
+// page: /authorize answers with the code (RFC 6749 §4.1.2), or in managed
+// mode goes straight on to Grantex. The grant policy still applies. Use it for an operator's own first-party clients,
 // or in tests (mcpauthtest.AutoApprove).
 type ConsentingAuthenticator interface {
 	Authenticator
