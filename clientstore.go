@@ -105,19 +105,20 @@ type ClientSweeper interface {
 	DeleteUnusedClients(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
-// MemoryClientStore is a ClientStore in process memory.
-type MemoryClientStore struct {
+// memClientStore is a ClientStore in process memory.
+type memClientStore struct {
 	mu      sync.RWMutex
 	clients map[string]*Client
 }
 
-// NewMemoryClientStore returns an empty in-memory client store.
-func NewMemoryClientStore() *MemoryClientStore {
-	return &MemoryClientStore{clients: make(map[string]*Client)}
+// NewMemoryClientStore returns an empty in-memory client store; it is a
+// [ClientSweeper] too.
+func NewMemoryClientStore() ClientStore {
+	return &memClientStore{clients: make(map[string]*Client)}
 }
 
 // GetClient implements ClientStore.
-func (s *MemoryClientStore) GetClient(_ context.Context, id string) (*Client, error) {
+func (s *memClientStore) GetClient(_ context.Context, id string) (*Client, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	c, ok := s.clients[id]
@@ -128,7 +129,7 @@ func (s *MemoryClientStore) GetClient(_ context.Context, id string) (*Client, er
 }
 
 // SetClient implements ClientStore.
-func (s *MemoryClientStore) SetClient(_ context.Context, c *Client) error {
+func (s *memClientStore) SetClient(_ context.Context, c *Client) error {
 	cp := cloneClient(c)
 	cp.ClientSecret = ""
 	s.mu.Lock()
@@ -138,7 +139,7 @@ func (s *MemoryClientStore) SetClient(_ context.Context, c *Client) error {
 }
 
 // DeleteClient implements ClientStore.
-func (s *MemoryClientStore) DeleteClient(_ context.Context, id string) (bool, error) {
+func (s *memClientStore) DeleteClient(_ context.Context, id string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.clients[id]
@@ -147,7 +148,7 @@ func (s *MemoryClientStore) DeleteClient(_ context.Context, id string) (bool, er
 }
 
 // DeleteUnusedClients implements ClientSweeper.
-func (s *MemoryClientStore) DeleteUnusedClients(_ context.Context, before time.Time, limit int) (int, error) {
+func (s *memClientStore) DeleteUnusedClients(_ context.Context, before time.Time, limit int) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0

@@ -95,9 +95,9 @@ type env struct {
 	t       testing.TB
 	srv     *mcpauth.Server
 	issuer  string
-	clients *mcpauth.MemoryClientStore
-	grants  *mcpauth.MemoryGrantStore
-	keys    *mcpauth.MemoryKeyStore
+	clients mcpauth.ClientStore
+	grants  mcpauth.GrantStore
+	keys    mcpauth.KeyStore
 	clock   *fakeClock
 	logs    *syncBuffer
 }

@@ -176,9 +176,15 @@ type store interface {
 
 // memoryStore bundles the in-memory stores (-store memory:).
 type memoryStore struct {
-	*mcpauth.MemoryClientStore
-	*mcpauth.MemoryGrantStore
-	*mcpauth.MemoryKeyStore
+	memoryClients
+	mcpauth.GrantStore
+	mcpauth.KeyStore
+}
+
+// memoryClients is the in-memory client store, which also sweeps.
+type memoryClients interface {
+	mcpauth.ClientStore
+	mcpauth.ClientSweeper
 }
 
 func (memoryStore) Close() error { return nil }
@@ -244,9 +250,9 @@ func openStore(ctx context.Context, spec string, key []byte, log *slog.Logger) (
 		return s, note, nil
 	}
 	return memoryStore{
-		MemoryClientStore: mcpauth.NewMemoryClientStore(),
-		MemoryGrantStore:  mcpauth.NewMemoryGrantStore(time.Now),
-		MemoryKeyStore:    mcpauth.NewMemoryKeyStore(),
+		memoryClients: mcpauth.NewMemoryClientStore().(memoryClients),
+		GrantStore:    mcpauth.NewMemoryGrantStore(time.Now),
+		KeyStore:      mcpauth.NewMemoryKeyStore(),
 	}, "", nil
 }
 
