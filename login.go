@@ -259,7 +259,7 @@ func (s *Server) checkLogin(r *http.Request, username, password string) (User, *
 
 // setSession issues the signed, HttpOnly, SameSite=Lax session cookie.
 func (s *Server) setSession(ctx context.Context, w http.ResponseWriter, u User) error {
-	keys, err := s.keys.sessionKeys(ctx)
+	keys, err := s.keys.SessionKeys(ctx)
 	if err != nil {
 		return err
 	}
@@ -290,7 +290,7 @@ func (s *Server) sessionUser(r *http.Request) (User, bool, error) {
 	if err != nil {
 		return User{}, false, nil
 	}
-	keys, err := s.keys.sessionKeys(r.Context())
+	keys, err := s.keys.SessionKeys(r.Context())
 	if err != nil {
 		return User{}, false, err
 	}
@@ -310,7 +310,7 @@ func (s *Server) sessionUser(r *http.Request) (User, bool, error) {
 // csrfToken binds a form to its pending request and, for consent, to the
 // signed-in user, so a cross-site page can neither forge nor replay it.
 func (s *Server) csrfToken(ctx context.Context, purpose, pendingID, subject string) (string, error) {
-	keys, err := s.keys.sessionKeys(ctx)
+	keys, err := s.keys.SessionKeys(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -322,7 +322,7 @@ func (s *Server) checkCSRF(ctx context.Context, token, purpose, pendingID, subje
 	if err != nil || len(got) == 0 {
 		return false
 	}
-	keys, err := s.keys.sessionKeys(ctx)
+	keys, err := s.keys.SessionKeys(ctx)
 	if err != nil {
 		return false
 	}

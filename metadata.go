@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+
+	"github.com/mcpauth/mcpauth/internal/signing"
 )
 
 // ServerMetadata is the RFC 8414 §2 authorization server metadata document.
@@ -115,13 +117,13 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) error {
 // handleJWKS serves the RFC 7517 key set: the signing key and every previous
 // key whose tokens may still be live.
 func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) error {
-	doc, err := s.keys.jwksDocument(r.Context())
+	doc, err := s.keys.JWKS(r.Context())
 	if err != nil {
 		return storeErr(err)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/jwk-set+json")
-	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(jwksMaxAge.Seconds())))
+	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(signing.JWKSMaxAge.Seconds())))
 	_, _ = w.Write(doc)
 	return nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/ratelimit"
 	"github.com/mcpauth/mcpauth/internal/secret"
+	"github.com/mcpauth/mcpauth/internal/signing"
 )
 
 // Server is the authorization server: an http.Handler serving every endpoint
@@ -38,7 +39,7 @@ type Server struct {
 
 	clients   *timedClients
 	grants    GrantStore
-	keys      *keyManager
+	keys      *signing.Manager
 	authority authority
 	limiter   *ratelimit.Limiter
 	// Built-in login page: password-check slots, per-account back-off (nil
@@ -108,15 +109,16 @@ func NewServer(cfg Config) (*Server, error) {
 	for i := range cfg.StaticClients {
 		s.static[cfg.StaticClients[i].ID] = &cfg.StaticClients[i]
 	}
-	s.keys = &keyManager{
-		store:        &timedKeys{s: cfg.Keys, d: cfg.StoreTimeout},
-		alg:          cfg.SigningAlgorithm,
-		rotateEvery:  cfg.KeyRotationPeriod,
-		refreshEvery: cfg.KeyRefreshInterval,
-		tokenTTL:     cfg.AccessTokenTTL,
-		now:          cfg.Now,
-		log:          cfg.Logger,
-	}
+	s.keys = signing.New(signing.Options{
+		Store:        &timedKeys{s: cfg.Keys, d: cfg.StoreTimeout},
+		Alg:          cfg.SigningAlgorithm,
+		RotateEvery:  cfg.KeyRotationPeriod,
+		RefreshEvery: cfg.KeyRefreshInterval,
+		TokenTTL:     cfg.AccessTokenTTL,
+		SessionTTL:   sessionTTL,
+		Now:          cfg.Now,
+		Log:          cfg.Logger,
+	})
 	if cfg.RateLimits != nil && !cfg.RateLimits.Disabled {
 		s.limiter = ratelimit.New(cfg.Now)
 	}
@@ -135,7 +137,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := s.keys.current(ctx); err != nil {
+	if _, err := s.keys.Current(ctx); err != nil {
 		return nil, fmt.Errorf("mcpauth: %w", err)
 	}
 	s.routes()

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/mcpauth/mcpauth/internal/signing"
 )
 
 // Store errors. Implementations return these (wrapped is fine) so the server
@@ -220,22 +222,11 @@ type RevocationStore interface {
 	IsRevoked(ctx context.Context, jti, grantID string) (bool, error)
 }
 
-// SigningKey is a private signing key as the key store keeps it.
-type SigningKey struct {
-	// ID is the kid: the RFC 7638 thumbprint of the public key.
-	ID        string `json:"kid"`
-	Algorithm string `json:"alg"`
-	// PrivateJWK is the private key as a JWK (JSON). Stores may encrypt it at rest.
-	PrivateJWK []byte `json:"-"`
-	// CreatedAt is when the key was made and published in the JWKS.
-	CreatedAt time.Time `json:"created_at"`
-	// SignFrom is when it starts signing: after every replica and client
-	// cache has seen it published.
-	SignFrom time.Time `json:"sign_from"`
-	// ExpiresAt is when it leaves the JWKS: after the last token it signed
-	// has expired. Zero until the key is retired.
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-}
+// SigningKey is a key as the [KeyStore] keeps it: a private signing key
+// (ID the RFC 7638 thumbprint, PrivateJWK the private JWK, which stores may
+// encrypt at rest; CreatedAt, SignFrom and ExpiresAt its publication,
+// signing and retirement times), or a session key.
+type SigningKey = signing.Key
 
 // KeyStore keeps the signing keys shared by all replicas, and beside them
 // the random session keys of login cookies and CSRF tokens (Algorithm

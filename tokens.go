@@ -47,7 +47,7 @@ func (s *Server) signAccessToken(ctx context.Context, clientID, subject, grantID
 // revoked grant's tombstone until grantEnd and no longer, so no token may
 // outlive it (RFC 9700 §4.14: revocation must reach every token of a grant).
 func (s *Server) signAccessTokenUntil(ctx context.Context, clientID, subject, grantID, audience string, scopes []string, grantEnd time.Time) (token, jti string, exp time.Time, err error) {
-	key, err := s.keys.signingKey(ctx)
+	key, err := s.keys.Signer(ctx)
 	if err != nil {
 		return "", "", time.Time{}, err
 	}
@@ -77,7 +77,7 @@ func (s *Server) signAccessTokenUntil(ctx context.Context, clientID, subject, gr
 	if c.Scp == nil {
 		c.Scp = []string{}
 	}
-	token, err = jwt.Signed(key.signer).Claims(c).Serialize()
+	token, err = jwt.Signed(key.Signer).Claims(c).Serialize()
 	if err != nil {
 		return "", "", time.Time{}, fmt.Errorf("signing access token: %w", err)
 	}
