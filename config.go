@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mcpauth/mcpauth/internal/browser"
 )
 
 // ConfigError names the Config field that NewServer rejected.
@@ -110,7 +112,7 @@ func (c *Config) normalize() (*url.URL, error) {
 			return nil, configErr("Users", "duplicate username %q", u.Username)
 		}
 		seen[u.Username] = true
-		if _, err := parseArgon2id(u.PasswordHash); err != nil {
+		if _, err := browser.ParseHash(u.PasswordHash); err != nil {
 			return nil, configErr("Users", "user %q: %v", u.Username, err)
 		}
 	}

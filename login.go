@@ -4,16 +4,13 @@ package mcpauth
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/mcpauth/mcpauth/internal/browser"
 	"github.com/mcpauth/mcpauth/internal/display"
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/secret"
@@ -24,11 +21,6 @@ import (
 const sessionTTL = 12 * time.Hour
 
 // session is the signed content of the login cookie.
-type session struct {
-	Subject string `json:"sub"`
-	Name    string `json:"name"`
-	Expires int64  `json:"exp"`
-}
 
 // cookieName uses the __Host- prefix where the browser allows it (https).
 func (s *Server) cookieName() string {
@@ -234,12 +226,12 @@ func (s *Server) checkLogin(r *http.Request, username, password string) (User, *
 			}
 			h := s.pwDummy
 			if known {
-				if parsed, err := parseArgon2id(u.PasswordHash); err == nil {
+				if parsed, err := browser.ParseHash(u.PasswordHash); err == nil {
 					h = parsed
 				}
 			}
 			s.pwChecks.Add(1)
-			ok = checkPassword(h, password) && known
+			ok = h.Check(password) && known
 		}()
 		if oe != nil {
 			return User{}, oe
@@ -263,11 +255,9 @@ func (s *Server) setSession(ctx context.Context, w http.ResponseWriter, u User) 
 	if err != nil {
 		return err
 	}
-	body, _ := json.Marshal(session{Subject: u.Subject, Name: u.Name, Expires: s.now().Add(sessionTTL).Unix()})
-	payload := base64.RawURLEncoding.EncodeToString(body)
 	http.SetCookie(w, &http.Cookie{
 		Name:     s.cookieName(),
-		Value:    payload + "." + base64.RawURLEncoding.EncodeToString(mac(keys[0], "session", payload)),
+		Value:    browser.SealSession(keys[0], u.Subject, u.Name, s.now().Add(sessionTTL)),
 		Path:     "/",
 		HttpOnly: true,
 		Secure:   s.issuer.Scheme == "https",
@@ -279,32 +269,15 @@ func (s *Server) setSession(ctx context.Context, w http.ResponseWriter, u User) 
 // sessionUser reads the session cookie, accepting any live key's signature.
 func (s *Server) sessionUser(r *http.Request) (User, bool, error) {
 	c, err := r.Cookie(s.cookieName())
-	if err != nil {
-		return User{}, false, nil
-	}
-	payload, sig, ok := strings.Cut(c.Value, ".")
-	if !ok {
-		return User{}, false, nil
-	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil {
+	if err != nil || !strings.Contains(c.Value, ".") {
 		return User{}, false, nil
 	}
 	keys, err := s.keys.SessionKeys(r.Context())
 	if err != nil {
 		return User{}, false, err
 	}
-	for _, k := range keys {
-		if hmac.Equal(got, mac(k, "session", payload)) {
-			var sess session
-			body, err := base64.RawURLEncoding.DecodeString(payload)
-			if err != nil || json.Unmarshal(body, &sess) != nil || s.now().Unix() >= sess.Expires || sess.Subject == "" {
-				return User{}, false, nil
-			}
-			return User{Subject: sess.Subject, Name: sess.Name}, true, nil
-		}
-	}
-	return User{}, false, nil
+	sub, name, ok := browser.OpenSession(keys, c.Value, s.now())
+	return User{Subject: sub, Name: name}, ok, nil
 }
 
 // csrfToken binds a form to its pending request and, for consent, to the
@@ -314,31 +287,16 @@ func (s *Server) csrfToken(ctx context.Context, purpose, pendingID, subject stri
 	if err != nil {
 		return "", err
 	}
-	return base64.RawURLEncoding.EncodeToString(mac(keys[0], "csrf", purpose, pendingID, subject)), nil
+	return browser.CSRFToken(keys[0], purpose, pendingID, subject), nil
 }
 
 func (s *Server) checkCSRF(ctx context.Context, token, purpose, pendingID, subject string) bool {
-	got, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || len(got) == 0 {
+	if token == "" {
 		return false
 	}
 	keys, err := s.keys.SessionKeys(ctx)
 	if err != nil {
 		return false
 	}
-	for _, k := range keys {
-		if hmac.Equal(got, mac(k, "csrf", purpose, pendingID, subject)) {
-			return true
-		}
-	}
-	return false
-}
-
-func mac(key []byte, parts ...string) []byte {
-	m := hmac.New(sha256.New, key)
-	for _, p := range parts {
-		m.Write([]byte(p))
-		m.Write([]byte{0})
-	}
-	return m.Sum(nil)
+	return browser.CheckCSRF(keys, token, purpose, pendingID, subject)
 }

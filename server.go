@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpauth/mcpauth/internal/browser"
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/ratelimit"
 	"github.com/mcpauth/mcpauth/internal/secret"
@@ -48,7 +49,7 @@ type Server struct {
 	pwWaiting atomic.Int64
 	pwChecks  atomic.Int64
 	pwBackoff *ratelimit.Backoff
-	pwDummy   *argonHash // checked for unknown names
+	pwDummy   *browser.Hash // checked for unknown names
 	log       *slog.Logger
 	now       func() time.Time
 
@@ -123,7 +124,10 @@ func NewServer(cfg Config) (*Server, error) {
 		s.limiter = ratelimit.New(cfg.Now)
 	}
 	s.pwSlots = make(chan struct{}, cfg.PasswordCheckConcurrency)
-	s.pwDummy = dummyFor(cfg.Users)
+	s.pwDummy = browser.DummyHash
+	if len(cfg.Users) > 0 {
+		s.pwDummy = browser.DummyFor(cfg.Users[0].PasswordHash)
+	}
 	if lb := cfg.LoginBackoff; !lb.Disabled {
 		s.pwBackoff = ratelimit.NewBackoff(cfg.Now, lb.Free, lb.Base, lb.Max, maxBackoffAccounts)
 	}
