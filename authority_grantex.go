@@ -32,7 +32,7 @@ type grantexAuthority struct {
 	s  *Server
 	gx GrantexClient
 	// verifyJWT checks a Grantex grant token's signature (Grantex's JWKS),
-	// iss (Config.GrantexIssuer) and lifetime.
+	// iss (Config.Grantex.Issuer) and lifetime.
 	verifyJWT func(ctx context.Context, token string) (*Grant, error)
 
 	mu      sync.Mutex
@@ -55,7 +55,7 @@ type upstreamCode struct {
 }
 
 func newGrantexAuthority(s *Server) (*grantexAuthority, error) {
-	a := &grantexAuthority{s: s, gx: s.cfg.Grantex, checked: map[string]verifyResult{}}
+	a := &grantexAuthority{s: s, gx: s.cfg.Grantex.Client, checked: map[string]verifyResult{}}
 	v, err := newGrantexVerifier(s)
 	if err != nil {
 		return nil, err
@@ -101,7 +101,7 @@ func (a *grantexAuthority) consent(ctx context.Context, req consentRequest) (ste
 		return step{}, toClient(p.RedirectURI, p.State, storeErr(err))
 	}
 	ar, err := a.gx.Authorize(ctx, grantex.AuthorizeParams{
-		AgentID:             s.cfg.AgentID,
+		AgentID:             s.cfg.Grantex.AgentID,
 		PrincipalID:         user.Subject,
 		Scopes:              scopes,
 		RedirectURI:         s.endpoint(pathCallback),
@@ -427,12 +427,12 @@ func grantexErr(err error, op string) *oauth.Error {
 }
 
 // newGrantexVerifier checks Grantex grant tokens against Grantex's JWKS:
-// RS256 only, iss = Config.GrantexIssuer. Audience and
+// RS256 only, iss = Config.Grantex.Issuer. Audience and
 // scopes are the resource server's business.
 func newGrantexVerifier(s *Server) (func(context.Context, string) (*Grant, error), error) {
 	v, err := NewVerifier(VerifierOptions{
-		JWKSURL:              s.cfg.Grantex.JWKSURL(),
-		TokenIssuer:          s.cfg.GrantexIssuer,
+		JWKSURL:              s.cfg.Grantex.Client.JWKSURL(),
+		TokenIssuer:          s.cfg.Grantex.Issuer,
 		AllowMissingAudience: true,
 		Algorithms:           []string{"RS256"},
 		Logger:               s.log,

@@ -138,7 +138,7 @@ func (a *localAuthority) accessToken(ctx context.Context, clientID, subject, gra
 	return &tokenResponse{
 		AccessToken: token, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(a.s.now()).Round(time.Second) / time.Second),
 		Scope: strings.Join(scopes, " "), tokenID: jti, expiresAt: exp, grantID: grantID, subject: subject, scopes: scopes,
-		agentDID: "did:grantex:" + a.s.cfg.AgentID,
+		agentDID: "did:grantex:" + a.s.cfg.Grantex.AgentID,
 	}, nil
 }
 

@@ -94,7 +94,7 @@ func (c *Config) normalize() (*url.URL, error) {
 			return nil, configErr("AllowedRedirectURIs", "%q: %v", r, err)
 		}
 	}
-	if c.Grantex == nil && c.Authenticator == nil && len(c.Users) == 0 && len(c.SignInProviders) == 0 {
+	if c.Grantex.Client == nil && c.Authenticator == nil && len(c.Users) == 0 && len(c.SignInProviders) == 0 {
 		return nil, configErr("Users", "the local authority needs Users, SignInProviders or an Authenticator to know who consents")
 	}
 	if err := checkSignInProviders(c); err != nil {
@@ -116,17 +116,17 @@ func (c *Config) normalize() (*url.URL, error) {
 			return nil, configErr("Users", "user %q: %v", u.Username, err)
 		}
 	}
-	if c.AgentID == "" {
-		if c.Grantex != nil {
-			return nil, configErr("AgentID", "required in managed (Grantex) mode")
+	if c.Grantex.AgentID == "" {
+		if c.Grantex.Client != nil {
+			return nil, configErr("Grantex.AgentID", "required in managed (Grantex) mode")
 		}
-		c.AgentID = "mcpauth"
+		c.Grantex.AgentID = "mcpauth"
 	}
-	if c.DeveloperID == "" {
-		c.DeveloperID = "local"
+	if c.Grantex.DeveloperID == "" {
+		c.Grantex.DeveloperID = "local"
 	}
-	if c.Grantex != nil && c.GrantexIssuer == "" {
-		c.GrantexIssuer = c.Grantex.BaseURL()
+	if c.Grantex.Client != nil && c.Grantex.Issuer == "" {
+		c.Grantex.Issuer = c.Grantex.Client.BaseURL()
 	}
 	if c.MaxStateLength == 0 {
 		c.MaxStateLength = DefaultMaxStateLength

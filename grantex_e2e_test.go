@@ -30,7 +30,7 @@ type managedFixture struct {
 func newManagedFixture(t *testing.T, gx mcpauth.GrantexClient, agentID, grantexIssuer string) *managedFixture {
 	t.Helper()
 	srv, ts := e2eServer(t, func(c *mcpauth.Config) {
-		c.Grantex, c.AgentID, c.GrantexIssuer = gx, agentID, grantexIssuer
+		c.Grantex = mcpauth.GrantexConfig{Client: gx, AgentID: agentID, Issuer: grantexIssuer}
 		c.StaticClients = []mcpauth.Client{
 			{ID: "mcp-client", RedirectURIs: []string{managedRedirect}},
 			{ID: "resource-server", ClientSecret: "rs-secret", RedirectURIs: []string{"https://rs.example/cb"}},

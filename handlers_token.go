@@ -247,7 +247,7 @@ func (s *Server) refreshGrant(ctx context.Context, params url.Values, client *Cl
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil, oauth.InvalidGrant("the refresh token is invalid, expired or revoked")
-	case errors.Is(err, ErrRefreshReused) && rec.ClientID == client.ID && s.cfg.RefreshRetryWindow > 0 && s.cfg.Grantex == nil:
+	case errors.Is(err, ErrRefreshReused) && rec.ClientID == client.ID && s.cfg.RefreshRetryWindow > 0 && s.cfg.Grantex.Client == nil:
 		// The same client may be retrying a refresh whose answer it lost:
 		// the rotation decides, atomically, and ends the grant if the
 		// window (Config.RefreshRetryWindow) is shut.

@@ -141,7 +141,7 @@ func TestManagedIntrospectOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv, ts := e2eServer(t, func(c *mcpauth.Config) {
-		c.Grantex, c.AgentID, c.GrantexIssuer = client, grantextest.DefaultAgentID, gx.Issuer()
+		c.Grantex = mcpauth.GrantexConfig{Client: client, AgentID: grantextest.DefaultAgentID, Issuer: gx.Issuer()}
 		c.StaticClients = []mcpauth.Client{
 			{ID: "owner", ClientSecret: "owner-secret", TokenEndpointAuthMethod: "client_secret_post", RedirectURIs: []string{managedRedirect}},
 			{ID: "stranger", ClientSecret: "stranger-secret", RedirectURIs: []string{"https://stranger.example/cb"}},

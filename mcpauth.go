@@ -11,7 +11,7 @@
 //
 // Two authorities stand behind one code path. The local authority (the
 // default) signs its own RFC 9068 JWTs and shows its own consent page. With
-// [Config.Grantex] set, consent and token issuance are delegated to a Grantex
+// [Config.Grantex].Client set, consent and token issuance are delegated to a Grantex
 // service; MCP clients still receive this server's codes and refresh tokens.
 package mcpauth
 
@@ -52,17 +52,9 @@ type Config struct {
 	// Empty means any URI that passes the RFC 8252 / OAuth 2.1 checks.
 	AllowedRedirectURIs []string
 
-	// Grantex, when set, selects managed mode: consent and tokens come from
-	// a Grantex service (see package grantex). Nil means the local authority.
-	Grantex GrantexClient
-	// AgentID is the Grantex agent id. Locally it becomes the agt claim
-	// did:grantex:<AgentID>; in managed mode it is sent to Grantex.
-	AgentID string
-	// DeveloperID is the dev claim of locally issued tokens. Default "local".
-	DeveloperID string
-	// GrantexIssuer is the iss of Grantex-issued tokens (managed mode).
-	// Default: the Grantex client's base URL.
-	GrantexIssuer string
+	// Grantex selects managed mode (Grantex.Client set) and names the agent
+	// that local tokens carry in the Grantex claim shape.
+	Grantex GrantexConfig
 
 	// Authenticator identifies the user behind a browser request (the host's
 	// own sign-in). Nil with Users set selects the built-in login page.
@@ -192,6 +184,25 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now; tests set it.
 	Now func() time.Time
+}
+
+// GrantexConfig groups the Grantex settings of a [Config]. With Client set
+// the server is in managed mode: consent and tokens come from a Grantex
+// service (package grantex). Without it the local authority issues tokens of
+// the Grantex claim shape (RFC 9068 claims plus agt, dev, scp, grnt) naming
+// AgentID and DeveloperID.
+type GrantexConfig struct {
+	// Client calls the Grantex API; nil means the local authority.
+	Client GrantexClient
+	// AgentID is the Grantex agent id: sent to Grantex in managed mode
+	// (required there); locally the agt claim did:grantex:<AgentID>.
+	// Default "mcpauth".
+	AgentID string
+	// DeveloperID is the dev claim of locally issued tokens. Default "local".
+	DeveloperID string
+	// Issuer is the iss of Grantex-issued tokens (managed mode). Default:
+	// the client's base URL.
+	Issuer string
 }
 
 // ConsentUI brands the sign-in and consent pages.

@@ -73,7 +73,7 @@ func (s *Server) Metadata() ServerMetadata {
 		m.RegistrationEndpoint = s.endpoint(pathRegister)
 	}
 	ext := map[string]string{}
-	if s.cfg.Grantex == nil {
+	if s.cfg.Grantex.Client == nil {
 		// Our own consent page is served (in managed mode Grantex hosts it).
 		ext["consent_ui"] = s.endpoint(pathConsent)
 	}

@@ -131,7 +131,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if lb := cfg.LoginBackoff; !lb.Disabled {
 		s.pwBackoff = ratelimit.NewBackoff(cfg.Now, lb.Free, lb.Base, lb.Max, maxBackoffAccounts)
 	}
-	if cfg.Grantex != nil {
+	if cfg.Grantex.Client != nil {
 		s.authority, err = newGrantexAuthority(s)
 		if err != nil {
 			return nil, err

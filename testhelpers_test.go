@@ -131,7 +131,7 @@ func newEnv(t testing.TB, edits ...func(*mcpauth.Config)) *env {
 		Scopes:            []string{"read", "write"},
 		ScopeDescriptions: map[string]string{"read": "Read your notes", "write": "Change your notes"},
 		Resources:         []string{resourceA, resourceB},
-		AgentID:           testAgentID,
+		Grantex:           mcpauth.GrantexConfig{AgentID: testAgentID},
 		Authenticator:     mcpauthtest.AutoApprove(autoSubject),
 		StaticClients:     staticClients(),
 		Clients:           e.clients,

@@ -70,8 +70,8 @@ func (s *Server) signAccessTokenUntil(ctx context.Context, clientID, subject, gr
 		ClientID:    clientID,
 		Scope:       strings.Join(scopes, " "),
 		Scp:         scopes,
-		AgentDID:    "did:grantex:" + s.cfg.AgentID,
-		DeveloperID: s.cfg.DeveloperID,
+		AgentDID:    "did:grantex:" + s.cfg.Grantex.AgentID,
+		DeveloperID: s.cfg.Grantex.DeveloperID,
 		GrantID:     grantID,
 	}
 	if c.Scp == nil {

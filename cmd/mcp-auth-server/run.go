@@ -376,9 +376,7 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 	cfg.PasswordCheckConcurrency, cfg.PasswordCheckWait = o.passwordCheckConcurrency, o.passwordCheckWait
 	cfg.LoginBackoff = o.loginBackoff
 	if gx != nil {
-		cfg.Grantex = gx
-		cfg.AgentID = o.grantexAgentID
-		cfg.GrantexIssuer = o.grantexIssuer
+		cfg.Grantex = mcpauth.GrantexConfig{Client: gx, AgentID: o.grantexAgentID, Issuer: o.grantexIssuer}
 	}
 	if o.demoMCP {
 		a.mcpURL = origin + "/mcp"
@@ -465,7 +463,7 @@ func configFlag(field string) string {
 		return "-static-client"
 	case "SignInProviders":
 		return "-oidc-name"
-	case "AgentID", "GrantexIssuer":
+	case "Grantex.AgentID", "Grantex.Issuer":
 		return "-grantex-agent-id/-grantex-issuer"
 	}
 	return "configuration (" + field + ")"

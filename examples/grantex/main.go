@@ -93,14 +93,12 @@ func newHandler(base string, gx mcpauth.GrantexClient, agentID, grantexIssuer, p
 		return nil, nil, err
 	}
 	as, err := mcpauth.NewServer(mcpauth.Config{
-		Issuer:        base,
-		Scopes:        scopes,
-		Resources:     []string{resource},
-		Grantex:       gx,
-		AgentID:       agentID,
-		GrantexIssuer: grantexIssuer,
-		Users:         []mcpauth.PasswordUser{{Username: "demo", PasswordHash: hash}},
-		Logger:        log,
+		Issuer:    base,
+		Scopes:    scopes,
+		Resources: []string{resource},
+		Grantex:   mcpauth.GrantexConfig{Client: gx, AgentID: agentID, Issuer: grantexIssuer},
+		Users:     []mcpauth.PasswordUser{{Username: "demo", PasswordHash: hash}},
+		Logger:    log,
 	})
 	if err != nil {
 		return nil, nil, err
