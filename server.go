@@ -460,3 +460,10 @@ func (c Config) clone() Config {
 	}
 	return c
 }
+
+// RotateSigningKey publishes a new signing key now (it signs after the
+// publication delay) and retires the current ones once their tokens expire.
+// It rotates the session key of login cookies and CSRF tokens likewise.
+func (s *Server) RotateSigningKey(ctx context.Context) error {
+	return s.keys.Rotate(ctx)
+}
