@@ -10,9 +10,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,4 +190,62 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// downRevocations is a GrantStore whose revocation lookups fail, as a
+// database outage does.
+type downRevocations struct {
+	mcpauth.GrantStore
+	down atomic.Bool
+}
+
+func (d *downRevocations) IsRevoked(ctx context.Context, jti, grantID string) (bool, error) {
+	if d.down.Load() {
+		return false, fmt.Errorf("connection refused: %w", mcpauth.ErrUnavailable)
+	}
+	return d.GrantStore.IsRevoked(ctx, jti, grantID)
+}
+
+// TestVerificationOutageIsUnavailable: a store outage while checking a
+// token is one error family, ErrUnavailable (*UnavailableError), never a
+// verdict: VerifyAccessToken says so, the local middleware answers 503
+// with Retry-After, and /introspect 503 temporarily_unavailable.
+func TestVerificationOutageIsUnavailable(t *testing.T) {
+	store := &downRevocations{}
+	e := newEnv(t, func(c *mcpauth.Config) { store.GrantStore = c.Grants; c.Grants = store })
+	at := e.tokens("pub", nil)["access_token"].(string)
+	_, c := jwtParts(t, at)
+	aud := c["aud"].(string)
+	store.down.Store(true)
+
+	_, err := e.srv.VerifyAccessToken(context.Background(), at)
+	var ue *mcpauth.UnavailableError
+	if !errors.Is(err, mcpauth.ErrUnavailable) || errors.Is(err, mcpauth.ErrInvalidToken) {
+		t.Errorf("VerifyAccessToken during an outage: %v, want ErrUnavailable", err)
+	}
+	mw := mcpauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{VerifierOptions: mcpauth.VerifierOptions{Local: e.srv, Audience: aud, TokenCacheSize: -1}})(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	r := httptest.NewRequest(http.MethodPost, aud, nil)
+	r.Header.Set("Authorization", "Bearer "+at)
+	rec := httptest.NewRecorder()
+	mw.ServeHTTP(rec, r)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("middleware during an outage: %d, Retry-After %q; want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	v, err := mcpauth.NewVerifier(mcpauth.VerifierOptions{Local: e.srv, Audience: aud, TokenCacheSize: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if _, err := v.Verify(context.Background(), at); !errors.As(err, &ue) || !errors.Is(err, mcpauth.ErrUnavailable) || strings.Contains(err.Error(), "keys") {
+		t.Errorf("Verifier during an outage: %v, want an *UnavailableError that does not blame keys", err)
+	}
+	r = httptest.NewRequest(http.MethodPost, e.issuer+"/introspect", strings.NewReader(url.Values{"token": {at}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Authorization", basic("conf", confSecret))
+	rec = httptest.NewRecorder()
+	e.srv.ServeHTTP(rec, r)
+	if code, status := oauthError(t, rec.Result()); status != http.StatusServiceUnavailable || code != "temporarily_unavailable" {
+		t.Errorf("/introspect during an outage: (%q, %d), want temporarily_unavailable 503", code, status)
+	}
 }
