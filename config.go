@@ -21,6 +21,7 @@ type ConfigError struct {
 	Reason string
 }
 
+// Error names the field and why it was refused.
 func (e *ConfigError) Error() string { return "mcpauth: Config." + e.Field + ": " + e.Reason }
 
 func configErr(field, format string, args ...any) error {

@@ -30,6 +30,7 @@ type Rate struct {
 	Per      time.Duration
 }
 
+// String formats the rate as ParseRateLimits reads it, e.g. "10/1m0s".
 func (r Rate) String() string { return fmt.Sprintf("%d/%s", r.Requests, r.Per) }
 
 // RateLimits limits requests per endpoint and client address. IPv6 clients
@@ -137,6 +138,7 @@ func DefaultLoginBackoff() *LoginBackoff {
 	return &LoginBackoff{Free: 5, Base: time.Second, Max: 15 * time.Minute}
 }
 
+// String formats the back-off as ParseLoginBackoff reads it.
 func (b *LoginBackoff) String() string {
 	if b.Disabled {
 		return "off"

@@ -42,6 +42,7 @@ type TokenError struct {
 	Err error
 }
 
+// Error includes the cause, for logs; clients get Description.
 func (e *TokenError) Error() string {
 	if e.Err != nil {
 		return "mcpauth: invalid access token: " + e.Description + ": " + e.Err.Error()
@@ -66,6 +67,7 @@ type UnavailableError struct {
 	Err error
 }
 
+// Error includes the cause, for logs.
 func (e *UnavailableError) Error() string {
 	if e.Err != nil {
 		return "mcpauth: token cannot be verified now: " + e.Err.Error()

@@ -28,6 +28,9 @@ type Hash struct {
 	Key     []byte
 }
 
+// ParseHash parses an argon2id PHC string, refusing parameters out of
+// range (memory above 2 GiB, more than 16 passes), so that a stored hash
+// cannot make a sign-in arbitrarily costly.
 func ParseHash(phc string) (*Hash, error) {
 	parts := strings.Split(phc, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
