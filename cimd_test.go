@@ -21,7 +21,7 @@ import (
 const cimdRedirect = "http://127.0.0.1:9999/callback"
 
 // cimdEnv is an authorization server on an http://127.0.0.1 issuer with
-// TestAutoApprove, plus a TLS server publishing client metadata documents.
+// an auto-approving Authenticator, plus a TLS server publishing client metadata documents.
 type cimdEnv struct {
 	t    *testing.T
 	as   *Server

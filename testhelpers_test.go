@@ -117,7 +117,7 @@ func staticClients() []mcpauth.Client {
 	}
 }
 
-// newEnv builds a server at testIssuer: TestAutoApprove (no pages), rate
+// newEnv builds a server at testIssuer: mcpauthtest.AutoApprove (no pages), rate
 // limits off, a fake clock at testEpoch. edits adjust the Config.
 func newEnv(t testing.TB, edits ...func(*mcpauth.Config)) *env {
 	t.Helper()
