@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauthtest"
 )
 
 const (
@@ -38,13 +39,13 @@ func newAuditEnv(t *testing.T, opts mcpauth.AuditStreamOptions) *auditEnv {
 	ts := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + ts.Listener.Addr().String()
 	srv, err := mcpauth.NewServer(mcpauth.Config{
-		Issuer:          issuer,
-		Scopes:          []string{"tools:read", mcpauth.AuditReadScope},
-		DefaultScopes:   []string{"tools:read"},
-		TestAutoApprove: "alice",
-		StaticClients:   []mcpauth.Client{{ID: "cli", Name: "CLI", RedirectURIs: []string{auditRedirect}}},
-		RateLimits:      &mcpauth.RateLimits{Disabled: true},
-		Logger:          slog.New(slog.DiscardHandler),
+		Issuer:        issuer,
+		Scopes:        []string{"tools:read", mcpauth.AuditReadScope},
+		DefaultScopes: []string{"tools:read"},
+		Authenticator: mcpauthtest.AutoApprove("alice"),
+		StaticClients: []mcpauth.Client{{ID: "cli", Name: "CLI", RedirectURIs: []string{auditRedirect}}},
+		RateLimits:    &mcpauth.RateLimits{Disabled: true},
+		Logger:        slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)

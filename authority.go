@@ -1,9 +1,14 @@
 package mcpauth
 
+// This file defines the authority boundary: the interface behind which
+// the local authority (authority_local.go) and Grantex (authority_grantex.go)
+// issue codes and tokens, so that handlers never branch on the mode.
+
 import (
 	"context"
-	"net/http"
 	"time"
+
+	"github.com/mcpauth/mcpauth/internal/ui"
 )
 
 // authority is what stands behind the endpoints: the local authority (our
@@ -12,8 +17,12 @@ import (
 // use) the same way in both modes.
 type authority interface {
 	// consent takes a validated request whose user is known to the point
-	// where the user decides: our consent page, or Grantex's.
-	consent(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, client *Client, user User)
+	// where the user decides: our consent page, or Grantex's; or, when
+	// req.autoApprove, straight to the code.
+	consent(ctx context.Context, req consentRequest) (step, error)
+	// approve carries out the user's approval posted from our consent
+	// page; the local authority issues the code.
+	approve(ctx context.Context, req consentRequest) (step, error)
 	// exchange turns a code into tokens and what the store must keep for
 	// them; the caller redeems the code with it (GrantStore.RedeemCode), so
 	// nothing is kept unless the code is consumed with it.
@@ -28,6 +37,30 @@ type authority interface {
 	revokeGrant(ctx context.Context, grantID string) error
 	// jwksURI is where the keys that sign access tokens are published.
 	jwksURI() string
+}
+
+// consentRequest is what an authority decides consent on: the pending
+// request (and its id), the client and the signed-in user. autoApprove says
+// the Authenticator consents for the user ([ConsentingAuthenticator]).
+type consentRequest struct {
+	pendingID   string
+	p           *PendingAuthorization
+	client      *Client
+	user        User
+	autoApprove bool
+}
+
+// step is what the browser is shown next in an authorization, as an
+// authority decides it: our consent page, or a redirect (to the client with
+// code, state and iss; to Grantex's consent page). The handler writes it
+// ([Server.show]); errors come back as errors (see errorsRedirect).
+type step struct {
+	page   *ui.Consent // our consent page, whose form may post to formTo
+	formTo string
+	// location is the redirect (302) when page is nil; toClient marks an
+	// answer to the client, sent with the page headers (no-store).
+	location string
+	toClient bool
 }
 
 // tokenResponse is the RFC 6749 §5.1 answer.

@@ -1,5 +1,9 @@
 package mcpauth
 
+// This file implements the managed authority: consent at Grantex, its
+// grant tokens behind our own codes and refresh tokens, its revocation and
+// online verification.
+
 import (
 	"context"
 	"encoding/base64"
@@ -21,14 +25,14 @@ import (
 	"github.com/mcpauth/mcpauth/internal/secret"
 )
 
-// grantexAuthority delegates consent and token issuance to Grantex
-// (contract §1–§2). The MCP client never talks to Grantex: it gets our code,
+// grantexAuthority delegates consent and token issuance to Grantex. The
+// MCP client never talks to Grantex: it gets our code,
 // and our client-bound refresh token whose sealed payload is Grantex's.
 type grantexAuthority struct {
 	s  *Server
 	gx GrantexClient
 	// verifyJWT checks a Grantex grant token's signature (Grantex's JWKS),
-	// iss (Config.GrantexIssuer) and lifetime.
+	// iss (Config.Grantex.Issuer) and lifetime.
 	verifyJWT func(ctx context.Context, token string) (*Grant, error)
 
 	mu      sync.Mutex
@@ -41,7 +45,7 @@ type verifyResult struct {
 }
 
 // grantexCheckTTL bounds how stale a Grantex revocation check may be
-// (Grantex SPEC §7.4 allows up to 5 minutes).
+// (Grantex allows up to 5 minutes).
 const grantexCheckTTL = 30 * time.Second
 
 // upstreamCode is what our code seals in managed mode.
@@ -51,7 +55,7 @@ type upstreamCode struct {
 }
 
 func newGrantexAuthority(s *Server) (*grantexAuthority, error) {
-	a := &grantexAuthority{s: s, gx: s.cfg.Grantex, checked: map[string]verifyResult{}}
+	a := &grantexAuthority{s: s, gx: s.cfg.Grantex.Client, checked: map[string]verifyResult{}}
 	v, err := newGrantexVerifier(s)
 	if err != nil {
 		return nil, err
@@ -66,19 +70,16 @@ func (a *grantexAuthority) jwksURI() string { return a.gx.JWKSURL() }
 // re-keyed under a fresh id that goes to Grantex as state, carrying the user
 // and our PKCE verifier toward Grantex; a code in Grantex's answer (sandbox,
 // policy allow) skips the consent page.
-func (a *grantexAuthority) consent(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, client *Client, user User) {
-	s := a.s
-	ctx := r.Context()
+func (a *grantexAuthority) consent(ctx context.Context, req consentRequest) (step, error) {
+	s, p, client, user, pendingID := a.s, req.p, req.client, req.user, req.pendingID
 	if _, err := s.consumePending(ctx, pendingID); err != nil {
-		s.fail(w, r, false, err)
-		return
+		return step{}, err
 	}
 	// The grant policy narrows the request before Grantex shows it; the
 	// scopes Grantex grants are held to this set at exchange.
 	granted, err := s.grantableScopes(ctx, user, client, p)
 	if err != nil {
-		s.redirectError(w, r, p.RedirectURI, p.State, err)
-		return
+		return step{}, toClient(p.RedirectURI, p.State, err)
 	}
 	// Never more than requested (an empty request already got the
 	// defaults): Grantex needs at least one scope, and offline_access is
@@ -86,8 +87,7 @@ func (a *grantexAuthority) consent(w http.ResponseWriter, r *http.Request, pendi
 	// served and is refused rather than widened.
 	scopes := slices.DeleteFunc(slices.Clone(granted), func(sc string) bool { return sc == scopeOfflineAccess })
 	if len(scopes) == 0 {
-		s.redirectError(w, r, p.RedirectURI, p.State, oauth.InvalidScope("request at least one scope besides offline_access"))
-		return
+		return step{}, toClient(p.RedirectURI, p.State, oauth.InvalidScope("request at least one scope besides offline_access"))
 	}
 	verifier := secret.New("")
 	state := secret.New("")
@@ -98,11 +98,10 @@ func (a *grantexAuthority) consent(w http.ResponseWriter, r *http.Request, pendi
 	sealed, _ := json.Marshal(upstreamCode{Verifier: verifier})
 	next.Upstream = secret.Seal(state, "pending", sealed)
 	if err := s.grants.SavePending(ctx, secret.Digest(state), &next); err != nil {
-		s.redirectError(w, r, p.RedirectURI, p.State, storeErr(err))
-		return
+		return step{}, toClient(p.RedirectURI, p.State, storeErr(err))
 	}
 	ar, err := a.gx.Authorize(ctx, grantex.AuthorizeParams{
-		AgentID:             s.cfg.AgentID,
+		AgentID:             s.cfg.Grantex.AgentID,
 		PrincipalID:         user.Subject,
 		Scopes:              scopes,
 		RedirectURI:         s.endpoint(pathCallback),
@@ -115,75 +114,68 @@ func (a *grantexAuthority) consent(w http.ResponseWriter, r *http.Request, pendi
 	if err != nil {
 		// Nothing half-created: the pending login goes with the failure.
 		_, _ = s.grants.ConsumePending(ctx, secret.Digest(state))
-		s.redirectError(w, r, p.RedirectURI, p.State, grantexErr(err, "authorize"))
-		return
+		return step{}, toClient(p.RedirectURI, p.State, grantexErr(err, "authorize"))
 	}
 	if ar.Code != "" {
-		a.finish(w, r, state, ar.Code)
-		return
+		return a.finish(ctx, state, ar.Code)
 	}
 	cu, err := url.Parse(ar.ConsentURL)
 	if err != nil || (cu.Scheme != "https" && cu.Scheme != "http") {
 		_, _ = s.grants.ConsumePending(ctx, secret.Digest(state))
-		s.redirectError(w, r, p.RedirectURI, p.State, oauth.ServerError("Grantex returned an unusable consent URL"))
-		return
+		return step{}, toClient(p.RedirectURI, p.State, oauth.ServerError("Grantex returned an unusable consent URL"))
 	}
-	http.Redirect(w, r, cu.String(), http.StatusFound)
+	return step{location: cu.String()}, nil
 }
 
 // handleCallback receives the browser back from Grantex's consent page with
 // Grantex's code (or error) and our state, and issues our own code.
-func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.authority.(*grantexAuthority)
-	if !ok {
-		s.fail(w, r, false, &oauth.Error{Code: "not_found", Description: "this server does not delegate to Grantex", Status: http.StatusNotFound})
-		return
-	}
+// It is mounted in managed mode only.
+func (a *grantexAuthority) handleCallback(w http.ResponseWriter, r *http.Request) error {
+	s := a.s
 	q := r.URL.Query()
 	state := q.Get("state")
 	if state == "" || len(state) > 128 {
-		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("the callback has no valid state")))
-		return
+		return noRedirect(oauth.InvalidRequest("the callback has no valid state"))
 	}
 	if e := q.Get("error"); e != "" {
 		p, err := s.consumePending(r.Context(), state)
 		if err != nil {
-			s.fail(w, r, false, err)
-			return
+			return err
 		}
 		if e == "access_denied" {
 			s.emit(r.Context(), Event{Type: EventConsentDenied, ClientID: p.ClientID, Subject: p.Subject, Scopes: p.Scopes, Resource: p.Resource})
-			s.redirectError(w, r, p.RedirectURI, p.State, oauth.AccessDenied("the user denied the request"))
-			return
+			return toClient(p.RedirectURI, p.State, oauth.AccessDenied("the user denied the request"))
 		}
-		s.redirectError(w, r, p.RedirectURI, p.State, oauth.ServerError("Grantex could not complete the authorization"))
-		return
+		return toClient(p.RedirectURI, p.State, oauth.ServerError("Grantex could not complete the authorization"))
 	}
 	code := q.Get("code")
 	if code == "" || len(code) > 512 {
-		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("the callback has no code")))
-		return
+		return noRedirect(oauth.InvalidRequest("the callback has no code"))
 	}
-	a.finish(w, r, state, code)
+	return s.show(w, r)(a.finish(r.Context(), state, code))
 }
 
 // finish turns Grantex's code into our single-use code for the MCP client.
-func (a *grantexAuthority) finish(w http.ResponseWriter, r *http.Request, state, gxCode string) {
+func (a *grantexAuthority) finish(ctx context.Context, state, gxCode string) (step, error) {
 	s := a.s
-	p, err := s.consumePending(r.Context(), state)
+	p, err := s.consumePending(ctx, state)
 	if err != nil {
-		s.fail(w, r, false, err)
-		return
+		return step{}, err
 	}
 	var up upstreamCode
 	raw, err := secret.Open(state, "pending", p.Upstream)
 	if err != nil || json.Unmarshal(raw, &up) != nil {
-		s.redirectError(w, r, p.RedirectURI, p.State, oauth.ServerError("the pending authorization is unreadable"))
-		return
+		return step{}, toClient(p.RedirectURI, p.State, oauth.ServerError("the pending authorization is unreadable"))
 	}
 	up.Code = gxCode
 	sealed, _ := json.Marshal(up)
-	s.completeAuthorization(w, r, p, "grnt_"+uuid.NewString(), p.Subject, sealed)
+	return s.completeAuthorization(ctx, p, "grnt_"+uuid.NewString(), p.Subject, sealed)
+}
+
+// approve refuses our consent form's approval: in managed mode the user
+// consents on Grantex's page, and the code comes back through handleCallback.
+func (a *grantexAuthority) approve(context.Context, consentRequest) (step, error) {
+	return step{}, noRedirect(oauth.InvalidRequest("consent to this application is given at Grantex; return to the application and start again"))
 }
 
 // exchange redeems Grantex's code with our verifier and records the grant.
@@ -398,8 +390,8 @@ func unverifiedClaims(token string) map[string]any {
 	return m
 }
 
-// grantexErr maps a Grantex failure to the OAuth error we answer (contract
-// §6.19); details go to the logs, never to the client.
+// grantexErr maps a Grantex failure to the OAuth error we answer (RFC 6749
+// §5.2); details go to the logs, never to the client.
 func grantexErr(err error, op string) *oauth.Error {
 	var ae *grantex.APIError
 	var ne net.Error
@@ -435,12 +427,12 @@ func grantexErr(err error, op string) *oauth.Error {
 }
 
 // newGrantexVerifier checks Grantex grant tokens against Grantex's JWKS:
-// RS256 only (contract §2.1), iss = Config.GrantexIssuer. Audience and
+// RS256 only, iss = Config.Grantex.Issuer. Audience and
 // scopes are the resource server's business.
 func newGrantexVerifier(s *Server) (func(context.Context, string) (*Grant, error), error) {
 	v, err := NewVerifier(VerifierOptions{
-		JWKSURL:              s.cfg.Grantex.JWKSURL(),
-		TokenIssuer:          s.cfg.GrantexIssuer,
+		JWKSURL:              s.cfg.Grantex.Client.JWKSURL(),
+		TokenIssuer:          s.cfg.Grantex.Issuer,
 		AllowMissingAudience: true,
 		Algorithms:           []string{"RS256"},
 		Logger:               s.log,

@@ -1,9 +1,12 @@
 package mcpauth
 
+// This file implements the local authority: our consent page, RFC 9068
+// access tokens signed with our keys, refresh token rotation with reuse
+// detection (OAuth 2.1 §4.3.1) and revocation in the GrantStore.
+
 import (
 	"context"
 	"errors"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -21,28 +24,25 @@ type localAuthority struct{ s *Server }
 
 func (a *localAuthority) jwksURI() string { return a.s.endpoint(pathJWKS) }
 
-// consent shows our consent page, or approves at once in test mode.
-func (a *localAuthority) consent(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, client *Client, user User) {
-	s := a.s
-	if s.cfg.TestAutoApprove != "" {
-		s.approve(w, r, pendingID, client, user)
-		return
+// consent is our consent page, or the code at once when the Authenticator
+// consents for the user ([ConsentingAuthenticator]).
+func (a *localAuthority) consent(ctx context.Context, req consentRequest) (step, error) {
+	s, p, client, user, pendingID := a.s, req.p, req.client, req.user, req.pendingID
+	if req.autoApprove {
+		return s.approve(ctx, req)
 	}
 	// Only what the grant policy allows is shown; approve applies it again.
-	scopes, err := s.grantableScopes(r.Context(), user, client, p)
+	scopes, err := s.grantableScopes(ctx, user, client, p)
 	if err != nil {
-		s.failPending(w, r, pendingID, p, err)
-		return
+		return step{}, s.failPending(ctx, pendingID, p, err)
 	}
-	csrf, err := s.csrfToken(r.Context(), "consent", pendingID, user.Subject)
+	csrf, err := s.csrfToken(ctx, "consent", pendingID, user.Subject)
 	if err != nil {
-		s.fail(w, r, false, noRedirect(storeErr(err)))
-		return
+		return step{}, noRedirect(storeErr(err))
 	}
-	target := s.redirectTarget(r.Context(), p)
+	target := s.redirectTarget(ctx, p)
 	if target == "" {
-		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("the application's redirect URI changed during sign-in; return to the application and start again")))
-		return
+		return step{}, noRedirect(oauth.InvalidRequest("the application's redirect URI changed during sign-in; return to the application and start again"))
 	}
 	page := ui.Consent{
 		Brand: s.brand(), Action: s.basePath + pathConsent, RequestID: pendingID, CSRF: csrf,
@@ -71,7 +71,12 @@ func (a *localAuthority) consent(w http.ResponseWriter, r *http.Request, pending
 		}
 		page.Scopes = append(page.Scopes, ui.Scope{Name: sc, Description: desc})
 	}
-	ui.Render(w, http.StatusOK, "consent.html", page, redirectOrigin(target))
+	return step{page: &page, formTo: redirectOrigin(target)}, nil
+}
+
+// approve issues the code for a request the user approved on our page.
+func (a *localAuthority) approve(ctx context.Context, req consentRequest) (step, error) {
+	return a.s.approve(ctx, req)
 }
 
 // exchange signs an access token and, when the client may refresh, starts a
@@ -133,7 +138,7 @@ func (a *localAuthority) accessToken(ctx context.Context, clientID, subject, gra
 	return &tokenResponse{
 		AccessToken: token, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(a.s.now()).Round(time.Second) / time.Second),
 		Scope: strings.Join(scopes, " "), tokenID: jti, expiresAt: exp, grantID: grantID, subject: subject, scopes: scopes,
-		agentDID: "did:grantex:" + a.s.cfg.AgentID,
+		agentDID: "did:grantex:" + a.s.cfg.Grantex.AgentID,
 	}, nil
 }
 
@@ -193,23 +198,11 @@ func (s *Server) rotateRefresh(ctx context.Context, token, next string, nextRec 
 	}
 }
 
-// refreshReused handles a replayed refresh token: someone holds a copy, so
-// the whole grant ends (OAuth 2.1 §4.3.1).
-func (s *Server) refreshReused(ctx context.Context, old *RefreshRecord) {
-	s.log.Warn("mcpauth: refresh token reuse detected; revoking the grant", "grant_id", old.GrantID, "client_id", old.ClientID)
-	if err := s.authority.revokeGrant(ctx, old.GrantID); err != nil {
-		s.log.Error("mcpauth: revoking grant after refresh reuse", "grant_id", old.GrantID, "err", err)
+// failPending ends a pending authorization that failed after sign-in; the
+// error goes to the client's redirect URI (RFC 6749 §4.1.2.1).
+func (s *Server) failPending(ctx context.Context, pendingID string, p *PendingAuthorization, err error) error {
+	if _, cerr := s.consumePending(ctx, pendingID); cerr != nil {
+		return cerr
 	}
-	s.emit(ctx, Event{Type: EventRefreshReuseDetected, ClientID: old.ClientID, Subject: old.Subject, GrantID: old.GrantID})
-	s.revoked(ctx, "", old.GrantID)
-}
-
-// failPending ends a pending authorization that failed after sign-in and
-// sends the error to the client's redirect URI (RFC 6749 §4.1.2.1).
-func (s *Server) failPending(w http.ResponseWriter, r *http.Request, pendingID string, p *PendingAuthorization, err error) {
-	if _, cerr := s.consumePending(r.Context(), pendingID); cerr != nil {
-		s.fail(w, r, false, cerr)
-		return
-	}
-	s.redirectError(w, r, p.RedirectURI, p.State, err)
+	return toClient(p.RedirectURI, p.State, err)
 }

@@ -484,7 +484,7 @@ func TestAuthorizeAuthenticator(t *testing.T) {
 			return "https://host.example.com/signin?next=" + url.QueryEscape(rt)
 		},
 	}
-	e := newEnv(t, func(c *mcpauth.Config) { c.TestAutoApprove, c.Authenticator = "", auth })
+	e := newEnv(t, func(c *mcpauth.Config) { c.Authenticator = auth })
 	b := e.browser()
 	resp := b.get(e.issuer + "/authorize?" + authzQuery("pub", pubRedirect, newVerifier()).Encode())
 	consent := location(t, resp)

@@ -20,6 +20,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauthtest"
 )
 
 // benchAlgorithms are the signing algorithms the server supports.
@@ -37,7 +38,7 @@ const benchVerifier = "bench-verifier-0123456789-0123456789-0123456789"
 
 func newBenchServer(b *testing.B, alg string) *benchServer {
 	srv, err := mcpauth.NewServer(mcpauth.Config{
-		Issuer: "http://127.0.0.1:8080", Scopes: []string{"tools:read"}, TestAutoApprove: "alice",
+		Issuer: "http://127.0.0.1:8080", Scopes: []string{"tools:read"}, Authenticator: mcpauthtest.AutoApprove("alice"),
 		SigningAlgorithm: alg, RateLimits: &mcpauth.RateLimits{Disabled: true}, Logger: slog.New(slog.DiscardHandler),
 		StaticClients: []mcpauth.Client{{ID: "bench", RedirectURIs: []string{benchRedirect}}},
 	})
@@ -135,7 +136,7 @@ func BenchmarkIntrospect(b *testing.B) {
 	for _, alg := range benchAlgorithms {
 		b.Run(alg, func(b *testing.B) {
 			srv, err := mcpauth.NewServer(mcpauth.Config{
-				Issuer: "http://127.0.0.1:8080", Scopes: []string{"tools:read"}, TestAutoApprove: "alice",
+				Issuer: "http://127.0.0.1:8080", Scopes: []string{"tools:read"}, Authenticator: mcpauthtest.AutoApprove("alice"),
 				SigningAlgorithm: alg, RateLimits: &mcpauth.RateLimits{Disabled: true}, AllowAnonymousIntrospection: true,
 				Logger:        slog.New(slog.DiscardHandler),
 				StaticClients: []mcpauth.Client{{ID: "bench", RedirectURIs: []string{benchRedirect}}},

@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file bounds how long a request body may take to arrive.
+
 import (
 	"errors"
 	"net/http"

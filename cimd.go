@@ -1,5 +1,9 @@
 package mcpauth
 
+// This file implements OAuth Client ID Metadata Documents
+// (draft-ietf-oauth-client-id-metadata-document) for the authorization
+// endpoint.
+
 import (
 	"context"
 	"errors"
@@ -77,23 +81,8 @@ func (s *Server) clientFromMetadataDocument(ctx context.Context, clientID string
 	if err != nil {
 		return nil, cimdError(err)
 	}
-	c := &Client{
-		ID:                      doc.ClientID,
-		RedirectURIs:            slices.Clone(doc.RedirectURIs),
-		GrantTypes:              slices.Clone(doc.GrantTypes),
-		ResponseTypes:           slices.Clone(doc.ResponseTypes),
-		TokenEndpointAuthMethod: "none",
-		ApplicationType:         doc.ApplicationType,
-		Name:                    doc.ClientName,
-		ClientURI:               doc.ClientURI,
-		LogoURI:                 doc.LogoURI,
-		Scope:                   s.cimdScope(doc.Scope),
-		Contacts:                slices.Clone(doc.Contacts),
-		TOSURI:                  doc.TOSURI,
-		PolicyURI:               doc.PolicyURI,
-		SoftwareID:              doc.SoftwareID,
-		SoftwareVersion:         doc.SoftwareVersion,
-	}
+	c := clientFromMetadata(&doc.Metadata)
+	c.ID, c.TokenEndpointAuthMethod, c.Scope = doc.ClientID, "none", s.cimdScope(doc.Scope)
 	if c.ApplicationType == "" {
 		c.ApplicationType = "web"
 		if allNative(c.RedirectURIs) {

@@ -21,7 +21,7 @@ import (
 const cimdRedirect = "http://127.0.0.1:9999/callback"
 
 // cimdEnv is an authorization server on an http://127.0.0.1 issuer with
-// TestAutoApprove, plus a TLS server publishing client metadata documents.
+// an auto-approving Authenticator, plus a TLS server publishing client metadata documents.
 type cimdEnv struct {
 	t    *testing.T
 	as   *Server
@@ -48,11 +48,11 @@ func newCIMDEnv(t *testing.T, docs cimdDocHandler, mutate func(*Config), strictF
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(e.srv.Close)
 	cfg := Config{
-		Issuer:          e.srv.URL,
-		Scopes:          []string{"mcp:tools", "mcp:admin"},
-		TestAutoApprove: "alice",
-		RateLimits:      &RateLimits{Disabled: true},
-		Logger:          slog.New(slog.DiscardHandler),
+		Issuer:        e.srv.URL,
+		Scopes:        []string{"mcp:tools", "mcp:admin"},
+		Authenticator: testAutoApprove("alice"),
+		RateLimits:    &RateLimits{Disabled: true},
+		Logger:        slog.New(slog.DiscardHandler),
 	}
 	if mutate != nil {
 		mutate(&cfg)

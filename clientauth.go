@@ -1,5 +1,9 @@
 package mcpauth
 
+// This file implements client authentication at the token, introspection
+// and revocation endpoints: RFC 6749 §2.3.1, each client with its
+// registered token_endpoint_auth_method (RFC 7591 §2).
+
 import (
 	"github.com/mcpauth/mcpauth/internal/oauth"
 )

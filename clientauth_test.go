@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauthtest"
 )
 
 // register makes a client through POST /register and returns its id and secret.
@@ -113,7 +114,7 @@ func TestStaticClientAuthMethodConfig(t *testing.T) {
 		{"unsupported method", mcpauth.Client{ID: "a", RedirectURIs: []string{pubRedirect}, ClientSecret: "s", TokenEndpointAuthMethod: "private_key_jwt"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := mcpauth.NewServer(mcpauth.Config{Issuer: testIssuer, Scopes: []string{"read"}, TestAutoApprove: "u",
+			_, err := mcpauth.NewServer(mcpauth.Config{Issuer: testIssuer, Scopes: []string{"read"}, Authenticator: mcpauthtest.AutoApprove("u"),
 				StaticClients: []mcpauth.Client{tc.client}, Logger: discard})
 			var ce *mcpauth.ConfigError
 			if !errors.As(err, &ce) || ce.Field != "StaticClients" {

@@ -1,9 +1,15 @@
 package mcpauth
 
+// This file defines registered clients (RFC 7591 §2 metadata) and the
+// ClientStore that keeps them.
+
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/mcpauth/mcpauth/internal/clientmeta"
 )
 
 // Client is a registered OAuth client (RFC 7591 §2 metadata plus what the
@@ -44,6 +50,26 @@ type Client struct {
 	ClientSecret string `json:"-"`
 }
 
+// metadata is the client's RFC 7591 §2 metadata.
+func (c *Client) metadata() clientmeta.Metadata {
+	return clientmeta.Metadata{
+		RedirectURIs: c.RedirectURIs, TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
+		GrantTypes: c.GrantTypes, ResponseTypes: c.ResponseTypes, ApplicationType: c.ApplicationType,
+		ClientName: c.Name, ClientURI: c.ClientURI, LogoURI: c.LogoURI, Scope: c.Scope, Contacts: c.Contacts,
+		TOSURI: c.TOSURI, PolicyURI: c.PolicyURI, SoftwareID: c.SoftwareID, SoftwareVersion: c.SoftwareVersion,
+	}
+}
+
+// clientFromMetadata is a client with m's metadata (and nothing assigned).
+func clientFromMetadata(m *clientmeta.Metadata) *Client {
+	return &Client{
+		RedirectURIs: slices.Clone(m.RedirectURIs), TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
+		GrantTypes: slices.Clone(m.GrantTypes), ResponseTypes: slices.Clone(m.ResponseTypes), ApplicationType: m.ApplicationType,
+		Name: m.ClientName, ClientURI: m.ClientURI, LogoURI: m.LogoURI, Scope: m.Scope, Contacts: slices.Clone(m.Contacts),
+		TOSURI: m.TOSURI, PolicyURI: m.PolicyURI, SoftwareID: m.SoftwareID, SoftwareVersion: m.SoftwareVersion,
+	}
+}
+
 // IsPublic reports whether the client authenticates with "none".
 func (c *Client) IsPublic() bool { return c.TokenEndpointAuthMethod == "none" }
 
@@ -79,19 +105,20 @@ type ClientSweeper interface {
 	DeleteUnusedClients(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
-// MemoryClientStore is a ClientStore in process memory.
-type MemoryClientStore struct {
+// memClientStore is a ClientStore in process memory.
+type memClientStore struct {
 	mu      sync.RWMutex
 	clients map[string]*Client
 }
 
-// NewMemoryClientStore returns an empty in-memory client store.
-func NewMemoryClientStore() *MemoryClientStore {
-	return &MemoryClientStore{clients: make(map[string]*Client)}
+// NewMemoryClientStore returns an empty in-memory client store; it is a
+// [ClientSweeper] too.
+func NewMemoryClientStore() ClientStore {
+	return &memClientStore{clients: make(map[string]*Client)}
 }
 
 // GetClient implements ClientStore.
-func (s *MemoryClientStore) GetClient(_ context.Context, id string) (*Client, error) {
+func (s *memClientStore) GetClient(_ context.Context, id string) (*Client, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	c, ok := s.clients[id]
@@ -102,7 +129,7 @@ func (s *MemoryClientStore) GetClient(_ context.Context, id string) (*Client, er
 }
 
 // SetClient implements ClientStore.
-func (s *MemoryClientStore) SetClient(_ context.Context, c *Client) error {
+func (s *memClientStore) SetClient(_ context.Context, c *Client) error {
 	cp := cloneClient(c)
 	cp.ClientSecret = ""
 	s.mu.Lock()
@@ -112,7 +139,7 @@ func (s *MemoryClientStore) SetClient(_ context.Context, c *Client) error {
 }
 
 // DeleteClient implements ClientStore.
-func (s *MemoryClientStore) DeleteClient(_ context.Context, id string) (bool, error) {
+func (s *memClientStore) DeleteClient(_ context.Context, id string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.clients[id]
@@ -121,7 +148,7 @@ func (s *MemoryClientStore) DeleteClient(_ context.Context, id string) (bool, er
 }
 
 // DeleteUnusedClients implements ClientSweeper.
-func (s *MemoryClientStore) DeleteUnusedClients(_ context.Context, before time.Time, limit int) (int, error) {
+func (s *memClientStore) DeleteUnusedClients(_ context.Context, before time.Time, limit int) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0

@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file validates a Config and fills in its defaults.
+
 import (
 	"fmt"
 	"log/slog"
@@ -9,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mcpauth/mcpauth/internal/browser"
 )
 
 // ConfigError names the Config field that NewServer rejected.
@@ -17,6 +21,7 @@ type ConfigError struct {
 	Reason string
 }
 
+// Error names the field and why it was refused.
 func (e *ConfigError) Error() string { return "mcpauth: Config." + e.Field + ": " + e.Reason }
 
 func configErr(field, format string, args ...any) error {
@@ -90,11 +95,8 @@ func (c *Config) normalize() (*url.URL, error) {
 			return nil, configErr("AllowedRedirectURIs", "%q: %v", r, err)
 		}
 	}
-	if c.TestAutoApprove != "" && !isLoopbackHost(iss.Hostname()) {
-		return nil, configErr("TestAutoApprove", "allowed only for a loopback issuer, not %q", c.Issuer)
-	}
-	if c.Grantex == nil && c.Authenticator == nil && len(c.Users) == 0 && len(c.SignInProviders) == 0 && c.TestAutoApprove == "" {
-		return nil, configErr("Users", "the local authority needs Users, SignInProviders, an Authenticator, or TestAutoApprove to know who consents")
+	if c.Grantex.Client == nil && c.Authenticator == nil && len(c.Users) == 0 && len(c.SignInProviders) == 0 {
+		return nil, configErr("Users", "the local authority needs Users, SignInProviders or an Authenticator to know who consents")
 	}
 	if err := checkSignInProviders(c); err != nil {
 		return nil, err
@@ -111,21 +113,21 @@ func (c *Config) normalize() (*url.URL, error) {
 			return nil, configErr("Users", "duplicate username %q", u.Username)
 		}
 		seen[u.Username] = true
-		if _, err := parseArgon2id(u.PasswordHash); err != nil {
+		if _, err := browser.ParseHash(u.PasswordHash); err != nil {
 			return nil, configErr("Users", "user %q: %v", u.Username, err)
 		}
 	}
-	if c.AgentID == "" {
-		if c.Grantex != nil {
-			return nil, configErr("AgentID", "required in managed (Grantex) mode")
+	if c.Grantex.AgentID == "" {
+		if c.Grantex.Client != nil {
+			return nil, configErr("Grantex.AgentID", "required in managed (Grantex) mode")
 		}
-		c.AgentID = "mcpauth"
+		c.Grantex.AgentID = "mcpauth"
 	}
-	if c.DeveloperID == "" {
-		c.DeveloperID = "local"
+	if c.Grantex.DeveloperID == "" {
+		c.Grantex.DeveloperID = "local"
 	}
-	if c.Grantex != nil && c.GrantexIssuer == "" {
-		c.GrantexIssuer = c.Grantex.BaseURL()
+	if c.Grantex.Client != nil && c.Grantex.Issuer == "" {
+		c.Grantex.Issuer = c.Grantex.Client.BaseURL()
 	}
 	if c.MaxStateLength == 0 {
 		c.MaxStateLength = DefaultMaxStateLength

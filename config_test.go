@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauthtest"
 )
 
 func TestNewServerConfigErrors(t *testing.T) {
@@ -46,7 +47,6 @@ func TestNewServerConfigErrors(t *testing.T) {
 		{"resource relative", func(c *mcpauth.Config) { c.Resources = []string{"/mcp"} }, "Resources"},
 		{"resource fragment", func(c *mcpauth.Config) { c.Resources = []string{"https://mcp.example.com/#x"} }, "Resources"},
 		{"allowed redirect javascript", func(c *mcpauth.Config) { c.AllowedRedirectURIs = []string{"javascript:alert(1)"} }, "AllowedRedirectURIs"},
-		{"TestAutoApprove non-loopback", func(c *mcpauth.Config) { c.TestAutoApprove = "bob" }, "TestAutoApprove"},
 		{"no users nor authenticator", func(c *mcpauth.Config) { c.Users = nil }, "Users"},
 		{"users and authenticator", func(c *mcpauth.Config) { c.Authenticator = auth }, "Users"},
 		{"user without hash", func(c *mcpauth.Config) { c.Users = []mcpauth.PasswordUser{{Username: "bob"}} }, "Users"},
@@ -105,11 +105,11 @@ func TestNewServerConfigAccepted(t *testing.T) {
 			Users: []mcpauth.PasswordUser{{Username: "alice", PasswordHash: h}}}},
 		{"https with path", mcpauth.Config{Issuer: "https://auth.example.com/tenant1", Scopes: []string{"read"},
 			Users: []mcpauth.PasswordUser{{Username: "alice", PasswordHash: h}}}},
-		{"http localhost auto-approve", mcpauth.Config{Issuer: "http://localhost:8080", Scopes: []string{"read"}, TestAutoApprove: "t"}},
-		{"http 127.0.0.1", mcpauth.Config{Issuer: "http://127.0.0.1", Scopes: []string{"read"}, TestAutoApprove: "t"}},
-		{"http [::1]", mcpauth.Config{Issuer: "http://[::1]:9000", Scopes: []string{"read"}, TestAutoApprove: "t"}},
-		{"EdDSA", mcpauth.Config{Issuer: "http://127.0.0.1", Scopes: []string{"read"}, TestAutoApprove: "t", SigningAlgorithm: "EdDSA"}},
-		{"RS256", mcpauth.Config{Issuer: "http://127.0.0.1", Scopes: []string{"read"}, TestAutoApprove: "t", SigningAlgorithm: "RS256"}},
+		{"http localhost auto-approve", mcpauth.Config{Issuer: "http://localhost:8080", Scopes: []string{"read"}, Authenticator: mcpauthtest.AutoApprove("t")}},
+		{"http 127.0.0.1", mcpauth.Config{Issuer: "http://127.0.0.1", Scopes: []string{"read"}, Authenticator: mcpauthtest.AutoApprove("t")}},
+		{"http [::1]", mcpauth.Config{Issuer: "http://[::1]:9000", Scopes: []string{"read"}, Authenticator: mcpauthtest.AutoApprove("t")}},
+		{"EdDSA", mcpauth.Config{Issuer: "http://127.0.0.1", Scopes: []string{"read"}, Authenticator: mcpauthtest.AutoApprove("t"), SigningAlgorithm: "EdDSA"}},
+		{"RS256", mcpauth.Config{Issuer: "http://127.0.0.1", Scopes: []string{"read"}, Authenticator: mcpauthtest.AutoApprove("t"), SigningAlgorithm: "RS256"}},
 		{"authenticator", mcpauth.Config{Issuer: "https://auth.example.com", Scopes: []string{"read"},
 			Authenticator: mcpauth.AuthenticatorFunc{}}},
 	}
@@ -145,7 +145,8 @@ func TestServerRouting(t *testing.T) {
 		{http.MethodDelete, "/authorize", 405, "GET, POST"},
 		{http.MethodPut, "/login", 405, "GET, POST"},
 		{http.MethodPatch, "/consent", 405, "GET, POST"},
-		{http.MethodPost, "/callback", 405, "GET"},
+		{http.MethodPost, "/callback", 404, ""}, // managed mode only: see TestManagedOnlyRoutes
+		{http.MethodGet, "/callback", 404, ""},
 		{http.MethodPost, "/.well-known/jwks.json", 405, "GET, HEAD"},
 		{http.MethodGet, "/", 404, ""},
 		{http.MethodGet, "/nope", 404, ""},
@@ -224,7 +225,7 @@ func TestMalformedRequests(t *testing.T) {
 		}
 	}
 	t.Run("GET with bad query", func(t *testing.T) {
-		for _, p := range []string{"/authorize?%zz", "/login?req=%", "/consent?req=a&req=b", "/callback?state=%zz"} {
+		for _, p := range []string{"/authorize?%zz", "/login?req=%", "/consent?req=a&req=b"} {
 			resp := e.get(p, "Accept", "text/html")
 			if resp.StatusCode < 400 || resp.StatusCode >= 500 || resp.Header.Get("Location") != "" {
 				t.Errorf("GET %s: got (%d, %q), want a 4xx page", p, resp.StatusCode, resp.Header.Get("Location"))

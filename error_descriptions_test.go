@@ -79,7 +79,7 @@ func TestErrorDescriptionsSayWhatIsWrong(t *testing.T) {
 
 	t.Run("middleware", func(t *testing.T) {
 		logger := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		mw := mcpauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{Local: e.srv, Audience: resourceA, Logger: logger})(
+		mw := mcpauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{VerifierOptions: mcpauth.VerifierOptions{Local: e.srv, Audience: resourceA, Logger: logger}})(
 			http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 		call := func(name, tok string, want string) {
 			r := httptest.NewRequest(http.MethodPost, resourceA, nil)
@@ -106,14 +106,14 @@ func TestErrorDescriptionsSayWhatIsWrong(t *testing.T) {
 			c.Grants = e.grants
 			c.Now = func() time.Time { return testEpoch.Add(2 * time.Hour) }
 		})
-		expired := mcpauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{Local: later.srv, Audience: resourceA, Logger: discard})(
+		expired := mcpauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{VerifierOptions: mcpauth.VerifierOptions{Local: later.srv, Audience: resourceA, Logger: discard}})(
 			http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 		r := httptest.NewRequest(http.MethodPost, resourceA, nil)
 		r.Header.Set("Authorization", "Bearer "+at)
 		rec := httptest.NewRecorder()
 		expired.ServeHTTP(rec, r)
 		checkNoLeak(t, "expired", rec.Result())
-		if desc := errDesc(t, rec.Result()); desc != "token has expired" {
+		if desc := errDesc(t, rec.Result()); desc != "token expired" {
 			t.Errorf("expired: description %q", desc)
 		}
 	})

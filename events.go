@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file implements the in-process audit event bus.
+
 import (
 	"context"
 	"fmt"

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/mcpauth/mcpauth/internal/browser"
 	"github.com/mcpauth/mcpauth/internal/display"
 )
 
@@ -133,7 +134,7 @@ func FuzzParseArgon2id(f *testing.F) {
 	f.Add("$argon2id$v=19$m=99999999,t=1,p=1$AAAA$AAAA")
 	f.Add("$2a$10$abc")
 	f.Fuzz(func(t *testing.T, phc string) {
-		if h, err := parseArgon2id(phc); err == nil && (h.memory > 1<<21 || h.time > 16) {
+		if h, err := browser.ParseHash(phc); err == nil && (h.Memory > 1<<21 || h.Time > 16) {
 			t.Fatalf("parameters out of range accepted: %+v", h)
 		}
 	})

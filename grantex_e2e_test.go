@@ -30,7 +30,7 @@ type managedFixture struct {
 func newManagedFixture(t *testing.T, gx mcpauth.GrantexClient, agentID, grantexIssuer string) *managedFixture {
 	t.Helper()
 	srv, ts := e2eServer(t, func(c *mcpauth.Config) {
-		c.Grantex, c.AgentID, c.GrantexIssuer = gx, agentID, grantexIssuer
+		c.Grantex = mcpauth.GrantexConfig{Client: gx, AgentID: agentID, Issuer: grantexIssuer}
 		c.StaticClients = []mcpauth.Client{
 			{ID: "mcp-client", RedirectURIs: []string{managedRedirect}},
 			{ID: "resource-server", ClientSecret: "rs-secret", RedirectURIs: []string{"https://rs.example/cb"}},
@@ -70,7 +70,7 @@ func (f *managedFixture) exchange(t *testing.T, br *e2eBrowser, verifier string)
 // mcpStatus calls a RequireMCPAuth-protected handler with the token.
 func (f *managedFixture) mcpStatus(t *testing.T, token string) int {
 	t.Helper()
-	h := mcpauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{Local: f.srv, Audience: f.resource})(
+	h := mcpauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{VerifierOptions: mcpauth.VerifierOptions{Local: f.srv, Audience: f.resource}})(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if g, ok := mcpauth.GrantFromContext(r.Context()); !ok || g.Subject != "alice" {
 				t.Errorf("grant in context: %+v", g)
@@ -277,5 +277,39 @@ func TestManagedRealGrantex(t *testing.T) {
 	tok := f.exchange(t, br, verifier)
 	if f.mcpStatus(t, tok.AccessToken) != http.StatusOK {
 		t.Fatal("middleware rejected the real Grantex token")
+	}
+}
+
+// TestManagedOnlyRoutes: /callback, the way back from Grantex's consent
+// page, exists in managed mode only (405 for a wrong method, a 4xx page for
+// a bad query), and our consent form cannot approve there: consent is
+// Grantex's.
+func TestManagedOnlyRoutes(t *testing.T) {
+	gx := grantextest.NewServer(grantextest.Options{})
+	t.Cleanup(gx.Close)
+	client, err := gx.NewClient(grantextest.DefaultAPIKey, grantextest.DefaultAgentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newManagedFixture(t, client, grantextest.DefaultAgentID, gx.Issuer())
+	req, _ := http.NewRequest(http.MethodPost, f.ts.URL+"/callback", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET" {
+		t.Errorf("POST /callback: %d, Allow %q; want 405, GET", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+	req, _ = http.NewRequest(http.MethodGet, f.ts.URL+"/callback?state=%zz", nil)
+	req.Header.Set("Accept", "text/html")
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 400 || resp.StatusCode >= 500 || resp.Header.Get("Location") != "" {
+		t.Errorf("GET /callback with a bad query: (%d, %q), want a 4xx page", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }

@@ -1,20 +1,19 @@
 package mcpauth
 
+// This file implements the authorization endpoint (OAuth 2.1 §4.1.1):
+// request validation, PKCE (RFC 7636), resource indicators (RFC 8707 §2)
+// and the hand-off to sign-in and consent (handlers_consent.go).
+
 import (
 	"context"
 	"errors"
-	"math"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
-
-	"github.com/google/uuid"
 
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/secret"
-	"github.com/mcpauth/mcpauth/internal/ui"
 )
 
 // maxFormBody bounds form and JSON request bodies on every endpoint.
@@ -27,16 +26,14 @@ const maxFormBody = 64 << 10
 // when the operator configured the client: a redirect URI anyone could have
 // registered is not sent errors before the user has signed in and answered
 // (RFC 9700 §4.11.2); they are shown on our page, naming its host.
-func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) error {
 	params, dupErr := readParams(w, r, false)
 	if dupErr != nil && (params == nil || len(params["client_id"]) > 1 || len(params["redirect_uri"]) > 1) {
-		s.fail(w, r, false, noRedirect(dupErr))
-		return
+		return noRedirect(dupErr)
 	}
 	client, redirectURI, err := s.validateClientRedirect(r.Context(), params)
 	if err != nil {
-		s.fail(w, r, false, err)
-		return
+		return err
 	}
 	state := params.Get("state")
 	if len(params["state"]) > 1 {
@@ -45,7 +42,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	// state comes back in the redirect: an over-long one is never reflected.
 	if len(state) > s.cfg.MaxStateLength {
 		s.showAuthorizeError(w, r, redirectURI, oauth.InvalidRequest("state is longer than %d bytes", s.cfg.MaxStateLength))
-		return
+		return nil
 	}
 	answer := func(err error) {
 		if s.trustedRedirect(client) {
@@ -62,7 +59,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		answer(err)
-		return
+		return nil
 	}
 	// The redirect_uri as requested, empty when omitted: the token request
 	// must then repeat it exactly (OAuth 2.1 §4.1.3).
@@ -71,13 +68,14 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	pendingID := secret.New("")
 	if err := s.grants.SavePending(r.Context(), secret.Digest(pendingID), p); err != nil {
 		answer(storeErr(err))
-		return
+		return nil
 	}
-	if s.cfg.TestAutoApprove != "" {
-		s.authority.consent(w, r, pendingID, p, client, User{Subject: s.cfg.TestAutoApprove})
-		return
+	if user, ok := s.consentingUser(r, client); ok {
+		req := consentRequest{pendingID: pendingID, p: p, client: client, user: user, autoApprove: true}
+		return s.show(w, r)(s.authority.consent(r.Context(), req))
 	}
 	http.Redirect(w, r, s.consentURL(pendingID), http.StatusFound)
+	return nil
 }
 
 // trustedRedirect reports whether the client's redirect URIs come from the
@@ -262,229 +260,4 @@ func (s *Server) audience(resource string) string {
 		return resource
 	}
 	return s.cfg.Issuer
-}
-
-func (s *Server) consentURL(pendingID string) string {
-	return s.endpoint(pathConsent) + "?req=" + url.QueryEscape(pendingID)
-}
-
-// handleConsent shows (GET) and decides (POST) a pending authorization.
-func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
-	params, pendingID, p, ok := s.pendingRequest(w, r)
-	if !ok {
-		return
-	}
-	user, ok, err := s.currentUser(r, p)
-	if err != nil {
-		s.fail(w, r, false, noRedirect(err))
-		return
-	}
-	if !ok {
-		s.signIn(w, r, pendingID)
-		return
-	}
-	client, err := s.getClient(r.Context(), p.ClientID)
-	if err != nil {
-		s.fail(w, r, false, err)
-		return
-	}
-	if r.Method == http.MethodGet {
-		s.authority.consent(w, r, pendingID, p, client, user)
-		return
-	}
-	if !s.checkCSRF(r.Context(), params.Get("csrf"), "consent", pendingID, user.Subject) {
-		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("the form has expired; go back to the application and try again")))
-		return
-	}
-	switch params.Get("decision") {
-	case "approve":
-		s.approve(w, r, pendingID, client, user)
-	case "deny":
-		s.deny(w, r, pendingID)
-	default:
-		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("decision must be approve or deny")))
-	}
-}
-
-// pendingRequest reads a page request's parameters and the pending
-// authorization its req parameter names; on failure it has answered.
-func (s *Server) pendingRequest(w http.ResponseWriter, r *http.Request) (url.Values, string, *PendingAuthorization, bool) {
-	params, err := readParams(w, r, false)
-	if err != nil {
-		s.fail(w, r, false, noRedirect(err))
-		return nil, "", nil, false
-	}
-	pendingID := params.Get("req")
-	p, err := s.loadPending(r.Context(), pendingID)
-	if err != nil {
-		s.fail(w, r, false, err)
-		return nil, "", nil, false
-	}
-	return params, pendingID, p, true
-}
-
-// loadPending finds a live pending authorization by its id.
-func (s *Server) loadPending(ctx context.Context, pendingID string) (*PendingAuthorization, error) {
-	if pendingID == "" || len(pendingID) > 128 {
-		return nil, noRedirect(oauth.InvalidRequest("this sign-in request is missing or malformed"))
-	}
-	p, err := s.grants.GetPending(ctx, secret.Digest(pendingID))
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return nil, noRedirect(oauth.InvalidRequest("this sign-in request has expired or was already used; return to the application and start again"))
-	case err != nil:
-		return nil, noRedirect(storeErr(err))
-	}
-	// For the pages and the managed-mode handoff, RedirectURI is where the
-	// answer goes; the stored record keeps whether it was requested.
-	if p.RedirectURI == "" {
-		p.RedirectURI = s.redirectTarget(ctx, p)
-	}
-	return p, nil
-}
-
-// approve issues the code for a consented request (local authority).
-func (s *Server) approve(w http.ResponseWriter, r *http.Request, pendingID string, client *Client, user User) {
-	p, err := s.consumePending(r.Context(), pendingID)
-	if err != nil {
-		s.fail(w, r, false, err)
-		return
-	}
-	// The grant policy again, at issuance: the code and its tokens never
-	// carry a scope it does not allow now.
-	if p.Scopes, err = s.grantableScopes(r.Context(), user, client, p); err != nil {
-		s.redirectError(w, r, p.RedirectURI, p.State, err)
-		return
-	}
-	now := s.now()
-	g := &GrantRecord{ID: "grnt_" + uuid.NewString(), ClientID: client.ID, Subject: user.Subject, Scopes: p.Scopes,
-		Resource: p.Resource, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL)}
-	if err := s.grants.CreateGrant(r.Context(), g); err != nil {
-		s.redirectError(w, r, s.redirectTarget(r.Context(), p), p.State, storeErr(err))
-		return
-	}
-	s.completeAuthorization(w, r, p, g.ID, user.Subject, nil)
-}
-
-// deny sends access_denied back to the client.
-func (s *Server) deny(w http.ResponseWriter, r *http.Request, pendingID string) {
-	p, err := s.consumePending(r.Context(), pendingID)
-	if err != nil {
-		s.fail(w, r, false, err)
-		return
-	}
-	s.emit(r.Context(), Event{Type: EventConsentDenied, ClientID: p.ClientID, Scopes: p.Scopes, Resource: p.Resource})
-	s.redirectError(w, r, s.redirectTarget(r.Context(), p), p.State, oauth.AccessDenied("the user denied the request"))
-}
-
-func (s *Server) consumePending(ctx context.Context, pendingID string) (*PendingAuthorization, error) {
-	p, err := s.grants.ConsumePending(ctx, secret.Digest(pendingID))
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return nil, noRedirect(oauth.InvalidRequest("this sign-in request has expired or was already used; return to the application and start again"))
-	case err != nil:
-		return nil, noRedirect(storeErr(err))
-	}
-	return p, nil
-}
-
-// completeAuthorization stores a single-use code for the consented request
-// and redirects to the client with code, state and iss (RFC 9207).
-func (s *Server) completeAuthorization(w http.ResponseWriter, r *http.Request, p *PendingAuthorization, grantID, subject string, upstream []byte) {
-	target := s.redirectTarget(r.Context(), p)
-	if target == "" {
-		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("the application's redirect URI changed during sign-in; return to the application and start again")))
-		return
-	}
-	code := secret.New("")
-	rec := &CodeRecord{
-		GrantID: grantID, ClientID: p.ClientID, Subject: subject, RedirectURI: p.RedirectURI,
-		CodeChallenge: p.CodeChallenge, Resource: p.Resource, Scopes: p.Scopes,
-		AuthTime: s.now(), ExpiresAt: s.now().Add(s.cfg.CodeTTL),
-	}
-	if upstream != nil {
-		rec.Upstream = secret.Seal(code, "code", upstream)
-	}
-	if err := s.grants.SaveCode(r.Context(), secret.Digest(code), rec); err != nil {
-		s.redirectError(w, r, target, p.State, storeErr(err))
-		return
-	}
-	s.emit(r.Context(), Event{Type: EventConsentGranted, ClientID: p.ClientID, Subject: subject, GrantID: grantID, Scopes: p.Scopes, Resource: p.Resource})
-	s.redirectToClient(w, r, target, url.Values{"code": {code}, "state": {p.State}})
-}
-
-// redirectError sends an error to the client's redirect URI, or shows it when
-// it must not be redirected.
-func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, redirectURI, state string, err error) {
-	oe := oauth.As(err)
-	s.logError(r, oe)
-	if oe.NoRedirect || redirectURI == "" {
-		s.fail(w, r, false, oe)
-		return
-	}
-	v := url.Values{"error": {oe.Code}, "state": {state}}
-	if oe.Description != "" {
-		v.Set("error_description", oe.Description)
-	}
-	s.redirectToClient(w, r, redirectURI, v)
-}
-
-// redirectToClient appends params and iss to the redirect URI (keeping its
-// own query) and answers 302.
-func (s *Server) redirectToClient(w http.ResponseWriter, r *http.Request, redirectURI string, params url.Values) {
-	u, err := url.Parse(redirectURI)
-	if err != nil {
-		s.fail(w, r, false, oauth.ServerError("bad redirect URI").WithCause(err))
-		return
-	}
-	q := u.Query()
-	for k, vs := range params {
-		if len(vs) == 1 && vs[0] == "" {
-			continue
-		}
-		q[k] = vs
-	}
-	q.Set("iss", s.cfg.Issuer)
-	u.RawQuery = q.Encode()
-	ui.SetPageHeaders(w)
-	http.Redirect(w, r, u.String(), http.StatusFound)
-}
-
-// renderError shows an error page (phase 1 errors, expired requests).
-func (s *Server) renderError(w http.ResponseWriter, r *http.Request, oe *oauth.Error) {
-	s.renderErrorPage(w, oe, ui.Host{})
-}
-
-// renderErrorPage shows an error page; host, when set, is where the
-// application wanted the answer sent.
-func (s *Server) renderErrorPage(w http.ResponseWriter, oe *oauth.Error, host ui.Host) {
-	title := "Something went wrong"
-	switch {
-	case oe.Status == http.StatusTooManyRequests:
-		title = "Too many attempts"
-	case oe.Status >= 500:
-		title = "The server could not complete your request"
-	case oe.Code == "invalid_client" || oe.Code == "invalid_request":
-		title = "This authorization request is not valid"
-	}
-	if oe.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(oe.RetryAfter.Seconds()))))
-	}
-	ui.Render(w, oe.Status, "error.html", ui.Error{Brand: s.brand(), Title: title, Message: oe.Description, Code: oe.Code, RedirectHost: host})
-}
-
-func (s *Server) brand() ui.Brand {
-	b := s.cfg.ConsentUI
-	return ui.Brand{AppName: b.AppName, AppLogo: b.AppLogo, PrivacyURL: b.PrivacyURL, TermsURL: b.TermsURL, AssetsURL: s.basePath + pathAssets + "style.css"}
-}
-
-// handleAssets serves the embedded stylesheet.
-func (s *Server) handleAssets(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != s.basePath+pathAssets+"style.css" {
-		s.fail(w, r, true, &oauth.Error{Code: "not_found", Description: "no such endpoint", Status: http.StatusNotFound})
-		return
-	}
-	w.Header().Set("Content-Type", "text/css; charset=utf-8")
-	w.Header().Set("Cache-Control", "public, max-age=3600")
-	_, _ = w.Write(ui.StyleCSS)
 }

@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file implements RFC 7662, OAuth 2.0 Token Introspection.
+
 import (
 	"context"
 	"errors"
@@ -37,38 +39,32 @@ type introspection struct {
 // malformed tokens are all {"active": false}, and so is a live token the
 // caller may not see (§2.2, §4): only its own client and the resource
 // servers in Config.Introspectors see it.
-func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) error {
 	params, err := readParams(w, r, true)
 	if err != nil {
-		s.fail(w, r, true, err)
-		return
+		return err
 	}
 	client, err := s.authenticateClient(r, params, s.cfg.AllowAnonymousIntrospection)
 	if err != nil {
-		s.fail(w, r, true, err)
-		return
+		return err
 	}
 	// A public client's client_id is no credential: the metadata advertises
 	// none for introspection only when anonymous introspection is allowed.
 	if client != nil && client.IsPublic() && !s.cfg.AllowAnonymousIntrospection {
-		s.fail(w, r, true, oauth.InvalidClient("introspection requires a confidential client's credentials"))
-		return
+		return oauth.InvalidClient("introspection requires a confidential client's credentials")
 	}
 	token := params.Get("token")
 	if token == "" {
-		s.fail(w, r, true, oauth.InvalidRequest("token is required"))
-		return
+		return oauth.InvalidRequest("token is required")
 	}
 	resp, err := s.introspect(r.Context(), token, params.Get("token_type_hint"))
 	if err != nil {
-		s.fail(w, r, true, storeErr(err))
-		return
+		return storeErr(err)
 	}
 	if resp.Active {
 		ok, err := s.mayIntrospect(r.Context(), client, resp)
 		if err != nil {
-			s.fail(w, r, true, storeErr(err))
-			return
+			return storeErr(err)
 		}
 		if !ok {
 			s.log.InfoContext(r.Context(), "mcpauth: introspection of another client's token answered inactive",
@@ -77,6 +73,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, resp, "no-store")
+	return nil
 }
 
 // mayIntrospect reports whether caller may learn about the live token

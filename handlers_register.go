@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file implements RFC 7591, OAuth 2.0 Dynamic Client Registration.
+
 import (
 	"encoding/json"
 	"errors"
@@ -7,7 +9,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -15,7 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/mcpauth/mcpauth/internal/display"
+	"github.com/mcpauth/mcpauth/internal/clientmeta"
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/secret"
 )
@@ -25,20 +26,7 @@ const maxRegistrationBody = 16 << 10
 
 // registrationRequest is the RFC 7591 §2 client metadata we accept.
 type registrationRequest struct {
-	RedirectURIs            []string `json:"redirect_uris"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
-	GrantTypes              []string `json:"grant_types"`
-	ResponseTypes           []string `json:"response_types"`
-	ApplicationType         string   `json:"application_type"`
-	ClientName              string   `json:"client_name"`
-	ClientURI               string   `json:"client_uri"`
-	LogoURI                 string   `json:"logo_uri"`
-	Scope                   string   `json:"scope"`
-	Contacts                []string `json:"contacts"`
-	TOSURI                  string   `json:"tos_uri"`
-	PolicyURI               string   `json:"policy_uri"`
-	SoftwareID              string   `json:"software_id"`
-	SoftwareVersion         string   `json:"software_version"`
+	clientmeta.Metadata
 	// Fields we do not support are rejected rather than silently ignored.
 	JWKSURI string          `json:"jwks_uri"`
 	JWKS    json.RawMessage `json:"jwks"`
@@ -46,37 +34,22 @@ type registrationRequest struct {
 
 // registrationResponse is the RFC 7591 §3.2.1 answer.
 type registrationResponse struct {
-	ClientID                string   `json:"client_id"`
-	ClientSecret            string   `json:"client_secret,omitempty"`
-	ClientIDIssuedAt        int64    `json:"client_id_issued_at"`
-	ClientSecretExpiresAt   *int64   `json:"client_secret_expires_at,omitempty"`
-	RedirectURIs            []string `json:"redirect_uris"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
-	GrantTypes              []string `json:"grant_types"`
-	ResponseTypes           []string `json:"response_types"`
-	ApplicationType         string   `json:"application_type"`
-	ClientName              string   `json:"client_name,omitempty"`
-	ClientURI               string   `json:"client_uri,omitempty"`
-	LogoURI                 string   `json:"logo_uri,omitempty"`
-	Scope                   string   `json:"scope,omitempty"`
-	Contacts                []string `json:"contacts,omitempty"`
-	TOSURI                  string   `json:"tos_uri,omitempty"`
-	PolicyURI               string   `json:"policy_uri,omitempty"`
-	SoftwareID              string   `json:"software_id,omitempty"`
-	SoftwareVersion         string   `json:"software_version,omitempty"`
+	ClientID              string `json:"client_id"`
+	ClientSecret          string `json:"client_secret,omitempty"`
+	ClientIDIssuedAt      int64  `json:"client_id_issued_at"`
+	ClientSecretExpiresAt *int64 `json:"client_secret_expires_at,omitempty"`
+	clientmeta.Metadata
 }
 
 // handleRegister implements RFC 7591 dynamic client registration.
-func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) error {
 	req, err := decodeRegistration(r)
 	if err != nil {
-		s.fail(w, r, true, err)
-		return
+		return err
 	}
 	client, err := s.validateRegistration(req)
 	if err != nil {
-		s.fail(w, r, true, err)
-		return
+		return err
 	}
 	client.ID = uuid.NewString()
 	client.IssuedAt = s.now().Truncate(time.Second)
@@ -86,34 +59,21 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		client.SecretDigest = secret.Sum(plainSecret)
 	}
 	if err := s.clients.SetClient(r.Context(), client); err != nil {
-		s.fail(w, r, true, storeErr(err))
-		return
+		return storeErr(err)
 	}
 	s.emit(r.Context(), Event{Type: EventClientRegistered, ClientID: client.ID})
 	resp := registrationResponse{
-		ClientID:                client.ID,
-		ClientSecret:            plainSecret,
-		ClientIDIssuedAt:        client.IssuedAt.Unix(),
-		RedirectURIs:            client.RedirectURIs,
-		TokenEndpointAuthMethod: client.TokenEndpointAuthMethod,
-		GrantTypes:              client.GrantTypes,
-		ResponseTypes:           client.ResponseTypes,
-		ApplicationType:         client.ApplicationType,
-		ClientName:              client.Name,
-		ClientURI:               client.ClientURI,
-		LogoURI:                 client.LogoURI,
-		Scope:                   client.Scope,
-		Contacts:                client.Contacts,
-		TOSURI:                  client.TOSURI,
-		PolicyURI:               client.PolicyURI,
-		SoftwareID:              client.SoftwareID,
-		SoftwareVersion:         client.SoftwareVersion,
+		ClientID:         client.ID,
+		ClientSecret:     plainSecret,
+		ClientIDIssuedAt: client.IssuedAt.Unix(),
+		Metadata:         client.metadata(),
 	}
 	if plainSecret != "" {
 		never := int64(0) // RFC 7591 §3.2.1: 0 means the secret does not expire
 		resp.ClientSecretExpiresAt = &never
 	}
 	writeJSON(w, http.StatusCreated, resp, "no-store")
+	return nil
 }
 
 func decodeRegistration(r *http.Request) (*registrationRequest, error) {
@@ -176,39 +136,26 @@ func hasNUL(v any) bool {
 // validateRegistration checks every field (RFC 7591 §2, §3.2.2) and returns
 // the client to store.
 func (s *Server) validateRegistration(req *registrationRequest) (*Client, error) {
-	if len(req.RedirectURIs) == 0 {
-		return nil, oauth.InvalidRedirectURI("redirect_uris is required and must not be empty")
-	}
-	if len(req.RedirectURIs) > 20 {
-		return nil, oauth.InvalidRedirectURI("at most 20 redirect_uris are allowed")
-	}
-	for _, u := range req.RedirectURIs {
+	err := req.CheckRedirectURIs(func(u string) error {
 		if err := validRedirectURI(u); err != nil {
-			return nil, oauth.InvalidRedirectURI("redirect URI %q: %v", truncate(u, 100), err)
+			return err
 		}
 		if len(s.cfg.AllowedRedirectURIs) > 0 && !matchRedirectURI(s.cfg.AllowedRedirectURIs, u) {
-			return nil, oauth.InvalidRedirectURI("redirect URI %q is not allowed by this server", truncate(u, 100))
+			return errors.New("not allowed by this server")
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, oauth.InvalidRedirectURI("%v", err)
 	}
 	if req.JWKSURI != "" || len(req.JWKS) > 0 {
 		return nil, oauth.InvalidClientMetadata("jwks and jwks_uri are not supported (no private_key_jwt)")
 	}
-	c := &Client{
-		RedirectURIs:            slices.Clone(req.RedirectURIs),
-		TokenEndpointAuthMethod: req.TokenEndpointAuthMethod,
-		GrantTypes:              req.GrantTypes,
-		ResponseTypes:           req.ResponseTypes,
-		ApplicationType:         req.ApplicationType,
-		Name:                    req.ClientName,
-		ClientURI:               req.ClientURI,
-		LogoURI:                 req.LogoURI,
-		Scope:                   strings.Join(parseScope(req.Scope), " "),
-		Contacts:                req.Contacts,
-		TOSURI:                  req.TOSURI,
-		PolicyURI:               req.PolicyURI,
-		SoftwareID:              req.SoftwareID,
-		SoftwareVersion:         req.SoftwareVersion,
+	if err := req.CheckDescription(clientmeta.Registration); err != nil {
+		return nil, oauth.InvalidClientMetadata("%v", err)
 	}
+	c := clientFromMetadata(&req.Metadata)
+	c.Scope = strings.Join(parseScope(req.Scope), " ")
 	switch c.TokenEndpointAuthMethod {
 	case "":
 		c.TokenEndpointAuthMethod = "client_secret_basic" // RFC 7591 §2 default
@@ -237,45 +184,15 @@ func (s *Server) validateRegistration(req *registrationRequest) (*Client, error)
 		}
 	}
 	c.ResponseTypes = []string{"code"}
-	switch c.ApplicationType {
-	case "":
+	if c.ApplicationType == "" {
 		c.ApplicationType = "web"
 		if allNative(c.RedirectURIs) {
 			c.ApplicationType = "native"
 		}
-	case "native", "web":
-		// Browser-based MCP clients (e.g. MCP Inspector) register loopback
-		// redirects as "web"; OIDC lets us refuse that, interop says accept.
-	default:
-		return nil, oauth.InvalidClientMetadata("application_type must be web or native")
 	}
 	for _, sc := range parseScope(c.Scope) {
 		if !s.scopeSupported(sc) {
 			return nil, oauth.InvalidClientMetadata("scope %q is not supported", truncate(sc, 50))
-		}
-	}
-	for name, v := range map[string]string{"client_uri": c.ClientURI, "logo_uri": c.LogoURI, "tos_uri": c.TOSURI, "policy_uri": c.PolicyURI} {
-		if v == "" {
-			continue
-		}
-		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))) || len(v) > 2048 {
-			return nil, oauth.InvalidClientMetadata("%s must be an https URL", name)
-		}
-	}
-	if len(c.Name) > 200 || len(c.SoftwareID) > 200 || len(c.SoftwareVersion) > 100 || len(c.Contacts) > 10 {
-		return nil, oauth.InvalidClientMetadata("client_name, software_id, software_version or contacts is too long")
-	}
-	// Everything here may be shown on the consent page: no control or
-	// bidi formatting characters that could disguise it.
-	for name, v := range map[string]string{"client_name": c.Name, "client_uri": c.ClientURI, "logo_uri": c.LogoURI, "tos_uri": c.TOSURI,
-		"policy_uri": c.PolicyURI, "software_id": c.SoftwareID, "software_version": c.SoftwareVersion, "scope": req.Scope} {
-		if !display.Safe(v) {
-			return nil, oauth.InvalidClientMetadata("%s contains control or invisible formatting characters", name)
-		}
-	}
-	for _, v := range c.Contacts {
-		if !display.Safe(v) || len(v) > 320 {
-			return nil, oauth.InvalidClientMetadata("contacts must be short strings without control or invisible formatting characters")
 		}
 	}
 	return c, nil

@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file implements RFC 7009, OAuth 2.0 Token Revocation.
+
 import (
 	"context"
 	"errors"
@@ -17,27 +19,24 @@ import (
 // verify the token was issued to the requesting client, and §2.2 answers
 // 200 for tokens the client cannot usefully act on, which also tells a
 // client nothing about other clients' tokens.
-func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 	params, err := readParams(w, r, true)
 	if err != nil {
-		s.fail(w, r, true, err)
-		return
+		return err
 	}
 	client, err := s.authenticateClient(r, params, false)
 	if err != nil {
-		s.fail(w, r, true, err)
-		return
+		return err
 	}
 	token := params.Get("token")
 	if token == "" {
-		s.fail(w, r, true, oauth.InvalidRequest("token is required"))
-		return
+		return oauth.InvalidRequest("token is required")
 	}
 	if err := s.revoke(r.Context(), client, token, params.Get("token_type_hint")); err != nil {
-		s.fail(w, r, true, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{}, "no-store")
+	return nil
 }
 
 func (s *Server) revoke(ctx context.Context, client *Client, token, hint string) error {

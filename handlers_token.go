@@ -1,5 +1,8 @@
 package mcpauth
 
+// This file implements the token endpoint (OAuth 2.1 §3.2): the
+// authorization_code grant (§4.1.3) and the refresh_token grant (§4.3).
+
 import (
 	"context"
 	"encoding/base64"
@@ -14,27 +17,23 @@ import (
 )
 
 // handleToken implements the token endpoint (OAuth 2.1 §3.2): the
-// authorization_code and refresh_token grants. Form bodies, and JSON for the
-// original package's clients.
-func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+// authorization_code and refresh_token grants. Form bodies, and JSON
+// bodies too, which some clients send.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	params, err := readParams(w, r, true)
 	if err != nil {
-		s.fail(w, r, true, err)
-		return
+		return err
 	}
 	grantType := params.Get("grant_type")
 	if grantType == "" {
-		s.fail(w, r, true, oauth.InvalidRequest("grant_type is required"))
-		return
+		return oauth.InvalidRequest("grant_type is required")
 	}
 	if grantType != "authorization_code" && grantType != "refresh_token" {
-		s.fail(w, r, true, oauth.UnsupportedGrantType("grant_type %q is not supported; use authorization_code or refresh_token", truncate(grantType, 64)))
-		return
+		return oauth.UnsupportedGrantType("grant_type %q is not supported; use authorization_code or refresh_token", truncate(grantType, 64))
 	}
 	client, err := s.authenticateClient(r, params, false)
 	if err != nil {
-		s.fail(w, r, true, err)
-		return
+		return err
 	}
 	var resp *tokenResponse
 	refreshed := grantType == "refresh_token"
@@ -44,11 +43,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		resp, err = s.codeGrant(r.Context(), params, client)
 	}
 	if err != nil {
-		s.fail(w, r, true, err)
-		return
+		return err
 	}
 	s.tokenIssued(r.Context(), client, resp, refreshed)
 	writeJSON(w, http.StatusOK, resp, "no-store")
+	return nil
 }
 
 // authenticateClient applies RFC 6749 §2.3.1: client_secret_basic (the
@@ -177,7 +176,7 @@ func (s *Server) codeGrant(ctx context.Context, params url.Values, client *Clien
 func (s *Server) codeErr(ctx context.Context, rec *CodeRecord, err error) error {
 	switch {
 	case errors.Is(err, ErrCodeReplayed):
-		s.codeReplayed(ctx, rec)
+		s.compromised(ctx, EventCodeReplayDetected, rec.GrantID, rec.ClientID, rec.Subject)
 		return oauth.InvalidGrant("the authorization code was already used; tokens issued from it are revoked")
 	case errors.Is(err, ErrNotFound):
 		return oauth.InvalidGrant("the authorization code is invalid, expired or already used")
@@ -217,15 +216,21 @@ func (s *Server) checkTokenResource(params url.Values, granted string) error {
 	return nil
 }
 
-// codeReplayed revokes everything issued from a code presented twice
-// (OAuth 2.1 §4.1.3; someone else holds the code).
-func (s *Server) codeReplayed(ctx context.Context, rec *CodeRecord) {
-	s.log.Warn("mcpauth: authorization code replay; revoking its grant", "grant_id", rec.GrantID, "client_id", rec.ClientID)
-	if err := s.authority.revokeGrant(ctx, rec.GrantID); err != nil {
-		s.log.Error("mcpauth: revoking grant after code replay", "grant_id", rec.GrantID, "err", err)
+// compromised ends a grant whose code or refresh token was presented
+// twice: someone else holds a copy, so everything issued from it is revoked
+// (OAuth 2.1 §4.1.3 for codes, §4.3.1 for refresh tokens).
+func (s *Server) compromised(ctx context.Context, ev EventType, grantID, clientID, subject string) {
+	s.log.Warn("mcpauth: credential replay detected; revoking its grant", "event", ev, "grant_id", grantID, "client_id", clientID)
+	if err := s.authority.revokeGrant(ctx, grantID); err != nil {
+		s.log.Error("mcpauth: revoking grant after a replay", "event", ev, "grant_id", grantID, "err", err)
 	}
-	s.emit(ctx, Event{Type: EventCodeReplayDetected, ClientID: rec.ClientID, Subject: rec.Subject, GrantID: rec.GrantID})
-	s.revoked(ctx, "", rec.GrantID)
+	s.emit(ctx, Event{Type: ev, ClientID: clientID, Subject: subject, GrantID: grantID})
+	s.revoked(ctx, "", grantID)
+}
+
+// refreshReused is compromised for a refresh token.
+func (s *Server) refreshReused(ctx context.Context, old *RefreshRecord) {
+	s.compromised(ctx, EventRefreshReuseDetected, old.GrantID, old.ClientID, old.Subject)
 }
 
 // refreshGrant implements the refresh_token grant (OAuth 2.1 §4.3): bound to
@@ -238,14 +243,17 @@ func (s *Server) refreshGrant(ctx context.Context, params url.Values, client *Cl
 	if len(token) > 512 {
 		return nil, oauth.InvalidGrant("the refresh token is invalid, expired or revoked")
 	}
-	rec, err := s.grants.GetRefresh(ctx, secret.Digest(token))
+	rec, err := s.grants.LookupRefresh(ctx, secret.Digest(token))
 	switch {
 	case errors.Is(err, ErrNotFound):
-		// A rotated token: reuse, unless the same client retries within
-		// the retry window (the rotation then decides, atomically).
-		if rec, err = s.refreshNotFound(ctx, token, client); err != nil {
-			return nil, err
-		}
+		return nil, oauth.InvalidGrant("the refresh token is invalid, expired or revoked")
+	case errors.Is(err, ErrRefreshReused) && rec.ClientID == client.ID && s.cfg.RefreshRetryWindow > 0 && s.cfg.Grantex.Client == nil:
+		// The same client may be retrying a refresh whose answer it lost:
+		// the rotation decides, atomically, and ends the grant if the
+		// window (Config.RefreshRetryWindow) is shut.
+	case errors.Is(err, ErrRefreshReused):
+		s.refreshReused(ctx, rec)
+		return nil, oauth.InvalidGrant("the refresh token was already used; the grant has been revoked")
 	case err != nil:
 		return nil, storeErr(err)
 	}
@@ -266,26 +274,6 @@ func (s *Server) refreshGrant(ctx context.Context, params url.Values, client *Cl
 		return nil, err
 	}
 	return s.authority.refresh(ctx, token, rec, client, scopes)
-}
-
-// refreshNotFound tells an unknown token from a reused one: GetRefresh hides
-// rotated tokens, so ask the atomic rotation, which reports reuse and never
-// rotates a token that is not live. A token the same client rotated is
-// returned when the local authority allows a retry (Config.RefreshRetryWindow):
-// the real rotation then checks the window and ends the grant if it is shut.
-func (s *Server) refreshNotFound(ctx context.Context, token string, client *Client) (*RefreshRecord, error) {
-	probe := &RefreshRecord{ExpiresAt: s.now()} // never stored: the old token is not live
-	old, err := s.grants.RotateRefresh(ctx, secret.Digest(token), secret.Digest(secret.New("probe_")), probe, 0)
-	switch {
-	case err == nil, errors.Is(err, ErrNotFound):
-		return nil, oauth.InvalidGrant("the refresh token is invalid, expired or revoked")
-	case errors.Is(err, ErrRefreshReused) && old.ClientID == client.ID && s.cfg.RefreshRetryWindow > 0 && s.cfg.Grantex == nil:
-		return old, nil
-	case errors.Is(err, ErrRefreshReused):
-		s.refreshReused(ctx, old)
-		return nil, oauth.InvalidGrant("the refresh token was already used; the grant has been revoked")
-	}
-	return nil, storeErr(err)
 }
 
 // tokenIssued fires the OnTokenIssued hook and the audit event.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/grantex/grantextest"
+	"github.com/mcpauth/mcpauth/mcpauthtest"
 )
 
 // introspectAs posts token to /introspect with Basic credentials (none when
@@ -101,7 +102,7 @@ func TestIntrospectAnonymousAllowed(t *testing.T) {
 // authenticate, and NewServer keeps its own copy of the list.
 func TestIntrospectorsConfig(t *testing.T) {
 	base := func(ids ...string) mcpauth.Config {
-		return mcpauth.Config{Issuer: testIssuer, Scopes: []string{"read"}, TestAutoApprove: "u", Logger: discard,
+		return mcpauth.Config{Issuer: testIssuer, Scopes: []string{"read"}, Authenticator: mcpauthtest.AutoApprove("u"), Logger: discard,
 			StaticClients: staticClients(), Introspectors: ids}
 	}
 	for _, ids := range [][]string{{""}, {"pub"}} {
@@ -140,7 +141,7 @@ func TestManagedIntrospectOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv, ts := e2eServer(t, func(c *mcpauth.Config) {
-		c.Grantex, c.AgentID, c.GrantexIssuer = client, grantextest.DefaultAgentID, gx.Issuer()
+		c.Grantex = mcpauth.GrantexConfig{Client: client, AgentID: grantextest.DefaultAgentID, Issuer: gx.Issuer()}
 		c.StaticClients = []mcpauth.Client{
 			{ID: "owner", ClientSecret: "owner-secret", TokenEndpointAuthMethod: "client_secret_post", RedirectURIs: []string{managedRedirect}},
 			{ID: "stranger", ClientSecret: "stranger-secret", RedirectURIs: []string{"https://stranger.example/cb"}},

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcpauth/mcpauth/internal/signing"
 )
 
 // fakeClock is a settable clock safe for concurrent use.
@@ -26,7 +28,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 func newKeyTestServer(t *testing.T, clock *fakeClock, keys KeyStore) *Server {
 	t.Helper()
 	s, err := NewServer(Config{
-		Issuer: "http://127.0.0.1:8080", Scopes: []string{"a"}, TestAutoApprove: "alice",
+		Issuer: "http://127.0.0.1:8080", Scopes: []string{"a"}, Authenticator: testAutoApprove("alice"),
 		Keys: keys, Now: clock.Now, AccessTokenTTL: time.Hour, KeyRotationPeriod: 24 * time.Hour, KeyRefreshInterval: time.Minute,
 	})
 	if err != nil {
@@ -61,7 +63,7 @@ func jwksKids(t *testing.T, s *Server) map[string]bool {
 
 func signingKid(t *testing.T, s *Server) string {
 	t.Helper()
-	k, err := s.keys.signingKey(context.Background())
+	k, err := s.keys.Signer(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +91,7 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatalf("the new key signs before its publication delay: %s", got)
 	}
 
-	clock.Advance(time.Minute + jwksMaxAge + time.Second)
+	clock.Advance(time.Minute + signing.JWKSMaxAge + time.Second)
 	second := signingKid(t, s)
 	if second == first {
 		t.Fatal("the new key never started signing")
@@ -126,7 +128,7 @@ func TestKeyRotationAcrossReplicas(t *testing.T) {
 	if err := a.RotateSigningKey(ctx); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(time.Minute + jwksMaxAge + time.Second)
+	clock.Advance(time.Minute + signing.JWKSMaxAge + time.Second)
 	newKid := signingKid(t, a)
 	if !jwksKids(t, b)[newKid] {
 		t.Fatal("replica b does not serve the key rotated on replica a")

@@ -1,17 +1,16 @@
 package mcpauth
 
+// This file implements the built-in sign-in page and its session cookie.
+
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/mcpauth/mcpauth/internal/browser"
 	"github.com/mcpauth/mcpauth/internal/display"
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/secret"
@@ -22,11 +21,6 @@ import (
 const sessionTTL = 12 * time.Hour
 
 // session is the signed content of the login cookie.
-type session struct {
-	Subject string `json:"sub"`
-	Name    string `json:"name"`
-	Expires int64  `json:"exp"`
-}
 
 // cookieName uses the __Host- prefix where the browser allows it (https).
 func (s *Server) cookieName() string {
@@ -36,13 +30,29 @@ func (s *Server) cookieName() string {
 	return "mcpauth_session"
 }
 
+// consentingUser is the signed-in user of r when the Authenticator answers
+// the consent step itself and approves client's request
+// ([ConsentingAuthenticator]).
+func (s *Server) consentingUser(r *http.Request, client *Client) (User, bool) {
+	ca, ok := s.cfg.Authenticator.(ConsentingAuthenticator)
+	if !ok {
+		return User{}, false
+	}
+	u, ok, err := ca.Authenticate(r)
+	if err != nil || !ok || u.Subject == "" || !ca.Consents(r, client) {
+		return User{}, false
+	}
+	if u.Name == "" {
+		u.Name = u.Subject
+	}
+	return u, true
+}
+
 // currentUser finds who is consenting: the built-in login cookie, the host's
-// Authenticator, or, in managed mode without either, the client itself (the
-// original package's behaviour; see README).
+// Authenticator, or, in managed mode without either, the client itself (see
+// README).
 func (s *Server) currentUser(r *http.Request, p *PendingAuthorization) (User, bool, error) {
 	switch {
-	case s.cfg.TestAutoApprove != "":
-		return User{Subject: s.cfg.TestAutoApprove, Name: s.cfg.TestAutoApprove}, true, nil
 	case s.cfg.Authenticator != nil:
 		u, ok, err := s.cfg.Authenticator.Authenticate(r)
 		if err != nil || !ok {
@@ -66,31 +76,29 @@ func (s *Server) currentUser(r *http.Request, p *PendingAuthorization) (User, bo
 }
 
 // signIn sends the browser to sign in and come back to the consent step.
-func (s *Server) signIn(w http.ResponseWriter, r *http.Request, pendingID string) {
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request, pendingID string) error {
 	if s.cfg.Authenticator != nil {
 		s.cfg.Authenticator.SignIn(w, r, s.consentURL(pendingID))
-		return
+		return nil
 	}
 	http.Redirect(w, r, s.endpoint(pathLogin)+"?req="+url.QueryEscape(pendingID), http.StatusFound)
+	return nil
 }
 
 // handleLogin serves the built-in username/password page.
-func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	if len(s.users) == 0 && len(s.cfg.SignInProviders) == 0 {
-		s.fail(w, r, false, &oauth.Error{Code: "not_found", Description: "this server has no login page", Status: http.StatusNotFound})
-		return
+		return &oauth.Error{Code: "not_found", Description: "this server has no login page", Status: http.StatusNotFound}
 	}
-	params, pendingID, p, ok := s.pendingRequest(w, r)
-	if !ok {
-		return
+	params, pendingID, p, err := s.pendingRequest(w, r)
+	if err != nil {
+		return err
 	}
 	if r.Method == http.MethodGet && params.Has("provider") {
-		s.startProviderSignIn(w, r, pendingID, params.Get("provider"))
-		return
+		return s.startProviderSignIn(w, r, pendingID, params.Get("provider"))
 	}
 	if r.Method == http.MethodPost && len(s.users) == 0 {
-		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("password sign-in is turned off on this server")))
-		return
+		return noRedirect(oauth.InvalidRequest("password sign-in is turned off on this server"))
 	}
 	page := ui.Login{Brand: s.brand(), Action: s.basePath + pathLogin, RequestID: pendingID,
 		Passwords: len(s.users) > 0, Providers: s.providerLinks(pendingID)}
@@ -103,19 +111,16 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	// Login CSRF: the form's token is bound to a nonce cookie of this
 	// browser, so another site cannot sign the victim in as itself.
 	nonce := s.loginNonce(w, r)
-	var err error
 	page.CSRF, err = s.csrfToken(r.Context(), "login", pendingID, nonce)
 	if err != nil {
-		s.fail(w, r, false, noRedirect(storeErr(err)))
-		return
+		return noRedirect(storeErr(err))
 	}
 	if r.Method == http.MethodGet {
 		ui.Render(w, http.StatusOK, "login.html", page)
-		return
+		return nil
 	}
 	if !s.checkCSRF(r.Context(), params.Get("csrf"), "login", pendingID, nonce) {
-		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("the form has expired; go back to the application and try again")))
-		return
+		return noRedirect(oauth.InvalidRequest("the form has expired; go back to the application and try again"))
 	}
 	username, password := params.Get("username"), params.Get("password")
 	user, lerr := s.checkLogin(r, username, password)
@@ -128,41 +133,39 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		page.Username, page.Error = username, lerr.Description
 		ui.Render(w, lerr.Status, "login.html", page)
-		return
+		return nil
 	}
 	if err := s.setSession(r.Context(), w, user); err != nil {
-		s.fail(w, r, false, noRedirect(storeErr(err)))
-		return
+		return noRedirect(storeErr(err))
 	}
 	http.SetCookie(w, &http.Cookie{Name: s.loginNonceName(), Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.issuer.Scheme == "https"})
 	http.Redirect(w, r, s.consentURL(pendingID), http.StatusSeeOther)
+	return nil
 }
 
 // handleLogout is "Not you? Sign out" on the consent page: it clears the
 // session cookie and returns to the login page for the same pending
 // request. It takes the consent form's CSRF token (bound to the request and
 // the signed-in user), so another site cannot sign the user out.
-func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 	if len(s.users) == 0 {
-		s.fail(w, r, false, &oauth.Error{Code: "not_found", Description: "this server has no login page", Status: http.StatusNotFound})
-		return
+		return &oauth.Error{Code: "not_found", Description: "this server has no login page", Status: http.StatusNotFound}
 	}
-	params, pendingID, _, ok := s.pendingRequest(w, r)
-	if !ok {
-		return
+	params, pendingID, _, err := s.pendingRequest(w, r)
+	if err != nil {
+		return err
 	}
 	user, signedIn, err := s.sessionUser(r)
 	if err != nil {
-		s.fail(w, r, false, noRedirect(storeErr(err)))
-		return
+		return noRedirect(storeErr(err))
 	}
 	if signedIn && !s.checkCSRF(r.Context(), params.Get("csrf"), "consent", pendingID, user.Subject) {
-		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("the form has expired; go back to the application and try again")))
-		return
+		return noRedirect(oauth.InvalidRequest("the form has expired; go back to the application and try again"))
 	}
 	http.SetCookie(w, &http.Cookie{Name: s.cookieName(), Path: "/", MaxAge: -1, HttpOnly: true,
 		Secure: s.issuer.Scheme == "https", SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, s.endpoint(pathLogin)+"?req="+url.QueryEscape(pendingID), http.StatusSeeOther)
+	return nil
 }
 
 func (s *Server) loginNonceName() string {
@@ -223,12 +226,12 @@ func (s *Server) checkLogin(r *http.Request, username, password string) (User, *
 			}
 			h := s.pwDummy
 			if known {
-				if parsed, err := parseArgon2id(u.PasswordHash); err == nil {
+				if parsed, err := browser.ParseHash(u.PasswordHash); err == nil {
 					h = parsed
 				}
 			}
 			s.pwChecks.Add(1)
-			ok = checkPassword(h, password) && known
+			ok = h.Check(password) && known
 		}()
 		if oe != nil {
 			return User{}, oe
@@ -248,15 +251,13 @@ func (s *Server) checkLogin(r *http.Request, username, password string) (User, *
 
 // setSession issues the signed, HttpOnly, SameSite=Lax session cookie.
 func (s *Server) setSession(ctx context.Context, w http.ResponseWriter, u User) error {
-	keys, err := s.keys.sessionKeys(ctx)
+	keys, err := s.keys.SessionKeys(ctx)
 	if err != nil {
 		return err
 	}
-	body, _ := json.Marshal(session{Subject: u.Subject, Name: u.Name, Expires: s.now().Add(sessionTTL).Unix()})
-	payload := base64.RawURLEncoding.EncodeToString(body)
 	http.SetCookie(w, &http.Cookie{
 		Name:     s.cookieName(),
-		Value:    payload + "." + base64.RawURLEncoding.EncodeToString(mac(keys[0], "session", payload)),
+		Value:    browser.SealSession(keys[0], u.Subject, u.Name, s.now().Add(sessionTTL)),
 		Path:     "/",
 		HttpOnly: true,
 		Secure:   s.issuer.Scheme == "https",
@@ -268,66 +269,34 @@ func (s *Server) setSession(ctx context.Context, w http.ResponseWriter, u User) 
 // sessionUser reads the session cookie, accepting any live key's signature.
 func (s *Server) sessionUser(r *http.Request) (User, bool, error) {
 	c, err := r.Cookie(s.cookieName())
-	if err != nil {
+	if err != nil || !strings.Contains(c.Value, ".") {
 		return User{}, false, nil
 	}
-	payload, sig, ok := strings.Cut(c.Value, ".")
-	if !ok {
-		return User{}, false, nil
-	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil {
-		return User{}, false, nil
-	}
-	keys, err := s.keys.sessionKeys(r.Context())
+	keys, err := s.keys.SessionKeys(r.Context())
 	if err != nil {
 		return User{}, false, err
 	}
-	for _, k := range keys {
-		if hmac.Equal(got, mac(k, "session", payload)) {
-			var sess session
-			body, err := base64.RawURLEncoding.DecodeString(payload)
-			if err != nil || json.Unmarshal(body, &sess) != nil || s.now().Unix() >= sess.Expires || sess.Subject == "" {
-				return User{}, false, nil
-			}
-			return User{Subject: sess.Subject, Name: sess.Name}, true, nil
-		}
-	}
-	return User{}, false, nil
+	sub, name, ok := browser.OpenSession(keys, c.Value, s.now())
+	return User{Subject: sub, Name: name}, ok, nil
 }
 
 // csrfToken binds a form to its pending request and, for consent, to the
 // signed-in user, so a cross-site page can neither forge nor replay it.
 func (s *Server) csrfToken(ctx context.Context, purpose, pendingID, subject string) (string, error) {
-	keys, err := s.keys.sessionKeys(ctx)
+	keys, err := s.keys.SessionKeys(ctx)
 	if err != nil {
 		return "", err
 	}
-	return base64.RawURLEncoding.EncodeToString(mac(keys[0], "csrf", purpose, pendingID, subject)), nil
+	return browser.CSRFToken(keys[0], purpose, pendingID, subject), nil
 }
 
 func (s *Server) checkCSRF(ctx context.Context, token, purpose, pendingID, subject string) bool {
-	got, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || len(got) == 0 {
+	if token == "" {
 		return false
 	}
-	keys, err := s.keys.sessionKeys(ctx)
+	keys, err := s.keys.SessionKeys(ctx)
 	if err != nil {
 		return false
 	}
-	for _, k := range keys {
-		if hmac.Equal(got, mac(k, "csrf", purpose, pendingID, subject)) {
-			return true
-		}
-	}
-	return false
-}
-
-func mac(key []byte, parts ...string) []byte {
-	m := hmac.New(sha256.New, key)
-	for _, p := range parts {
-		m.Write([]byte(p))
-		m.Write([]byte{0})
-	}
-	return m.Sum(nil)
+	return browser.CheckCSRF(keys, token, purpose, pendingID, subject)
 }

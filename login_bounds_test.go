@@ -366,7 +366,7 @@ func TestLoginUnknownNameCostsTheSame(t *testing.T) {
 	}
 	for _, tt := range tests {
 		e := newEnv(t, func(c *mcpauth.Config) {
-			c.TestAutoApprove = ""
+			c.Authenticator = nil
 			c.Users = []mcpauth.PasswordUser{{Username: "alice", PasswordHash: tt.hash}}
 		})
 		if got := mcpauth.DummyHashParams(e.srv); got != tt.want {

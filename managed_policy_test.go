@@ -21,7 +21,7 @@ import (
 func managedScopesFixture(t *testing.T, gx mcpauth.GrantexClient, policy func(context.Context, mcpauth.GrantRequest) ([]string, error)) *managedFixture {
 	t.Helper()
 	srv, ts := e2eServer(t, func(c *mcpauth.Config) {
-		c.Grantex, c.AgentID = gx, grantextest.DefaultAgentID
+		c.Grantex = mcpauth.GrantexConfig{Client: gx, AgentID: grantextest.DefaultAgentID}
 		c.Scopes = []string{"tools:read", "tools:execute", "audit:read"}
 		c.DefaultScopes = []string{"tools:read", "tools:execute"}
 		c.GrantPolicy = policy

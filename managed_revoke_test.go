@@ -23,7 +23,7 @@ func longLivedMCP(t *testing.T, f *managedFixture) func(token string) int {
 		t.Fatal(err)
 	}
 	t.Cleanup(v.Close)
-	ts := httptest.NewServer(mcpauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{Verifier: v, Audience: f.resource})(
+	ts := httptest.NewServer(mcpauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{VerifierOptions: mcpauth.VerifierOptions{Audience: f.resource}, Verifier: v})(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
 	t.Cleanup(ts.Close)
 	return func(token string) int {

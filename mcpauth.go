@@ -11,7 +11,7 @@
 //
 // Two authorities stand behind one code path. The local authority (the
 // default) signs its own RFC 9068 JWTs and shows its own consent page. With
-// [Config.Grantex] set, consent and token issuance are delegated to a Grantex
+// [Config.Grantex].Client set, consent and token issuance are delegated to a Grantex
 // service; MCP clients still receive this server's codes and refresh tokens.
 package mcpauth
 
@@ -24,8 +24,13 @@ import (
 	"github.com/mcpauth/mcpauth/grantex"
 )
 
-// Config configures a [Server]. Only Issuer is required; everything else has
-// a default documented on its field.
+// Config configures a [Server]. Required are Issuer, at least one of
+// Scopes, and who consents: in local mode one of Users (the built-in login
+// page), SignInProviders or an Authenticator (Users and SignInProviders may
+// be combined; an Authenticator excludes both); in managed mode (Grantex
+// set) AgentID. Everything else has a default documented on its field; the
+// stores default to memory, which suits one process only. [NewServer]
+// reports a missing or invalid field as a [*ConfigError] naming it.
 type Config struct {
 	// Issuer is the authorization server's issuer identifier (RFC 8414 §2):
 	// https, or http on a loopback host; no query or fragment. It is used
@@ -47,17 +52,9 @@ type Config struct {
 	// Empty means any URI that passes the RFC 8252 / OAuth 2.1 checks.
 	AllowedRedirectURIs []string
 
-	// Grantex, when set, selects managed mode: consent and tokens come from
-	// a Grantex service (see package grantex). Nil means the local authority.
-	Grantex GrantexClient
-	// AgentID is the Grantex agent id. Locally it becomes the agt claim
-	// did:grantex:<AgentID>; in managed mode it is sent to Grantex.
-	AgentID string
-	// DeveloperID is the dev claim of locally issued tokens. Default "local".
-	DeveloperID string
-	// GrantexIssuer is the iss of Grantex-issued tokens (managed mode).
-	// Default: the Grantex client's base URL.
-	GrantexIssuer string
+	// Grantex selects managed mode (Grantex.Client set) and names the agent
+	// that local tokens carry in the Grantex claim shape.
+	Grantex GrantexConfig
 
 	// Authenticator identifies the user behind a browser request (the host's
 	// own sign-in). Nil with Users set selects the built-in login page.
@@ -68,9 +65,6 @@ type Config struct {
 	// authn/github) offered as "Continue with <Name>" buttons on the built-in
 	// login page, beside the password form when Users is set or instead of it.
 	SignInProviders []SignInProvider
-	// TestAutoApprove signs every authorization request in as this subject and
-	// approves it without a page. Tests only: refused unless Issuer is loopback.
-	TestAutoApprove string
 	// GrantPolicy decides which of the requested scopes the signed-in user
 	// may grant the client (RFC 6749 §3.3: the authorization server may
 	// grant fewer scopes than requested, and says so in the token
@@ -96,14 +90,14 @@ type Config struct {
 	// advertises client_id_metadata_document_supported.
 	DisableClientIDMetadataDocuments bool
 	// AllowAnonymousIntrospection lets /introspect answer without client
-	// authentication, as the original package did. Off by default: an open
+	// authentication. Off by default: an open
 	// introspection endpoint is a token-scanning oracle.
 	//
 	// Warning: with it set, anyone holding a token string learns whether it
 	// is live, its subject, scopes, client and grant, whoever the token was
 	// issued to; Introspectors no longer restricts anything (a caller would
-	// just drop its credentials). Use it only for resource servers of the
-	// original package that cannot authenticate, on a private network.
+	// just drop its credentials). Use it only for resource servers that
+	// cannot authenticate, on a private network.
 	AllowAnonymousIntrospection bool
 	// Introspectors are the client ids of the resource servers that may
 	// introspect every token (RFC 7662 §4). Any other authenticated client
@@ -192,6 +186,25 @@ type Config struct {
 	Now func() time.Time
 }
 
+// GrantexConfig groups the Grantex settings of a [Config]. With Client set
+// the server is in managed mode: consent and tokens come from a Grantex
+// service (package grantex). Without it the local authority issues tokens of
+// the Grantex claim shape (RFC 9068 claims plus agt, dev, scp, grnt) naming
+// AgentID and DeveloperID.
+type GrantexConfig struct {
+	// Client calls the Grantex API; nil means the local authority.
+	Client GrantexClient
+	// AgentID is the Grantex agent id: sent to Grantex in managed mode
+	// (required there); locally the agt claim did:grantex:<AgentID>.
+	// Default "mcpauth".
+	AgentID string
+	// DeveloperID is the dev claim of locally issued tokens. Default "local".
+	DeveloperID string
+	// Issuer is the iss of Grantex-issued tokens (managed mode). Default:
+	// the client's base URL.
+	Issuer string
+}
+
 // ConsentUI brands the sign-in and consent pages.
 type ConsentUI struct {
 	AppName    string
@@ -224,6 +237,19 @@ type Authenticator interface {
 	// SignIn sends the browser to sign in and then back to returnTo, an
 	// absolute URL on this server.
 	SignIn(w http.ResponseWriter, r *http.Request, returnTo string)
+}
+
+// ConsentingAuthenticator is an [Authenticator] that answers the consent
+// step itself. When Consents reports true for a request whose user is
+// signed in, the authorization is approved at once, without the consent
+// page: /authorize answers with the code (RFC 6749 §4.1.2), or in managed
+// mode goes straight on to Grantex. The grant policy still applies. Use it for an operator's own first-party clients,
+// or in tests (mcpauthtest.AutoApprove).
+type ConsentingAuthenticator interface {
+	Authenticator
+	// Consents reports whether the signed-in user of r approves client's
+	// request without being asked.
+	Consents(r *http.Request, client *Client) bool
 }
 
 // AuthenticatorFunc adapts a host session lookup and a sign-in URL builder
@@ -262,7 +288,8 @@ type Hooks struct {
 	OnEvent func(ctx context.Context, e Event)
 }
 
-// TokenIssuedEvent carries the seed package's onTokenIssued fields.
+// TokenIssuedEvent describes an access token just issued or refreshed,
+// for [Hooks].OnTokenIssued.
 type TokenIssuedEvent struct {
 	ClientID  string
 	Subject   string

@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file implements the in-memory stores (the defaults, and tests).
+
 import (
 	"context"
 	"slices"
@@ -7,10 +9,10 @@ import (
 	"time"
 )
 
-// MemoryGrantStore is a GrantStore in process memory: the default, and the
+// memGrantStore is a GrantStore in process memory: the default, and the
 // reference for the store conformance suite (store/storetest). One mutex
 // makes every single-use operation atomic.
-type MemoryGrantStore struct {
+type memGrantStore struct {
 	now func() time.Time
 
 	mu      sync.Mutex
@@ -39,11 +41,11 @@ type memRefresh struct {
 
 // NewMemoryGrantStore returns an empty in-memory grant store. now may be nil
 // (time.Now).
-func NewMemoryGrantStore(now func() time.Time) *MemoryGrantStore {
+func NewMemoryGrantStore(now func() time.Time) GrantStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryGrantStore{
+	return &memGrantStore{
 		now:     now,
 		codes:   make(map[string]*memCode),
 		grants:  make(map[string]*GrantRecord),
@@ -93,7 +95,7 @@ func cloneClient(cl *Client) *Client {
 }
 
 // SaveCode implements GrantStore.
-func (s *MemoryGrantStore) SaveCode(_ context.Context, digest string, rec *CodeRecord) error {
+func (s *memGrantStore) SaveCode(_ context.Context, digest string, rec *CodeRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.codes[digest]; ok {
@@ -104,7 +106,7 @@ func (s *MemoryGrantStore) SaveCode(_ context.Context, digest string, rec *CodeR
 }
 
 // ConsumeCode implements GrantStore.
-func (s *MemoryGrantStore) ConsumeCode(_ context.Context, digest string) (*CodeRecord, error) {
+func (s *memGrantStore) ConsumeCode(_ context.Context, digest string) (*CodeRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.codes[digest]
@@ -120,7 +122,7 @@ func (s *MemoryGrantStore) ConsumeCode(_ context.Context, digest string) (*CodeR
 }
 
 // GetCode implements GrantStore.
-func (s *MemoryGrantStore) GetCode(_ context.Context, digest string) (*CodeRecord, error) {
+func (s *memGrantStore) GetCode(_ context.Context, digest string) (*CodeRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.codes[digest]
@@ -135,7 +137,7 @@ func (s *MemoryGrantStore) GetCode(_ context.Context, digest string) (*CodeRecor
 
 // RedeemCode implements GrantStore. Every check comes before the first
 // change, so a failure leaves the store as it was.
-func (s *MemoryGrantStore) RedeemCode(_ context.Context, digest string, r *Redemption) (*CodeRecord, error) {
+func (s *memGrantStore) RedeemCode(_ context.Context, digest string, r *Redemption) (*CodeRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.codes[digest]
@@ -164,7 +166,7 @@ func (s *MemoryGrantStore) RedeemCode(_ context.Context, digest string, r *Redem
 }
 
 // CreateGrant implements GrantStore.
-func (s *MemoryGrantStore) CreateGrant(_ context.Context, g *GrantRecord) error {
+func (s *memGrantStore) CreateGrant(_ context.Context, g *GrantRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.grants[g.ID]; ok {
@@ -175,7 +177,7 @@ func (s *MemoryGrantStore) CreateGrant(_ context.Context, g *GrantRecord) error 
 }
 
 // GetGrant implements GrantStore.
-func (s *MemoryGrantStore) GetGrant(_ context.Context, id string) (*GrantRecord, error) {
+func (s *memGrantStore) GetGrant(_ context.Context, id string) (*GrantRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g, ok := s.grants[id]
@@ -186,7 +188,7 @@ func (s *MemoryGrantStore) GetGrant(_ context.Context, id string) (*GrantRecord,
 }
 
 // RevokeGrant implements GrantStore.
-func (s *MemoryGrantStore) RevokeGrant(_ context.Context, id string, at time.Time) error {
+func (s *memGrantStore) RevokeGrant(_ context.Context, id string, at time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if g, ok := s.grants[id]; ok && g.RevokedAt.IsZero() {
@@ -195,13 +197,13 @@ func (s *MemoryGrantStore) RevokeGrant(_ context.Context, id string, at time.Tim
 	return nil
 }
 
-func (s *MemoryGrantStore) grantLive(id string) bool {
+func (s *memGrantStore) grantLive(id string) bool {
 	g, ok := s.grants[id]
 	return ok && g.RevokedAt.IsZero() && s.now().Before(g.ExpiresAt)
 }
 
 // SaveRefresh implements GrantStore.
-func (s *MemoryGrantStore) SaveRefresh(_ context.Context, digest string, rec *RefreshRecord) error {
+func (s *memGrantStore) SaveRefresh(_ context.Context, digest string, rec *RefreshRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.refresh[digest]; ok {
@@ -212,7 +214,7 @@ func (s *MemoryGrantStore) SaveRefresh(_ context.Context, digest string, rec *Re
 }
 
 // RotateRefresh implements GrantStore.
-func (s *MemoryGrantStore) RotateRefresh(_ context.Context, oldDigest, newDigest string, next *RefreshRecord, retryWindow time.Duration) (*RefreshRecord, error) {
+func (s *memGrantStore) RotateRefresh(_ context.Context, oldDigest, newDigest string, next *RefreshRecord, retryWindow time.Duration) (*RefreshRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -250,7 +252,7 @@ func (s *MemoryGrantStore) RotateRefresh(_ context.Context, oldDigest, newDigest
 }
 
 // GetRefresh implements GrantStore.
-func (s *MemoryGrantStore) GetRefresh(_ context.Context, digest string) (*RefreshRecord, error) {
+func (s *memGrantStore) GetRefresh(_ context.Context, digest string) (*RefreshRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.refresh[digest]
@@ -260,8 +262,22 @@ func (s *MemoryGrantStore) GetRefresh(_ context.Context, digest string) (*Refres
 	return cloneRefresh(&r.rec), nil
 }
 
+// LookupRefresh implements GrantStore.
+func (s *memGrantStore) LookupRefresh(_ context.Context, digest string) (*RefreshRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.refresh[digest]
+	if !ok || !s.now().Before(r.rec.ExpiresAt) || !s.grantLive(r.rec.GrantID) {
+		return nil, ErrNotFound
+	}
+	if r.rotated {
+		return cloneRefresh(&r.rec), ErrRefreshReused
+	}
+	return cloneRefresh(&r.rec), nil
+}
+
 // DenyToken implements GrantStore.
-func (s *MemoryGrantStore) DenyToken(_ context.Context, jti string, until time.Time) error {
+func (s *memGrantStore) DenyToken(_ context.Context, jti string, until time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cur, ok := s.denied[jti]; !ok || until.After(cur) {
@@ -271,7 +287,7 @@ func (s *MemoryGrantStore) DenyToken(_ context.Context, jti string, until time.T
 }
 
 // IsRevoked implements GrantStore.
-func (s *MemoryGrantStore) IsRevoked(_ context.Context, jti, grantID string) (bool, error) {
+func (s *memGrantStore) IsRevoked(_ context.Context, jti, grantID string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.denied[jti]; ok && jti != "" {
@@ -284,7 +300,7 @@ func (s *MemoryGrantStore) IsRevoked(_ context.Context, jti, grantID string) (bo
 }
 
 // SavePending implements GrantStore.
-func (s *MemoryGrantStore) SavePending(_ context.Context, digest string, p *PendingAuthorization) error {
+func (s *memGrantStore) SavePending(_ context.Context, digest string, p *PendingAuthorization) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.pending[digest]; ok {
@@ -297,7 +313,7 @@ func (s *MemoryGrantStore) SavePending(_ context.Context, digest string, p *Pend
 }
 
 // TrimPending implements GrantStore: the oldest go first.
-func (s *MemoryGrantStore) TrimPending(_ context.Context, keep int) (int, error) {
+func (s *memGrantStore) TrimPending(_ context.Context, keep int) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -315,7 +331,7 @@ func (s *MemoryGrantStore) TrimPending(_ context.Context, keep int) (int, error)
 
 // compactPendingOrder drops consumed and swept digests from the order list
 // once they outnumber the live ones, so it stays proportional to the map.
-func (s *MemoryGrantStore) compactPendingOrder() {
+func (s *memGrantStore) compactPendingOrder() {
 	if len(s.pendingOrder) > 2*len(s.pending)+64 {
 		live := make([]string, 0, len(s.pending))
 		for _, d := range s.pendingOrder {
@@ -328,7 +344,7 @@ func (s *MemoryGrantStore) compactPendingOrder() {
 }
 
 // GetPending implements GrantStore.
-func (s *MemoryGrantStore) GetPending(_ context.Context, digest string) (*PendingAuthorization, error) {
+func (s *memGrantStore) GetPending(_ context.Context, digest string) (*PendingAuthorization, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, ok := s.pending[digest]
@@ -339,7 +355,7 @@ func (s *MemoryGrantStore) GetPending(_ context.Context, digest string) (*Pendin
 }
 
 // ConsumePending implements GrantStore.
-func (s *MemoryGrantStore) ConsumePending(_ context.Context, digest string) (*PendingAuthorization, error) {
+func (s *memGrantStore) ConsumePending(_ context.Context, digest string) (*PendingAuthorization, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p, ok := s.pending[digest]
@@ -351,7 +367,7 @@ func (s *MemoryGrantStore) ConsumePending(_ context.Context, digest string) (*Pe
 }
 
 // DeleteExpired implements GrantStore.
-func (s *MemoryGrantStore) DeleteExpired(_ context.Context, now time.Time, limit int) (int, error) {
+func (s *memGrantStore) DeleteExpired(_ context.Context, now time.Time, limit int) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -403,17 +419,17 @@ func (s *MemoryGrantStore) DeleteExpired(_ context.Context, now time.Time, limit
 	return n, nil
 }
 
-// MemoryKeyStore is a KeyStore in process memory.
-type MemoryKeyStore struct {
+// memKeyStore is a KeyStore in process memory.
+type memKeyStore struct {
 	mu   sync.Mutex
 	keys []SigningKey
 }
 
 // NewMemoryKeyStore returns an empty in-memory key store.
-func NewMemoryKeyStore() *MemoryKeyStore { return &MemoryKeyStore{} }
+func NewMemoryKeyStore() KeyStore { return &memKeyStore{} }
 
 // ListKeys implements KeyStore.
-func (s *MemoryKeyStore) ListKeys(context.Context) ([]SigningKey, error) {
+func (s *memKeyStore) ListKeys(context.Context) ([]SigningKey, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := slices.Clone(s.keys)
@@ -425,7 +441,7 @@ func (s *MemoryKeyStore) ListKeys(context.Context) ([]SigningKey, error) {
 }
 
 // AddKey implements KeyStore.
-func (s *MemoryKeyStore) AddKey(_ context.Context, k SigningKey) error {
+func (s *memKeyStore) AddKey(_ context.Context, k SigningKey) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range s.keys {
@@ -439,7 +455,7 @@ func (s *MemoryKeyStore) AddKey(_ context.Context, k SigningKey) error {
 }
 
 // RetireKey implements KeyStore.
-func (s *MemoryKeyStore) RetireKey(_ context.Context, id string, expiresAt time.Time) error {
+func (s *memKeyStore) RetireKey(_ context.Context, id string, expiresAt time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range s.keys {
@@ -451,7 +467,7 @@ func (s *MemoryKeyStore) RetireKey(_ context.Context, id string, expiresAt time.
 }
 
 // DeleteKey implements KeyStore.
-func (s *MemoryKeyStore) DeleteKey(_ context.Context, id string) error {
+func (s *memKeyStore) DeleteKey(_ context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.keys = slices.DeleteFunc(s.keys, func(k SigningKey) bool { return k.ID == id })

@@ -1,10 +1,15 @@
 package mcpauth
 
+// This file implements RFC 8414, OAuth 2.0 Authorization Server Metadata
+// (and its OpenID Connect Discovery alias), and serves the JWK Set.
+
 import (
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
+
+	"github.com/mcpauth/mcpauth/internal/signing"
 )
 
 // ServerMetadata is the RFC 8414 §2 authorization server metadata document.
@@ -68,7 +73,7 @@ func (s *Server) Metadata() ServerMetadata {
 		m.RegistrationEndpoint = s.endpoint(pathRegister)
 	}
 	ext := map[string]string{}
-	if s.cfg.Grantex == nil {
+	if s.cfg.Grantex.Client == nil {
 		// Our own consent page is served (in managed mode Grantex hosts it).
 		ext["consent_ui"] = s.endpoint(pathConsent)
 	}
@@ -103,23 +108,24 @@ func (s *Server) AddExtension(name, path string) {
 	s.extensions[name] = path
 }
 
-func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) error {
 	m := s.Metadata()
 	writeJSON(w, http.StatusOK, m, "public, max-age=300")
+	return nil
 }
 
 // handleJWKS serves the RFC 7517 key set: the signing key and every previous
 // key whose tokens may still be live.
-func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
-	doc, err := s.keys.jwksDocument(r.Context())
+func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) error {
+	doc, err := s.keys.JWKS(r.Context())
 	if err != nil {
-		s.fail(w, r, true, storeErr(err))
-		return
+		return storeErr(err)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/jwk-set+json")
-	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(jwksMaxAge.Seconds())))
+	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(signing.JWKSMaxAge.Seconds())))
 	_, _ = w.Write(doc)
+	return nil
 }
 
 // writeJSON writes v with the given Cache-Control.

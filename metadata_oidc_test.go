@@ -10,6 +10,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauthtest"
 )
 
 // TestOIDCAliasAdvertisesOnlyWhatIsServed: no ID token is ever issued, so no
@@ -22,7 +23,7 @@ func TestOIDCAliasAdvertisesOnlyWhatIsServed(t *testing.T) {
 		var h http.Handler
 		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 		t.Cleanup(ts.Close)
-		srv, err := mcpauth.NewServer(mcpauth.Config{Issuer: ts.URL + tenant, Scopes: []string{"read"}, TestAutoApprove: "u", Logger: discard})
+		srv, err := mcpauth.NewServer(mcpauth.Config{Issuer: ts.URL + tenant, Scopes: []string{"read"}, Authenticator: mcpauthtest.AutoApprove("u"), Logger: discard})
 		if err != nil {
 			t.Fatal(err)
 		}

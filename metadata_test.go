@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauthtest"
 )
 
 func TestMetadataPaths(t *testing.T) {
@@ -64,7 +65,7 @@ func TestMetadataPaths(t *testing.T) {
 func TestMetadataTenantOverHTTP(t *testing.T) {
 	ts := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + ts.Listener.Addr().String() + "/tenant1"
-	srv, err := mcpauth.NewServer(mcpauth.Config{Issuer: issuer, Scopes: []string{"read"}, TestAutoApprove: "t", Logger: discard})
+	srv, err := mcpauth.NewServer(mcpauth.Config{Issuer: issuer, Scopes: []string{"read"}, Authenticator: mcpauthtest.AutoApprove("t"), Logger: discard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func TestMetadataTenantOverHTTP(t *testing.T) {
 // (which asks for a refresh token), not the configured scopes alone.
 func TestMetadataFields(t *testing.T) {
 	const iss = "https://auth.example.com"
-	base := func(c *mcpauth.Config) { c.Issuer, c.TestAutoApprove = iss, "" }
+	base := func(c *mcpauth.Config) { c.Issuer, c.Authenticator = iss, nil }
 	h := passwordHash(t)
 	users := func(c *mcpauth.Config) { c.Users = []mcpauth.PasswordUser{{Username: "alice", PasswordHash: h}} }
 	noRes := func(c *mcpauth.Config) { c.Resources = nil }

@@ -18,34 +18,18 @@ import (
 )
 
 // RequireMCPAuthOptions configure [RequireMCPAuth]. Either Verifier is
-// set, or the fields that [VerifierOptions] shares (Audience and one of
-// Local, JWKSURL, Issuer) are.
+// set, or the embedded [VerifierOptions] (Audience and one of Local,
+// JWKSURL, Issuer) build one.
 type RequireMCPAuthOptions struct {
-	// Verifier checks tokens. When nil, one is built from the fields below
-	// (Issuer through HTTPClient) with NewVerifier.
+	// Verifier checks tokens. When nil, one is built from VerifierOptions
+	// with [NewVerifier].
 	Verifier *Verifier
-
-	// Issuer is the authorization server's issuer; see [VerifierOptions].Issuer.
-	Issuer string
-	// JWKSURL is the JWK Set URL when not discovered from Issuer.
-	JWKSURL string
-	// TokenIssuer is the expected iss when it differs from Issuer (managed mode).
-	TokenIssuer string
-	// Audience is this MCP server's canonical URL (RFC 8707 §2), e.g.
-	// https://mcp.example.com/mcp: tokens for any other audience are
-	// refused. Required unless the Verifier has one; when both are set,
-	// tokens must match both.
-	Audience string
-	// AllowMissingAudience accepts tokens without aud; see [VerifierOptions].
-	AllowMissingAudience bool
-	// Algorithms are the accepted JWS algorithms. Default [DefaultAlgorithms].
-	Algorithms []string
-	// ClockLeeway is the skew allowed on exp, nbf, iat. Default [DefaultClockLeeway].
-	ClockLeeway time.Duration
-	// Local verifies tokens in process (the authorization server's *Server).
-	Local LocalVerifier
-	// HTTPClient fetches metadata and keys.
-	HTTPClient *http.Client
+	// VerifierOptions configure the Verifier built when Verifier is nil.
+	// Audience, this MCP server's canonical URL (RFC 8707 §2), is required
+	// unless the Verifier has one; when both are set, tokens must match
+	// both. Logger also receives rejections (debug) and verification
+	// outages (warn).
+	VerifierOptions
 
 	// RequiredScopes must all be covered by the token's scopes, honouring
 	// scope hierarchy (see [Grant.Allows]); otherwise the answer is 403
@@ -53,7 +37,7 @@ type RequireMCPAuthOptions struct {
 	// is never required and is dropped.
 	RequiredScopes []string
 	// ChallengeScopes are advertised as scope in 401 challenges (RFC 6750
-	// §3, MCP RS4), telling clients what to ask for. Default RequiredScopes.
+	// §3; MCP 2025-11-25 §Scope Selection Strategy), telling clients what to ask for. Default RequiredScopes.
 	ChallengeScopes []string
 	// RequestScopes, when set, returns the scopes one request needs on top
 	// of RequiredScopes, for servers whose operations need different
@@ -72,15 +56,13 @@ type RequireMCPAuthOptions struct {
 	// challenge as resource_metadata (RFC 9728 §5.1). Default: derived from
 	// Audience by [ProtectedResourceMetadataURL].
 	ResourceMetadataURL string
-	// Logger receives rejections (debug) and verification outages (warn).
-	// Default slog.Default().
-	Logger *slog.Logger
 }
 
 // RequireMCPAuth returns middleware that lets a request through only with a
 // valid bearer access token (RFC 6750 §2.1) for this resource, and puts its
 // [*Grant] in the request context ([GrantFromContext]). Every request is
-// checked; nothing is remembered per session (MCP RS16), though verified
+// checked; nothing is remembered per session (MCP 2025-11-25 §Token
+// Handling), though verified
 // tokens are cached by digest until they expire.
 //
 // Responses (RFC 6750 §3, RFC 9728 §5.1), each with a JSON body
@@ -153,26 +135,15 @@ func newBearerAuth(opts *RequireMCPAuthOptions) (*bearerAuth, error) {
 		a.log = slog.Default()
 	}
 	if a.v == nil {
-		v, err := NewVerifier(VerifierOptions{
-			Issuer:               opts.Issuer,
-			JWKSURL:              opts.JWKSURL,
-			TokenIssuer:          opts.TokenIssuer,
-			Audience:             opts.Audience,
-			AllowMissingAudience: opts.AllowMissingAudience,
-			Algorithms:           opts.Algorithms,
-			ClockLeeway:          opts.ClockLeeway,
-			Local:                opts.Local,
-			HTTPClient:           opts.HTTPClient,
-			Logger:               opts.Logger,
-		})
+		v, err := NewVerifier(opts.VerifierOptions)
 		if err != nil {
 			return nil, err
 		}
 		a.v = v
-	} else if opts.Audience != "" && opts.Audience != a.v.audience {
+	} else if opts.Audience != "" && opts.Audience != a.v.rules.audience {
 		a.audience = opts.Audience
 	}
-	if opts.Audience == "" && a.v.audience == "" {
+	if opts.Audience == "" && a.v.rules.audience == "" {
 		return nil, errors.New("mcpauth: RequireMCPAuth needs Audience, this MCP server's canonical URL: tokens must be bound to it (RFC 8707)")
 	}
 	var err error
@@ -192,7 +163,7 @@ func newBearerAuth(opts *RequireMCPAuthOptions) (*bearerAuth, error) {
 	if a.prm == "" {
 		resource := opts.Audience
 		if resource == "" {
-			resource = a.v.audience
+			resource = a.v.rules.audience
 		}
 		if a.prm, err = ProtectedResourceMetadataURL(resource); err != nil {
 			return nil, fmt.Errorf("mcpauth: cannot derive ResourceMetadataURL: %w", err)
@@ -201,8 +172,10 @@ func newBearerAuth(opts *RequireMCPAuthOptions) (*bearerAuth, error) {
 	return a, nil
 }
 
-// challengeScopeList validates scope tokens and drops offline_access (MCP
-// RS15: never required, never advertised by a resource server).
+// challengeScopeList validates scope tokens and drops offline_access: a
+// resource server never requires or advertises it (MCP 2025-11-25
+// §Scope Selection Strategy; it asks the authorization server for refresh
+// tokens, RFC 6749 §6).
 func challengeScopeList(field string, scopes []string) ([]string, error) {
 	var out []string
 	for _, s := range scopes {

@@ -33,9 +33,8 @@ func ExampleRequireMCPAuth() {
 	}))
 
 	requireAuth := mcpauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{
-		Issuer:         "https://auth.example.com",
-		Audience:       resource,
-		RequiredScopes: []string{"tools:read"},
+		VerifierOptions: mcpauth.VerifierOptions{Issuer: "https://auth.example.com", Audience: resource},
+		RequiredScopes:  []string{"tools:read"},
 	})
 	mux.Handle("/mcp", requireAuth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g, _ := mcpauth.GrantFromContext(r.Context())

@@ -26,10 +26,8 @@ var whoami = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 func TestMiddlewareChallenges(t *testing.T) {
 	as := newTestAS(t)
 	h := RequireMCPAuth(&RequireMCPAuthOptions{
-		Issuer:         as.issuer,
-		Audience:       testAudience,
-		RequiredScopes: []string{"tools:read", "offline_access"},
-		Logger:         quietLog,
+		VerifierOptions: VerifierOptions{Issuer: as.issuer, Audience: testAudience, Logger: quietLog},
+		RequiredScopes:  []string{"tools:read", "offline_access"},
 	})(whoami)
 	bearer := func(tok string) map[string][]string { return map[string][]string{"Authorization": {"Bearer " + tok}} }
 	now := time.Now()
@@ -109,7 +107,7 @@ func TestMiddlewareChallenges(t *testing.T) {
 func TestMiddlewareColdStart503(t *testing.T) {
 	as := newTestAS(t)
 	as.status = 503
-	h := RequireMCPAuth(&RequireMCPAuthOptions{Issuer: as.issuer, Audience: testAudience, Logger: quietLog})(whoami)
+	h := RequireMCPAuth(&RequireMCPAuthOptions{VerifierOptions: VerifierOptions{Issuer: as.issuer, Audience: testAudience, Logger: quietLog}})(whoami)
 	for range 3 {
 		r := httptest.NewRequest("POST", "/mcp", nil)
 		r.Header.Set("Authorization", "Bearer "+as.token("ES256", nil))
@@ -127,7 +125,7 @@ func TestMiddlewareColdStart503(t *testing.T) {
 func TestMiddlewareLocalRevocation(t *testing.T) {
 	local := newFakeLocal()
 	local.issue("tok-a", localGrant("ja", "ga"))
-	h := RequireMCPAuth(&RequireMCPAuthOptions{Local: local, Audience: testAudience, RequiredScopes: []string{"tools:read"}, Logger: quietLog})(whoami)
+	h := RequireMCPAuth(&RequireMCPAuthOptions{VerifierOptions: VerifierOptions{Local: local, Audience: testAudience, Logger: quietLog}, RequiredScopes: []string{"tools:read"}})(whoami)
 	do := func() *httptest.ResponseRecorder {
 		r := httptest.NewRequest("POST", "/mcp", nil)
 		r.Header.Set("Authorization", "Bearer tok-a")
@@ -171,14 +169,14 @@ func TestMiddlewareOptions(t *testing.T) {
 		ok   bool
 	}{
 		{"nil", nil, false},
-		{"no audience", &RequireMCPAuthOptions{Issuer: as.issuer}, false},
+		{"no audience", &RequireMCPAuthOptions{VerifierOptions: VerifierOptions{Issuer: as.issuer}}, false},
 		{"verifier without audience", &RequireMCPAuthOptions{Verifier: noAud}, false},
-		{"verifier without audience, audience given", &RequireMCPAuthOptions{Verifier: noAud, Audience: testAudience}, true},
+		{"verifier without audience, audience given", &RequireMCPAuthOptions{VerifierOptions: VerifierOptions{Audience: testAudience}, Verifier: noAud}, true},
 		{"verifier", &RequireMCPAuthOptions{Verifier: v}, true},
 		{"bad scope", &RequireMCPAuthOptions{Verifier: v, RequiredScopes: []string{`a"b`}}, false},
 		{"empty scope", &RequireMCPAuthOptions{Verifier: v, ChallengeScopes: []string{""}}, false},
-		{"HS256", &RequireMCPAuthOptions{Issuer: as.issuer, Audience: testAudience, Algorithms: []string{"HS256"}}, false},
-		{"relative audience", &RequireMCPAuthOptions{Issuer: as.issuer, Audience: "/mcp"}, false},
+		{"HS256", &RequireMCPAuthOptions{VerifierOptions: VerifierOptions{Issuer: as.issuer, Audience: testAudience, Algorithms: []string{"HS256"}}}, false},
+		{"relative audience", &RequireMCPAuthOptions{VerifierOptions: VerifierOptions{Issuer: as.issuer, Audience: "/mcp"}}, false},
 	}
 	for _, tt := range tests {
 		if mw, err := NewRequireMCPAuth(tt.opts); (err == nil) != tt.ok || (mw != nil) != tt.ok {
@@ -200,9 +198,8 @@ func TestMiddlewareOptions(t *testing.T) {
 func TestMiddlewareRequestScopes(t *testing.T) {
 	as := newTestAS(t)
 	h := RequireMCPAuth(&RequireMCPAuthOptions{
-		Issuer:         as.issuer,
-		Audience:       testAudience,
-		RequiredScopes: []string{"tools:read"},
+		VerifierOptions: VerifierOptions{Issuer: as.issuer, Audience: testAudience, Logger: quietLog},
+		RequiredScopes:  []string{"tools:read"},
 		RequestScopes: func(r *http.Request) ([]string, error) {
 			switch r.URL.Query().Get("op") {
 			case "exec":
@@ -218,7 +215,6 @@ func TestMiddlewareRequestScopes(t *testing.T) {
 			}
 			return nil, nil
 		},
-		Logger: quietLog,
 	})(whoami)
 	const prm = `resource_metadata="` + testPRM + `"`
 	tests := []struct {
@@ -248,8 +244,10 @@ func TestMiddlewareRequestScopes(t *testing.T) {
 	}
 	// RequestScopes never runs for a request without a valid token.
 	called := false
-	h = RequireMCPAuth(&RequireMCPAuthOptions{Issuer: as.issuer, Audience: testAudience, Logger: quietLog,
-		RequestScopes: func(*http.Request) ([]string, error) { called = true; return nil, nil }})(whoami)
+	h = RequireMCPAuth(&RequireMCPAuthOptions{
+		VerifierOptions: VerifierOptions{Issuer: as.issuer, Audience: testAudience, Logger: quietLog},
+		RequestScopes:   func(*http.Request) ([]string, error) { called = true; return nil, nil },
+	})(whoami)
 	for _, auth := range []string{"", "Bearer garbage"} {
 		r := httptest.NewRequest("POST", "/mcp", strings.NewReader(`{}`))
 		if auth != "" {
@@ -265,12 +263,10 @@ func TestMiddlewareRequestScopes(t *testing.T) {
 func TestMiddlewareChallengeScopesAndURL(t *testing.T) {
 	as := newTestAS(t)
 	h := RequireMCPAuth(&RequireMCPAuthOptions{
-		Issuer:              as.issuer,
-		Audience:            testAudience,
+		VerifierOptions:     VerifierOptions{Issuer: as.issuer, Audience: testAudience, Logger: quietLog},
 		RequiredScopes:      []string{"mcp:write"},
 		ChallengeScopes:     []string{"mcp:basic", "offline_access", "mcp:basic"},
 		ResourceMetadataURL: `https://mcp.example.com/prm?x="q"\`,
-		Logger:              quietLog,
 	})(whoami)
 	tests := []struct {
 		token      string
@@ -298,7 +294,7 @@ func TestMiddlewareChallengeScopesAndURL(t *testing.T) {
 func TestMiddlewareExtraAudience(t *testing.T) {
 	as := newTestAS(t)
 	v := as.verifier(t, nil)
-	h := RequireMCPAuth(&RequireMCPAuthOptions{Verifier: v, Audience: testAudience + "/other", Logger: quietLog})(whoami)
+	h := RequireMCPAuth(&RequireMCPAuthOptions{VerifierOptions: VerifierOptions{Audience: testAudience + "/other", Logger: quietLog}, Verifier: v})(whoami)
 	r := httptest.NewRequest("POST", "/mcp", nil)
 	r.Header.Set("Authorization", "Bearer "+as.token("ES256", nil))
 	w := httptest.NewRecorder()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauthtest"
 )
 
 // TestNewServerLeavesConfigAlone: NewServer must not write into the
@@ -20,7 +21,7 @@ func TestNewServerLeavesConfigAlone(t *testing.T) {
 			DefaultScopes:     []string{"read"},
 			ScopeDescriptions: map[string]string{"read": "Read"},
 			Resources:         []string{resourceA},
-			TestAutoApprove:   autoSubject,
+			Authenticator:     mcpauthtest.AutoApprove(autoSubject),
 			StaticClients:     staticClients(),
 			RateLimits:        &mcpauth.RateLimits{Limits: map[string]mcpauth.Rate{mcpauth.EndpointToken: {Requests: 50, Per: time.Minute}}},
 			Logger:            discard,

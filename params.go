@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file reads OAuth request parameters (RFC 6749 §3.1, §3.2).
+
 import (
 	"encoding/json"
 	"io"
@@ -20,7 +22,7 @@ var singleValued = []string{"client_id", "redirect_uri", "response_type", "scope
 
 // readParams reads OAuth parameters: the query for GET, else the body as
 // application/x-www-form-urlencoded or, when allowJSON, an application/json
-// object (which the original package's clients send). Bodies are size-limited.
+// object (which some clients send). Bodies are size-limited.
 func readParams(w http.ResponseWriter, r *http.Request, allowJSON bool) (url.Values, error) {
 	var v url.Values
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {

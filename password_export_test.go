@@ -29,5 +29,5 @@ func PasswordCheckSlots(s *Server) int { return cap(s.pwSlots) }
 
 // DummyHashParams are the argon2id parameters checked for unknown names.
 func DummyHashParams(s *Server) string {
-	return fmt.Sprintf("m=%d,t=%d,p=%d,salt=%d,key=%d", s.pwDummy.memory, s.pwDummy.time, s.pwDummy.threads, len(s.pwDummy.salt), len(s.pwDummy.key))
+	return fmt.Sprintf("m=%d,t=%d,p=%d,salt=%d,key=%d", s.pwDummy.Memory, s.pwDummy.Time, s.pwDummy.Threads, len(s.pwDummy.Salt), len(s.pwDummy.Key))
 }

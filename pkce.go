@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file implements RFC 7636, Proof Key for Code Exchange (S256).
+
 import (
 	"crypto/sha256"
 	"crypto/subtle"

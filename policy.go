@@ -1,5 +1,8 @@
 package mcpauth
 
+// This file implements the grant policy: which requested scopes a user may
+// grant a client (RFC 6749 §3.3).
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file defines the per-endpoint rate limits.
+
 import (
 	"errors"
 	"fmt"
@@ -28,6 +30,7 @@ type Rate struct {
 	Per      time.Duration
 }
 
+// String formats the rate as ParseRateLimits reads it, e.g. "10/1m0s".
 func (r Rate) String() string { return fmt.Sprintf("%d/%s", r.Requests, r.Per) }
 
 // RateLimits limits requests per endpoint and client address. IPv6 clients
@@ -40,7 +43,7 @@ type RateLimits struct {
 	Limits map[string]Rate
 }
 
-// DefaultRateLimits returns the original package's table: authorize 10/min,
+// DefaultRateLimits returns the default table: authorize 10/min,
 // token 20/min, introspect 30/min, revoke 20/min, everything else 100/min;
 // plus password attempts on the login page, 20/min.
 func DefaultRateLimits() *RateLimits {
@@ -135,6 +138,7 @@ func DefaultLoginBackoff() *LoginBackoff {
 	return &LoginBackoff{Free: 5, Base: time.Second, Max: 15 * time.Minute}
 }
 
+// String formats the back-off as ParseLoginBackoff reads it.
 func (b *LoginBackoff) String() string {
 	if b.Disabled {
 		return "off"

@@ -1,5 +1,8 @@
 package mcpauth
 
+// This file implements the redirect URI rules: OAuth 2.1 §2.3.1 and §7.12,
+// RFC 8252 §7.1 and §7.3.
+
 import (
 	"errors"
 	"net/url"

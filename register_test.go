@@ -149,6 +149,10 @@ func TestRegisterRejections(t *testing.T) {
 		{"unsupported scope", e, map[string]any{"redirect_uris": ok, "scope": "read admin"}, "invalid_client_metadata"},
 		{"logo_uri javascript", e, map[string]any{"redirect_uris": ok, "logo_uri": "javascript:alert(1)"}, "invalid_client_metadata"},
 		{"client_uri http", e, map[string]any{"redirect_uris": ok, "client_uri": "http://app.example.com"}, "invalid_client_metadata"},
+		// The rules shared with client ID metadata documents (clientmeta).
+		{"tos_uri with user info", e, map[string]any{"redirect_uris": ok, "tos_uri": "https://u:p@app.example.com/tos"}, "invalid_client_metadata"},
+		{"policy_uri with a quote", e, map[string]any{"redirect_uris": ok, "policy_uri": `https://app.example.com/"p`}, "invalid_client_metadata"},
+		{"too many contacts", e, map[string]any{"redirect_uris": ok, "contacts": strings.Split(strings.Repeat("a@x.example ", 11), " ")[:11]}, "invalid_client_metadata"},
 		{"client_name too long", e, map[string]any{"redirect_uris": ok, "client_name": strings.Repeat("n", 201)}, "invalid_client_metadata"},
 		{"wrong type", e, map[string]any{"redirect_uris": ok, "client_name": 42}, "invalid_client_metadata"},
 		{"not in AllowedRedirectURIs", restricted, map[string]any{"redirect_uris": ok}, "invalid_redirect_uri"},

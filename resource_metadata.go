@@ -29,10 +29,11 @@ type ProtectedResource struct {
 	Resource string
 	// AuthorizationServers (authorization_servers) are the issuer
 	// identifiers of the authorization servers clients may use (RFC 8414).
-	// The MCP spec requires at least one (RS2).
+	// The MCP authorization spec requires at least one.
 	AuthorizationServers []string
 	// ScopesSupported (scopes_supported) are the scopes clients may request
-	// for this resource. Recommended. offline_access is dropped (MCP RS15).
+	// for this resource. Recommended. offline_access is dropped: it is
+	// asked of the authorization server, not of a resource.
 	ScopesSupported []string
 	// ResourceName (resource_name) is a human-readable name. Recommended.
 	ResourceName string
@@ -142,7 +143,8 @@ func checkResourceURL(resource string) error {
 // /.well-known/oauth-protected-resource/mcp and https://host (or
 // https://host/) gives /.well-known/oauth-protected-resource. A query is
 // kept. MCP clients try this path-based form when the challenge carries no
-// resource_metadata (MCP 2025-11-25 RS3b).
+// resource_metadata (MCP 2025-11-25 §Protected Resource Metadata
+// Discovery Requirements).
 func ProtectedResourceMetadataPath(resource string) (string, error) {
 	if err := checkResourceURL(resource); err != nil {
 		return "", err

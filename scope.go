@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file implements scope parameters (RFC 6749 §3.3).
+
 import (
 	"slices"
 	"strings"

@@ -1,5 +1,9 @@
 package mcpauth
 
+// This file implements the Server: construction, routing, and the error
+// styles of its routes (RFC 6749 §5.2 JSON, our pages, or redirects to the
+// client, RFC 6749 §4.1.2.1).
+
 import (
 	"context"
 	"errors"
@@ -16,9 +20,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpauth/mcpauth/internal/browser"
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/ratelimit"
 	"github.com/mcpauth/mcpauth/internal/secret"
+	"github.com/mcpauth/mcpauth/internal/signing"
 )
 
 // Server is the authorization server: an http.Handler serving every endpoint
@@ -34,7 +40,7 @@ type Server struct {
 
 	clients   *timedClients
 	grants    GrantStore
-	keys      *keyManager
+	keys      *signing.Manager
 	authority authority
 	limiter   *ratelimit.Limiter
 	// Built-in login page: password-check slots, per-account back-off (nil
@@ -43,7 +49,7 @@ type Server struct {
 	pwWaiting atomic.Int64
 	pwChecks  atomic.Int64
 	pwBackoff *ratelimit.Backoff
-	pwDummy   *argonHash // checked for unknown names
+	pwDummy   *browser.Hash // checked for unknown names
 	log       *slog.Logger
 	now       func() time.Time
 
@@ -104,24 +110,28 @@ func NewServer(cfg Config) (*Server, error) {
 	for i := range cfg.StaticClients {
 		s.static[cfg.StaticClients[i].ID] = &cfg.StaticClients[i]
 	}
-	s.keys = &keyManager{
-		store:        &timedKeys{s: cfg.Keys, d: cfg.StoreTimeout},
-		alg:          cfg.SigningAlgorithm,
-		rotateEvery:  cfg.KeyRotationPeriod,
-		refreshEvery: cfg.KeyRefreshInterval,
-		tokenTTL:     cfg.AccessTokenTTL,
-		now:          cfg.Now,
-		log:          cfg.Logger,
-	}
+	s.keys = signing.New(signing.Options{
+		Store:        &timedKeys{s: cfg.Keys, d: cfg.StoreTimeout},
+		Alg:          cfg.SigningAlgorithm,
+		RotateEvery:  cfg.KeyRotationPeriod,
+		RefreshEvery: cfg.KeyRefreshInterval,
+		TokenTTL:     cfg.AccessTokenTTL,
+		SessionTTL:   sessionTTL,
+		Now:          cfg.Now,
+		Log:          cfg.Logger,
+	})
 	if cfg.RateLimits != nil && !cfg.RateLimits.Disabled {
 		s.limiter = ratelimit.New(cfg.Now)
 	}
 	s.pwSlots = make(chan struct{}, cfg.PasswordCheckConcurrency)
-	s.pwDummy = dummyFor(cfg.Users)
+	s.pwDummy = browser.DummyHash
+	if len(cfg.Users) > 0 {
+		s.pwDummy = browser.DummyFor(cfg.Users[0].PasswordHash)
+	}
 	if lb := cfg.LoginBackoff; !lb.Disabled {
 		s.pwBackoff = ratelimit.NewBackoff(cfg.Now, lb.Free, lb.Base, lb.Max, maxBackoffAccounts)
 	}
-	if cfg.Grantex != nil {
+	if cfg.Grantex.Client != nil {
 		s.authority, err = newGrantexAuthority(s)
 		if err != nil {
 			return nil, err
@@ -131,7 +141,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := s.keys.current(ctx); err != nil {
+	if _, err := s.keys.Current(ctx); err != nil {
 		return nil, fmt.Errorf("mcpauth: %w", err)
 	}
 	s.routes()
@@ -171,19 +181,59 @@ const (
 	wellKnownOIDC = "/.well-known/openid-configuration"
 )
 
-// route describes one endpoint: its methods, rate-limit bucket and whether
-// browsers on other origins may call it (CORS without credentials).
+// route describes one endpoint: its methods, rate-limit bucket, whether
+// browsers on other origins may call it (CORS without credentials), and how
+// the errors its handler returns are answered.
 type route struct {
-	methods  string
-	limit    string
-	cors     bool
-	handler  func(http.ResponseWriter, *http.Request)
-	oauthish bool // errors in RFC 6749 JSON (false: HTML pages)
+	methods string
+	limit   string
+	cors    bool
+	handler func(http.ResponseWriter, *http.Request) error
+	errors  errorStyle
+}
+
+// errorStyle is how a route answers the errors its handler returns.
+type errorStyle int
+
+const (
+	// errorsJSON: RFC 6749 §5.2 JSON, for the endpoints clients call.
+	errorsJSON errorStyle = iota
+	// errorsPage: our HTML error page for browsers (JSON for other callers).
+	errorsPage
+	// errorsRedirect: a step of the authorization flow. A [*clientError]
+	// goes back to the client's redirect URI with error, state and iss
+	// (RFC 6749 §4.1.2.1, RFC 9207); anything else as errorsPage.
+	errorsRedirect
+)
+
+// clientError is an authorization error to send to the client's redirect
+// URI rather than show (see errorsRedirect).
+type clientError struct {
+	redirectURI, state string
+	err                error
+}
+
+func (e *clientError) Error() string { return e.err.Error() }
+func (e *clientError) Unwrap() error { return e.err }
+
+// toClient returns err as one to redirect to the client with state.
+func toClient(redirectURI, state string, err error) error {
+	return &clientError{redirectURI: redirectURI, state: state, err: err}
+}
+
+// answerError answers a handler's error in its route's style.
+func (s *Server) answerError(w http.ResponseWriter, r *http.Request, style errorStyle, err error) {
+	var ce *clientError
+	if style == errorsRedirect && errors.As(err, &ce) {
+		s.redirectError(w, r, ce.redirectURI, ce.state, ce.err)
+		return
+	}
+	s.fail(w, r, style == errorsJSON, err)
 }
 
 func (s *Server) routes() {
 	s.mux = http.NewServeMux()
-	meta := route{methods: "GET, HEAD", limit: EndpointDefault, cors: true, handler: s.handleMetadata, oauthish: true}
+	meta := route{methods: "GET, HEAD", limit: EndpointDefault, cors: true, handler: s.handleMetadata, errors: errorsJSON}
 	// RFC 8414 §3.1 path insertion, and the OIDC Discovery forms clients also probe.
 	s.handle(wellKnownAS+s.basePath, meta)
 	s.handle(wellKnownOIDC+s.basePath, meta)
@@ -191,21 +241,24 @@ func (s *Server) routes() {
 		s.handle(s.basePath+wellKnownAS, meta)
 		s.handle(s.basePath+wellKnownOIDC, meta)
 	}
-	s.handle(s.basePath+pathJWKS, route{methods: "GET, HEAD", limit: EndpointDefault, cors: true, handler: s.handleJWKS, oauthish: true})
+	s.handle(s.basePath+pathJWKS, route{methods: "GET, HEAD", limit: EndpointDefault, cors: true, handler: s.handleJWKS, errors: errorsJSON})
 	if !s.cfg.DisableRegistration {
-		s.handle(s.basePath+pathRegister, route{methods: "POST", limit: EndpointRegister, cors: true, handler: s.handleRegister, oauthish: true})
+		s.handle(s.basePath+pathRegister, route{methods: "POST", limit: EndpointRegister, cors: true, handler: s.handleRegister, errors: errorsJSON})
 	}
-	s.handle(s.basePath+pathAuthorize, route{methods: "GET, POST", limit: EndpointAuthorize, handler: s.handleAuthorize})
+	s.handle(s.basePath+pathAuthorize, route{methods: "GET, POST", limit: EndpointAuthorize, handler: s.handleAuthorize, errors: errorsRedirect})
 	// One browser login takes several page requests: only /authorize itself
 	// counts against the authorize limit.
-	s.handle(s.basePath+pathLogin, route{methods: "GET, POST", limit: EndpointDefault, handler: s.handleLogin})
-	s.handle(s.basePath+pathLogout, route{methods: "POST", limit: EndpointDefault, handler: s.handleLogout})
-	s.handle(s.basePath+pathConsent, route{methods: "GET, POST", limit: EndpointDefault, handler: s.handleConsent})
-	s.handle(s.basePath+pathCallback, route{methods: "GET", limit: EndpointDefault, handler: s.handleCallback})
-	s.handle(s.basePath+pathToken, route{methods: "POST", limit: EndpointToken, cors: true, handler: s.handleToken, oauthish: true})
-	s.handle(s.basePath+pathIntrospect, route{methods: "POST", limit: EndpointIntrospect, cors: true, handler: s.handleIntrospect, oauthish: true})
-	s.handle(s.basePath+pathRevoke, route{methods: "POST", limit: EndpointRevoke, cors: true, handler: s.handleRevoke, oauthish: true})
-	s.handle(s.basePath+pathAssets, route{methods: "GET, HEAD", limit: EndpointDefault, handler: s.handleAssets})
+	s.handle(s.basePath+pathLogin, route{methods: "GET, POST", limit: EndpointDefault, handler: s.handleLogin, errors: errorsRedirect})
+	s.handle(s.basePath+pathLogout, route{methods: "POST", limit: EndpointDefault, handler: s.handleLogout, errors: errorsPage})
+	s.handle(s.basePath+pathConsent, route{methods: "GET, POST", limit: EndpointDefault, handler: s.handleConsent, errors: errorsRedirect})
+	if gx, ok := s.authority.(*grantexAuthority); ok {
+		// Managed mode only: the browser's way back from Grantex's consent page.
+		s.handle(s.basePath+pathCallback, route{methods: "GET", limit: EndpointDefault, handler: gx.handleCallback, errors: errorsRedirect})
+	}
+	s.handle(s.basePath+pathToken, route{methods: "POST", limit: EndpointToken, cors: true, handler: s.handleToken, errors: errorsJSON})
+	s.handle(s.basePath+pathIntrospect, route{methods: "POST", limit: EndpointIntrospect, cors: true, handler: s.handleIntrospect, errors: errorsJSON})
+	s.handle(s.basePath+pathRevoke, route{methods: "POST", limit: EndpointRevoke, cors: true, handler: s.handleRevoke, errors: errorsJSON})
+	s.handle(s.basePath+pathAssets, route{methods: "GET, HEAD", limit: EndpointDefault, handler: s.handleAssets, errors: errorsJSON})
 }
 
 // handle registers r at path with method checks, CORS, rate limiting and
@@ -227,14 +280,14 @@ func (s *Server) handle(path string, r route) {
 		}
 		if !methodAllowed(r.methods, req.Method) {
 			h.Set("Allow", r.methods)
-			s.fail(w, req, r.oauthish, oauth.MethodNotAllowed(r.methods))
+			s.fail(w, req, r.errors == errorsJSON, oauth.MethodNotAllowed(r.methods))
 			return
 		}
 		if s.limiter != nil {
 			if rate, ok := s.cfg.RateLimits.For(r.limit); ok {
 				// One bucket per endpoint (path) and client IP, even where endpoints share a rate.
 				if wait := s.limiter.Allow(path+"|"+s.clientIP(req), rate.Requests, rate.Per); wait > 0 {
-					s.fail(w, req, r.oauthish, oauth.TooManyRequests(wait))
+					s.fail(w, req, r.errors == errorsJSON, oauth.TooManyRequests(wait))
 					return
 				}
 			}
@@ -245,10 +298,12 @@ func (s *Server) handle(path string, r route) {
 					panic(p)
 				}
 				s.log.Error("mcpauth: handler panic", "path", req.URL.Path, "panic", p, "stack", string(debug.Stack()))
-				s.fail(w, req, r.oauthish, oauth.ServerError("internal error"))
+				s.fail(w, req, r.errors == errorsJSON, oauth.ServerError("internal error"))
 			}
 		}()
-		r.handler(w, req)
+		if err := r.handler(w, req); err != nil {
+			s.answerError(w, req, r.errors, err)
+		}
 	})
 }
 
@@ -404,4 +459,11 @@ func (c Config) clone() Config {
 		c.RateLimits = &rl
 	}
 	return c
+}
+
+// RotateSigningKey publishes a new signing key now (it signs after the
+// publication delay) and retires the current ones once their tokens expire.
+// It rotates the session key of login cookies and CSRF tokens likewise.
+func (s *Server) RotateSigningKey(ctx context.Context) error {
+	return s.keys.Rotate(ctx)
 }

@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file implements upstream sign-in providers on the built-in login page.
+
 import (
 	"net/http"
 	"net/url"
@@ -62,13 +64,13 @@ func (s *Server) providerUser(r *http.Request) (User, bool, error) {
 
 // startProviderSignIn answers the login page's "Continue with …" link: the
 // provider's SignIn, which must come back to this request's consent step.
-func (s *Server) startProviderSignIn(w http.ResponseWriter, r *http.Request, pendingID, index string) {
+func (s *Server) startProviderSignIn(w http.ResponseWriter, r *http.Request, pendingID, index string) error {
 	i, err := strconv.Atoi(index)
 	if err != nil || i < 0 || i >= len(s.cfg.SignInProviders) {
-		s.fail(w, r, false, noRedirect(oauth.InvalidRequest("unknown sign-in provider")))
-		return
+		return noRedirect(oauth.InvalidRequest("unknown sign-in provider"))
 	}
 	s.cfg.SignInProviders[i].Authenticator.SignIn(w, r, s.consentURL(pendingID))
+	return nil
 }
 
 // providerLinks are the login page's "Continue with …" links.

@@ -30,7 +30,7 @@ func (p fakeProvider) SignIn(w http.ResponseWriter, r *http.Request, returnTo st
 
 func withProviders(passwords bool, providers ...mcpauth.SignInProvider) func(*mcpauth.Config) {
 	return func(c *mcpauth.Config) {
-		c.TestAutoApprove = ""
+		c.Authenticator = nil
 		c.SignInProviders = providers
 		if !passwords {
 			c.Users = nil

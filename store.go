@@ -1,9 +1,13 @@
 package mcpauth
 
+// This file defines the store interfaces and the records they keep.
+
 import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/mcpauth/mcpauth/internal/signing"
 )
 
 // Store errors. Implementations return these (wrapped is fine) so the server
@@ -19,9 +23,11 @@ var (
 	ErrRefreshReused = errors.New("mcpauth: refresh token already used")
 	// ErrConflict: a record with that key exists.
 	ErrConflict = errors.New("mcpauth: already exists")
-	// ErrUnavailable wraps store failures that are worth retrying (the
-	// database is down); endpoints answer 503 temporarily_unavailable.
-	ErrUnavailable = errors.New("mcpauth: store unavailable")
+	// ErrUnavailable: the work cannot be done now but may be retried: the
+	// store is down (stores wrap their failures in it), or a token cannot
+	// be verified ([*UnavailableError]). Endpoints answer 503
+	// temporarily_unavailable, the middleware with Retry-After.
+	ErrUnavailable = errors.New("mcpauth: unavailable")
 )
 
 // CodeRecord is what an authorization code stands for. Stores key it by the
@@ -109,10 +115,28 @@ type Redemption struct {
 }
 
 // GrantStore keeps codes, grants, refresh tokens, pending logins and the
-// access-token deny list. Every single-use operation is atomic: of many
-// concurrent callers, across any number of replicas, exactly one wins.
-// Keys named digest are SHA-256 digests (base64url) of secrets the store never sees.
+// access-token deny list: one store implements every role below, so that
+// operations spanning roles (RedeemCode creates grants and a refresh token;
+// RevokeGrant ends refresh tokens) are atomic. Every single-use operation
+// is atomic too: of many concurrent callers, across any number of
+// replicas, exactly one wins. Keys named digest are SHA-256 digests
+// (base64url) of secrets the store never sees.
 type GrantStore interface {
+	CodeStore
+	RefreshStore
+	PendingStore
+	RevocationStore
+	// DeleteExpired removes at most limit records of every role that
+	// expired before now (consumed codes, rotated tokens, deny-list entries, old grants) and
+	// reports how many it removed. A revoked grant is its revocation's
+	// tombstone: it is removed only at its ExpiresAt, which bounds the exp
+	// of every access token issued for it (see Server's token minting).
+	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
+}
+
+// CodeStore is the authorization-code role of a [GrantStore] (OAuth 2.1
+// §4.1.2-§4.1.3): single-use codes and their atomic redemption.
+type CodeStore interface {
 	// SaveCode stores a code record until rec.ExpiresAt.
 	SaveCode(ctx context.Context, digest string, rec *CodeRecord) error
 	// ConsumeCode marks the code used and returns its record to exactly one
@@ -131,16 +155,11 @@ type GrantStore interface {
 	// give ErrNotFound. On any error nothing changed: the code stays
 	// redeemable and no grant or refresh token was stored.
 	RedeemCode(ctx context.Context, digest string, r *Redemption) (*CodeRecord, error)
+}
 
-	// CreateGrant stores a new grant.
-	CreateGrant(ctx context.Context, g *GrantRecord) error
-	// GetGrant returns ErrNotFound for unknown or expired grants; a revoked
-	// grant is returned with RevokedAt set.
-	GetGrant(ctx context.Context, id string) (*GrantRecord, error)
-	// RevokeGrant marks the grant revoked at `at` and ends its refresh tokens.
-	// Revoking an unknown or revoked grant is not an error.
-	RevokeGrant(ctx context.Context, id string, at time.Time) error
-
+// RefreshStore is the refresh-token role of a [GrantStore] (OAuth 2.1
+// §4.3.1): rotation with reuse detection.
+type RefreshStore interface {
 	// SaveRefresh stores a refresh token record.
 	SaveRefresh(ctx context.Context, digest string, rec *RefreshRecord) error
 	// RotateRefresh atomically retires the token at oldDigest and stores next
@@ -159,12 +178,17 @@ type GrantStore interface {
 	// GetRefresh returns a live (unrotated, unexpired, grant not revoked)
 	// refresh token's record, or ErrNotFound.
 	GetRefresh(ctx context.Context, digest string) (*RefreshRecord, error)
+	// LookupRefresh is GetRefresh that tells a rotated token from an
+	// unknown one without writing: a token already rotated (unexpired, its
+	// grant live) comes back with its record and ErrRefreshReused, as
+	// RotateRefresh would answer it; unknown, expired or revoked-grant
+	// tokens give ErrNotFound.
+	LookupRefresh(ctx context.Context, digest string) (*RefreshRecord, error)
+}
 
-	// DenyToken deny-lists an access token's jti until it expires.
-	DenyToken(ctx context.Context, jti string, until time.Time) error
-	// IsRevoked reports whether jti is deny-listed or grantID is revoked.
-	IsRevoked(ctx context.Context, jti, grantID string) (bool, error)
-
+// PendingStore is the pending-authorization role of a [GrantStore]: the
+// requests waiting for the user to sign in and consent.
+type PendingStore interface {
 	// SavePending stores a pending authorization until p.ExpiresAt.
 	SavePending(ctx context.Context, digest string, p *PendingAuthorization) error
 	// GetPending returns a pending authorization without consuming it.
@@ -178,31 +202,31 @@ type GrantStore interface {
 	// requests were consumed. The server calls it after every SavePending, so it must be
 	// cheap: proportional to what it removes, not to what it keeps.
 	TrimPending(ctx context.Context, keep int) (int, error)
-
-	// DeleteExpired removes at most limit records that expired before now
-	// (consumed codes, rotated tokens, deny-list entries, old grants) and
-	// reports how many it removed. A revoked grant is its revocation's
-	// tombstone: it is removed only at its ExpiresAt, which bounds the exp
-	// of every access token issued for it (see Server's token minting).
-	DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error)
 }
 
-// SigningKey is a private signing key as the key store keeps it.
-type SigningKey struct {
-	// ID is the kid: the RFC 7638 thumbprint of the public key.
-	ID        string `json:"kid"`
-	Algorithm string `json:"alg"`
-	// PrivateJWK is the private key as a JWK (JSON). Stores may encrypt it at rest.
-	PrivateJWK []byte `json:"-"`
-	// CreatedAt is when the key was made and published in the JWKS.
-	CreatedAt time.Time `json:"created_at"`
-	// SignFrom is when it starts signing: after every replica and client
-	// cache has seen it published.
-	SignFrom time.Time `json:"sign_from"`
-	// ExpiresAt is when it leaves the JWKS: after the last token it signed
-	// has expired. Zero until the key is retired.
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
+// RevocationStore is the grant and revocation role of a [GrantStore] (RFC
+// 7009): grants, their revocation, and the access-token deny list.
+type RevocationStore interface {
+	// CreateGrant stores a new grant.
+	CreateGrant(ctx context.Context, g *GrantRecord) error
+	// GetGrant returns ErrNotFound for unknown or expired grants; a revoked
+	// grant is returned with RevokedAt set.
+	GetGrant(ctx context.Context, id string) (*GrantRecord, error)
+	// RevokeGrant marks the grant revoked at `at` and ends its refresh tokens.
+	// Revoking an unknown or revoked grant is not an error.
+	RevokeGrant(ctx context.Context, id string, at time.Time) error
+
+	// DenyToken deny-lists an access token's jti until it expires.
+	DenyToken(ctx context.Context, jti string, until time.Time) error
+	// IsRevoked reports whether jti is deny-listed or grantID is revoked.
+	IsRevoked(ctx context.Context, jti, grantID string) (bool, error)
 }
+
+// SigningKey is a key as the [KeyStore] keeps it: a private signing key
+// (ID the RFC 7638 thumbprint, PrivateJWK the private JWK, which stores may
+// encrypt at rest; CreatedAt, SignFrom and ExpiresAt its publication,
+// signing and retirement times), or a session key.
+type SigningKey = signing.Key
 
 // KeyStore keeps the signing keys shared by all replicas, and beside them
 // the random session keys of login cookies and CSRF tokens (Algorithm

@@ -194,6 +194,13 @@ func (b *blockingGrants) GetRefresh(ctx context.Context, d string) (*mcpauth.Ref
 	return b.GrantStore.GetRefresh(ctx, d)
 }
 
+func (b *blockingGrants) LookupRefresh(ctx context.Context, d string) (*mcpauth.RefreshRecord, error) {
+	if b.block.Load() {
+		return nil, b.wait(ctx)
+	}
+	return b.GrantStore.LookupRefresh(ctx, d)
+}
+
 // TestStoreDeadline: a store that does not answer gives JSON 503
 // temporarily_unavailable with Retry-After after Config.StoreTimeout, not a
 // request that hangs with it (issue 9.7).
@@ -370,5 +377,49 @@ func TestAccessTokenCappedAtGrantEnd(t *testing.T) {
 	e2.clock.Advance(2*time.Hour - 10*time.Second)
 	if code, _ := oauthError(t, e2.refresh("pub", m["refresh_token"].(string), nil)); code != "invalid_grant" {
 		t.Fatalf("refresh 10 s before the grant's end: %q, want invalid_grant", code)
+	}
+}
+
+// rotationCounter counts the store's refresh rotations (writes).
+type rotationCounter struct {
+	mcpauth.GrantStore
+	rotations atomic.Int32
+}
+
+func (c *rotationCounter) RotateRefresh(ctx context.Context, o, n string, next *mcpauth.RefreshRecord, w time.Duration) (*mcpauth.RefreshRecord, error) {
+	c.rotations.Add(1)
+	return c.GrantStore.RotateRefresh(ctx, o, n, next, w)
+}
+
+// TestRefreshReuseWithoutWrites: an unknown or already rotated refresh
+// token is judged by a lookup (GrantStore.LookupRefresh), not by a
+// throw-away rotation; the reuse still ends the whole grant. (Within
+// Config.RefreshRetryWindow the same client's retry is decided by the
+// rotation itself, atomically: the window is off here.)
+func TestRefreshReuseWithoutWrites(t *testing.T) {
+	counter := &rotationCounter{}
+	e := newEnv(t, func(c *mcpauth.Config) {
+		counter.GrantStore = c.Grants
+		c.Grants = counter
+		c.RefreshRetryWindow = -1
+	})
+	m := e.tokens("pub", nil)
+	rt1 := m["refresh_token"].(string)
+	if resp := e.refresh("pub", rt1, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("refresh: %d %s", resp.StatusCode, peek(resp))
+	}
+	if n := counter.rotations.Load(); n != 1 {
+		t.Fatalf("one refresh made %d rotations", n)
+	}
+	for _, rt := range []string{"rt_unknown", rt1} {
+		if code, status := oauthError(t, e.refresh("pub", rt, nil)); code != "invalid_grant" || status != http.StatusBadRequest {
+			t.Errorf("refresh(%.10s): (%q, %d), want invalid_grant 400", rt, code, status)
+		}
+	}
+	if n := counter.rotations.Load(); n != 1 {
+		t.Errorf("an unknown and a reused token made %d more rotations, want none", n-1)
+	}
+	if e.active(m["access_token"].(string)) {
+		t.Errorf("the grant survived the reuse of its refresh token")
 	}
 }

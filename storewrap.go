@@ -1,5 +1,7 @@
 package mcpauth
 
+// This file wraps the stores with deadlines and bookkeeping.
+
 import (
 	"context"
 	"errors"
@@ -81,6 +83,10 @@ func (g *timedGrants) RotateRefresh(ctx context.Context, oldDigest, newDigest st
 	return deadlineCall(ctx, g.d, "RotateRefresh", func(ctx context.Context) (*RefreshRecord, error) {
 		return g.s.RotateRefresh(ctx, oldDigest, newDigest, next, retryWindow)
 	})
+}
+
+func (g *timedGrants) LookupRefresh(ctx context.Context, digest string) (*RefreshRecord, error) {
+	return deadlineCall(ctx, g.d, "LookupRefresh", func(ctx context.Context) (*RefreshRecord, error) { return g.s.LookupRefresh(ctx, digest) })
 }
 
 func (g *timedGrants) GetRefresh(ctx context.Context, digest string) (*RefreshRecord, error) {

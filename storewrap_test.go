@@ -14,7 +14,7 @@ func TestSweepDeletesIdleClients(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	clients := NewMemoryClientStore()
 	s, err := NewServer(Config{
-		Issuer: "http://127.0.0.1:8080", Scopes: []string{"a"}, TestAutoApprove: "alice",
+		Issuer: "http://127.0.0.1:8080", Scopes: []string{"a"}, Authenticator: testAutoApprove("alice"),
 		Clients: clients, Now: clock.Now, ClientIdleExpiry: 90 * 24 * time.Hour,
 	})
 	if err != nil {

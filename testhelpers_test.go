@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauthtest"
 )
 
 // Shared fixtures of the endpoint tests. Requests go straight to
@@ -94,9 +95,9 @@ type env struct {
 	t       testing.TB
 	srv     *mcpauth.Server
 	issuer  string
-	clients *mcpauth.MemoryClientStore
-	grants  *mcpauth.MemoryGrantStore
-	keys    *mcpauth.MemoryKeyStore
+	clients mcpauth.ClientStore
+	grants  mcpauth.GrantStore
+	keys    mcpauth.KeyStore
 	clock   *fakeClock
 	logs    *syncBuffer
 }
@@ -116,7 +117,7 @@ func staticClients() []mcpauth.Client {
 	}
 }
 
-// newEnv builds a server at testIssuer: TestAutoApprove (no pages), rate
+// newEnv builds a server at testIssuer: mcpauthtest.AutoApprove (no pages), rate
 // limits off, a fake clock at testEpoch. edits adjust the Config.
 func newEnv(t testing.TB, edits ...func(*mcpauth.Config)) *env {
 	t.Helper()
@@ -130,8 +131,8 @@ func newEnv(t testing.TB, edits ...func(*mcpauth.Config)) *env {
 		Scopes:            []string{"read", "write"},
 		ScopeDescriptions: map[string]string{"read": "Read your notes", "write": "Change your notes"},
 		Resources:         []string{resourceA, resourceB},
-		AgentID:           testAgentID,
-		TestAutoApprove:   autoSubject,
+		Grantex:           mcpauth.GrantexConfig{AgentID: testAgentID},
+		Authenticator:     mcpauthtest.AutoApprove(autoSubject),
 		StaticClients:     staticClients(),
 		Clients:           e.clients,
 		Grants:            e.grants,
@@ -158,7 +159,7 @@ func newEnv(t testing.TB, edits ...func(*mcpauth.Config)) *env {
 func withUsers(t testing.TB) func(*mcpauth.Config) {
 	h := passwordHash(t)
 	return func(c *mcpauth.Config) {
-		c.TestAutoApprove = ""
+		c.Authenticator = nil
 		c.Users = []mcpauth.PasswordUser{{Username: "alice", PasswordHash: h, Subject: "user-alice"}}
 	}
 }

@@ -480,7 +480,7 @@ func TestTokenRefreshIssuance(t *testing.T) {
 func TestAccessTokenClaims(t *testing.T) {
 	for _, alg := range []string{"ES256", "EdDSA", "RS256"} {
 		t.Run(alg, func(t *testing.T) {
-			e := newEnv(t, func(c *mcpauth.Config) { c.SigningAlgorithm, c.DeveloperID = alg, "dev-7" })
+			e := newEnv(t, func(c *mcpauth.Config) { c.SigningAlgorithm, c.Grantex.DeveloperID = alg, "dev-7" })
 			m := e.tokens("pub1", url.Values{"scope": {"read write"}, "resource": {resourceB}})
 			hdr, claims := jwtParts(t, m["access_token"].(string))
 			if hdr["typ"] != "at+jwt" || hdr["alg"] != alg || hdr["kid"] == nil || hdr["kid"] == "" {

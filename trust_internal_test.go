@@ -31,7 +31,7 @@ func TestCIMDTrustAndConsent(t *testing.T) {
 		}
 	}
 	e := newCIMDEnv(t, docs, func(c *Config) {
-		c.TestAutoApprove = ""
+		c.Authenticator = nil
 		c.Users = []PasswordUser{{Username: "alice", PasswordHash: hash}}
 	}, false)
 	jar, _ := cookiejar.New(nil)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauthtest"
 )
 
 // registerPublic registers a public client over HTTP and returns its client_id.
@@ -59,7 +60,7 @@ func TestAuthorizeStateSizeLimit(t *testing.T) {
 			}
 		})
 	}
-	if _, err := mcpauth.NewServer(mcpauth.Config{Issuer: testIssuer, Scopes: []string{"a"}, TestAutoApprove: "x", MaxStateLength: -1}); err == nil {
+	if _, err := mcpauth.NewServer(mcpauth.Config{Issuer: testIssuer, Scopes: []string{"a"}, Authenticator: mcpauthtest.AutoApprove("x"), MaxStateLength: -1}); err == nil {
 		t.Error("NewServer accepted MaxStateLength -1")
 	}
 }

@@ -22,19 +22,15 @@ import (
 	"github.com/mcpauth/mcpauth/internal/jwks"
 )
 
-// Verification errors. Every error from [Verifier.Verify] matches one of
-// these with errors.Is, or is the caller's context error.
+// ErrInvalidToken is the verification refusal. Every error from
+// [Verifier.Verify] matches it or [ErrUnavailable] with errors.Is, or is
+// the caller's context error.
 var (
 	// ErrInvalidToken: the token is malformed, badly signed, expired, not
 	// yet valid, for another issuer or audience, revoked, or not an access
 	// token. RFC 6750 §3.1 invalid_token, HTTP 401. The error is a
 	// [*TokenError] whose Description can be shown to the client.
 	ErrInvalidToken = errors.New("mcpauth: invalid access token")
-	// ErrKeysUnavailable: the token cannot be checked right now, because no
-	// signing keys could be fetched yet or the local authority's store
-	// failed. HTTP 503 with Retry-After; never a reason to let a request
-	// through. The error is an [*UnavailableError].
-	ErrKeysUnavailable = errors.New("mcpauth: token verification unavailable")
 )
 
 // TokenError is a rejected token. It matches [ErrInvalidToken].
@@ -46,6 +42,7 @@ type TokenError struct {
 	Err error
 }
 
+// Error includes the cause, for logs; clients get Description.
 func (e *TokenError) Error() string {
 	if e.Err != nil {
 		return "mcpauth: invalid access token: " + e.Description + ": " + e.Err.Error()
@@ -59,8 +56,10 @@ func (e *TokenError) Is(target error) bool { return target == ErrInvalidToken }
 // Unwrap returns the cause.
 func (e *TokenError) Unwrap() error { return e.Err }
 
-// UnavailableError means verification could not be done now. It matches
-// [ErrKeysUnavailable].
+// UnavailableError means a token could not be checked right now: no
+// signing keys could be fetched yet, or the store failed. Never a reason to
+// let a request through: the middleware answers 503 with Retry-After. It
+// matches [ErrUnavailable], the one "unavailable" error of the package.
 type UnavailableError struct {
 	// RetryAfter is a hint for the Retry-After header (RFC 9110 §10.2.3).
 	RetryAfter time.Duration
@@ -68,15 +67,16 @@ type UnavailableError struct {
 	Err error
 }
 
+// Error includes the cause, for logs.
 func (e *UnavailableError) Error() string {
 	if e.Err != nil {
-		return "mcpauth: token verification unavailable: " + e.Err.Error()
+		return "mcpauth: token cannot be verified now: " + e.Err.Error()
 	}
-	return "mcpauth: token verification unavailable"
+	return "mcpauth: token cannot be verified now"
 }
 
-// Is makes errors.Is(err, ErrKeysUnavailable) true.
-func (e *UnavailableError) Is(target error) bool { return target == ErrKeysUnavailable }
+// Is makes errors.Is(err, ErrUnavailable) true.
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
 
 // Unwrap returns the cause.
 func (e *UnavailableError) Unwrap() error { return e.Err }
@@ -137,7 +137,7 @@ type VerifierOptions struct {
 	// the audience is not checked at all, which only suits a verifier that
 	// is not guarding a resource (the authorization server checking
 	// upstream tokens): [RequireMCPAuth] refuses to run without an audience
-	// (MCP RS7).
+	// (RFC 8707 §2; MCP 2025-11-25 §Token Audience Binding and Validation).
 	Audience string
 	// AllowMissingAudience accepts tokens without an aud claim (Grantex
 	// delegated tokens drop it). Off by default: RFC 8707 audience binding
@@ -189,35 +189,34 @@ type VerifierOptions struct {
 // and any token carrying purpose or vc claims (Grantex session tokens and
 // credentials signed by the same key), is refused.
 type Verifier struct {
-	issuer          string
-	audience        string
-	allowMissingAud bool
-	algs            []jose.SignatureAlgorithm
-	leeway          time.Duration
-	local           LocalVerifier
-	unsubscribe     func()
-	keys            *jwks.Set
-	cache           *tokenCache
-	now             func() time.Time
+	rules       tokenRules
+	algs        []jose.SignatureAlgorithm
+	local       LocalVerifier
+	unsubscribe func()
+	keys        *jwks.Set
+	cache       *tokenCache
+	now         func() time.Time
 }
 
 // NewVerifier returns a Verifier. It does no I/O: keys are fetched on first use.
 func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 	v := &Verifier{
-		issuer:          opts.TokenIssuer,
-		audience:        opts.Audience,
-		allowMissingAud: opts.AllowMissingAudience,
-		leeway:          opts.ClockLeeway,
-		local:           opts.Local,
-		now:             opts.Now,
+		rules: tokenRules{
+			issuer:          opts.TokenIssuer,
+			audience:        opts.Audience,
+			allowMissingAud: opts.AllowMissingAudience,
+			leeway:          opts.ClockLeeway,
+		},
+		local: opts.Local,
+		now:   opts.Now,
 	}
-	if v.issuer == "" {
-		v.issuer = opts.Issuer
+	if v.rules.issuer == "" {
+		v.rules.issuer = opts.Issuer
 	}
-	if v.leeway == 0 {
-		v.leeway = DefaultClockLeeway
-	} else if v.leeway < 0 {
-		v.leeway = 0
+	if v.rules.leeway == 0 {
+		v.rules.leeway = DefaultClockLeeway
+	} else if v.rules.leeway < 0 {
+		v.rules.leeway = 0
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -235,7 +234,7 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 		}
 	}
 	if opts.Local == nil {
-		if v.issuer == "" {
+		if v.rules.issuer == "" {
 			return nil, errors.New("mcpauth: VerifierOptions needs Issuer (or TokenIssuer) to check iss")
 		}
 		if opts.JWKSURL == "" && opts.Issuer == "" {
@@ -283,7 +282,7 @@ func (v *Verifier) Close() {
 
 // Verify checks an access token and returns its grant. The *Grant may be
 // shared with other callers presenting the same token and must not be
-// modified. Errors match [ErrInvalidToken] or [ErrKeysUnavailable], or are
+// modified. Errors match [ErrInvalidToken] or [ErrUnavailable], or are
 // ctx's error.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Grant, error) {
 	if token == "" || len(token) > maxTokenBytes {
@@ -340,6 +339,8 @@ func (v *Verifier) verifyLocal(ctx context.Context, token string, now time.Time)
 		return nil, invalid("invalid token", err)
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
+	case errors.As(err, new(*UnavailableError)):
+		return nil, err
 	default:
 		return nil, &UnavailableError{RetryAfter: 5 * time.Second, Err: err}
 	}
@@ -348,17 +349,50 @@ func (v *Verifier) verifyLocal(ctx context.Context, token string, now time.Time)
 			return nil, err
 		}
 	}
-	if !g.ExpiresAt.IsZero() && now.After(g.ExpiresAt.Add(v.leeway)) {
+	if !g.ExpiresAt.IsZero() && !now.Before(g.ExpiresAt.Add(v.rules.leeway)) {
 		return nil, invalid("token expired", nil)
 	}
-	if err := v.checkAudience(g.Audience); err != nil {
+	if err := v.rules.checkAudience(g.Audience); err != nil {
 		return nil, err
 	}
 	return g, nil
 }
 
 func (v *Verifier) verifyJWT(ctx context.Context, token string, now time.Time) (*Grant, error) {
-	t, err := jwks.Parse(token, v.algs)
+	return verifyToken(ctx, token, v.algs, v.keys, v.rules, now)
+}
+
+// keySource yields the keys that may have signed a token whose header
+// names kid: the key with that kid (exact), or else the keys to try. A
+// remote JWK Set ([jwks.Set]) and the server's own key store are both one.
+type keySource interface {
+	Candidates(ctx context.Context, kid string) (keys []jwks.Key, exact bool, err error)
+}
+
+// tokenRules are what a verification requires of a token's claims.
+type tokenRules struct {
+	issuer          string
+	audience        string // empty: aud is not checked
+	allowMissingAud bool
+	leeway          time.Duration
+	// requireJTI: the server's own tokens always carry a jti, by which
+	// they are revoked.
+	requireJTI bool
+}
+
+// verifyToken is the one JWS verification path of the package: the
+// authorization server (/introspect, [Server.VerifyAccessToken], the
+// in-process middleware) and a [Verifier] fetching a JWK Set judge a token
+// by it. It parses the compact JWS strictly ([jwks.Parse]: algorithm
+// allow-list, RFC 8725 §3.1; no crit; canonical base64url), picks the keys
+// from keys, checks the signature and then the claims against rules (RFC
+// 9068 §4, RFC 7519 §4.1). A key source that cannot answer yields an
+// [*UnavailableError]; every refusal is a [*TokenError].
+func verifyToken(ctx context.Context, token string, algs []jose.SignatureAlgorithm, keys keySource, rules tokenRules, now time.Time) (*Grant, error) {
+	if token == "" || len(token) > maxTokenBytes {
+		return nil, invalid("malformed token", nil)
+	}
+	t, err := jwks.Parse(token, algs)
 	switch {
 	case errors.Is(err, jwks.ErrAlgorithm):
 		return nil, invalid("token signing algorithm not accepted", err)
@@ -373,13 +407,16 @@ func (v *Verifier) verifyJWT(ctx context.Context, token string, now time.Time) (
 	default:
 		return nil, invalid("not an access token", fmt.Errorf("typ %q", t.Typ))
 	}
-	cands, exact, err := v.keys.Candidates(ctx, t.Kid)
+	cands, exact, err := keys.Candidates(ctx, t.Kid)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		var ue *jwks.UnavailableError
 		if errors.As(err, &ue) {
 			return nil, &UnavailableError{RetryAfter: ue.RetryAfter, Err: ue}
 		}
-		return nil, err // the caller's context ended
+		return nil, &UnavailableError{RetryAfter: 5 * time.Second, Err: err}
 	}
 	var payload []byte
 	verified, tried := false, 0
@@ -413,14 +450,14 @@ func (v *Verifier) verifyJWT(ctx context.Context, token string, now time.Time) (
 	if err != nil {
 		return nil, err
 	}
-	if err := v.checkClaims(g, now, untyped); err != nil {
+	if err := rules.check(g, now, untyped); err != nil {
 		return nil, err
 	}
 	return g, nil
 }
 
 // checkTokenKind refuses Grantex session tokens and credentials signed by
-// the grant-token key (grantex contract §2.1).
+// the grant-token key: Grantex signs them with the same key.
 func checkTokenKind(claims map[string]any) error {
 	if _, ok := claims["purpose"]; ok {
 		return invalid("not an access token", errors.New("purpose claim"))
@@ -478,29 +515,35 @@ func grantFromClaims(claims map[string]any) (*Grant, error) {
 	return g, nil
 }
 
-// checkClaims applies the Verifier's rules to a token's claims (RFC 9068
-// §4, RFC 7519 §4.1): iss, sub, exp required, nbf and iat with leeway,
-// audience, and the Grantex shape for tokens without typ at+jwt.
-func (v *Verifier) checkClaims(g *Grant, now time.Time, untyped bool) error {
-	if g.Issuer != v.issuer {
+// check applies the rules to a token's claims (RFC 9068 §4, RFC 7519
+// §4.1): iss, sub, exp required, nbf and iat with leeway, audience, the
+// Grantex grant-token shape for tokens without typ at+jwt, and a jti when
+// required.
+func (r *tokenRules) check(g *Grant, now time.Time, untyped bool) error {
+	if g.Issuer != r.issuer {
 		return invalid("token issuer not accepted", fmt.Errorf("iss %q", g.Issuer))
 	}
 	if g.Subject == "" {
 		return invalid("token has no subject", nil)
 	}
+	if r.requireJTI && g.TokenID == "" {
+		return invalid("token has no jti", nil)
+	}
 	if _, ok := g.Raw["exp"]; !ok {
 		return invalid("token has no expiry", nil)
 	}
-	if now.After(g.ExpiresAt.Add(v.leeway)) {
+	// Dead at exp+leeway exactly: the store keeps a revoked grant's
+	// tombstone until then and no longer.
+	if !now.Before(g.ExpiresAt.Add(r.leeway)) {
 		return invalid("token expired", nil)
 	}
-	if nbf, ok := (&claimReader{m: g.Raw}).time("nbf"); ok && nbf.After(now.Add(v.leeway)) {
+	if nbf, ok := (&claimReader{m: g.Raw}).time("nbf"); ok && nbf.After(now.Add(r.leeway)) {
 		return invalid("token not yet valid", nil)
 	}
-	if !g.IssuedAt.IsZero() && g.IssuedAt.After(now.Add(v.leeway)) {
+	if !g.IssuedAt.IsZero() && g.IssuedAt.After(now.Add(r.leeway)) {
 		return invalid("token issued in the future", nil)
 	}
-	if err := v.checkAudience(g.Audience); err != nil {
+	if err := r.checkAudience(g.Audience); err != nil {
 		return err
 	}
 	if untyped {
@@ -512,17 +555,17 @@ func (v *Verifier) checkClaims(g *Grant, now time.Time, untyped bool) error {
 	return nil
 }
 
-func (v *Verifier) checkAudience(aud []string) error {
-	if v.audience == "" {
+func (r *tokenRules) checkAudience(aud []string) error {
+	if r.audience == "" {
 		return nil
 	}
 	if len(aud) == 0 {
-		if v.allowMissingAud {
+		if r.allowMissingAud {
 			return nil
 		}
 		return invalid("token has no audience", nil)
 	}
-	if !audienceMatches(aud, v.audience) {
+	if !audienceMatches(aud, r.audience) {
 		return invalid("token is not meant for this resource", fmt.Errorf("aud %q", aud))
 	}
 	return nil
@@ -640,7 +683,7 @@ func containsString(list []string, s string) bool {
 }
 
 // Allows reports whether the grant covers every one of scopes, honouring
-// scope hierarchy (MCP 2026-07-28 §Step-Up Authorization, RS14): a granted
+// scope hierarchy (MCP 2026-07-28 §Step-Up Authorization): a granted
 // scope covers itself and every scope below it, where ":" separates levels
 // and a trailing ":*" names the whole subtree. "tools" and "tools:*" both
 // cover "tools:read" and "tools:read:secret"; "tools:read" does not cover

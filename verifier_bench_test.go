@@ -177,7 +177,7 @@ func BenchmarkVerifierUnknownKidFlood(b *testing.B) {
 // repeated token, to a handler that reads the grant.
 func BenchmarkVerifierMiddleware(b *testing.B) {
 	as := newTestAS(b)
-	h := RequireMCPAuth(&RequireMCPAuthOptions{Issuer: as.issuer, Audience: testAudience, RequiredScopes: []string{"tools:read"}, Logger: quietLog})(whoami)
+	h := RequireMCPAuth(&RequireMCPAuthOptions{VerifierOptions: VerifierOptions{Issuer: as.issuer, Audience: testAudience, Logger: quietLog}, RequiredScopes: []string{"tools:read"}})(whoami)
 	r := httptest.NewRequest("POST", "/mcp", nil)
 	r.Header.Set("Authorization", "Bearer "+as.token("ES256", nil))
 	b.ReportAllocs()

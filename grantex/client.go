@@ -1,8 +1,8 @@
 // Package grantex is a client for the Grantex REST API as an MCP
 // authorization server in managed mode uses it: authorize, code exchange,
-// refresh rotation, online verification and revocation (Grantex contract §1).
+// refresh rotation, online verification and revocation.
 //
-// Unlike the official SDKs (contract §1.10) it never re-sends a single-use
+// Unlike the official SDKs it never re-sends a single-use
 // request (POST /v1/token, POST /v1/token/refresh) once that request may have
 // reached the server, it is safe for concurrent use, escapes path segments,
 // parses both error envelopes and bounds response sizes.
@@ -27,7 +27,7 @@ import (
 )
 
 // Defaults of the client's options. The official SDK's are 4 attempts, a 30 s
-// overall timeout and a 10 s Retry-After cap (contract §1.10).
+// overall timeout and a 10 s Retry-After cap.
 const (
 	DefaultMaxAttempts      = 3
 	DefaultAttemptTimeout   = 10 * time.Second
@@ -39,9 +39,9 @@ const (
 	defaultMaxDelay  = 5 * time.Second
 )
 
-// Client calls the Grantex REST API (contract §1). It is immutable after
+// Client calls the Grantex REST API. It is immutable after
 // [New] and safe for concurrent use; it keeps no per-call state such as the
-// official SDK's racy LastRateLimit (§1.10).
+// official SDK's racy LastRateLimit.
 type Client struct {
 	baseURL, apiKey, agentID, jwksURL, userAgent string
 
@@ -56,10 +56,10 @@ type Client struct {
 	now            func() time.Time
 }
 
-// Option configures a [Client] in [New] (contract §1.10 lists the SDK's options).
+// Option configures a [Client] in [New] (the official SDKs have the same options).
 type Option func(*Client) error
 
-// WithHTTPClient sets the HTTP client (the SDK's WithHTTPClient, §1.10). Default: a client with
+// WithHTTPClient sets the HTTP client (the SDK's WithHTTPClient). Default: a client with
 // http.DefaultTransport and no overall timeout (timeouts come from the
 // context and [WithAttemptTimeout]).
 func WithHTTPClient(hc *http.Client) Option {
@@ -99,7 +99,7 @@ func WithAttemptTimeout(d time.Duration) Option {
 }
 
 // WithBackoff sets the retry delay: base·2^(attempt-1) with jitter, capped at
-// max. Defaults 250 ms and 5 s (the SDK uses 500 ms and 10 s, §1.10).
+// max. Defaults 250 ms and 5 s (the SDK uses 500 ms and 10 s).
 func WithBackoff(base, max time.Duration) Option {
 	return func(c *Client) error {
 		if base <= 0 || max < base {
@@ -126,7 +126,7 @@ func WithMaxRetryWait(d time.Duration) Option {
 
 // WithJWKSURL overrides where Grantex publishes its signing keys. Default
 // baseURL + "/.well-known/jwks.json". The hosted service's JWKS host differs
-// from its token issuer (contract §1.8), so keep the two settings apart.
+// from its token issuer, so keep the two settings apart.
 func WithJWKSURL(u string) Option {
 	return func(c *Client) error {
 		if err := checkHTTPURL(u); err != nil {
@@ -138,7 +138,7 @@ func WithJWKSURL(u string) Option {
 }
 
 // WithLogger sets the logger for retries and for single-use calls whose
-// outcome is unknown (contract §1.10). Default: discard.
+// outcome is unknown. Default: discard.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *Client) error {
 		if l == nil {
@@ -150,7 +150,7 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithUserAgent sets the User-Agent header (default [DefaultUserAgent]; the
-// SDK sends grantex-go/<version>, §1.10).
+// SDK sends grantex-go/<version>).
 func WithUserAgent(ua string) Option {
 	return func(c *Client) error {
 		if ua == "" || strings.ContainsAny(ua, "\r\n") {
@@ -161,7 +161,7 @@ func WithUserAgent(ua string) Option {
 	}
 }
 
-// WithMaxResponseBytes bounds response bodies (contract §1 answers are small; default
+// WithMaxResponseBytes bounds response bodies (Grantex answers are small; default
 // [DefaultMaxResponseBytes]). A larger success body fails with
 // [ErrResponseTooLarge]; a larger error body yields a generic *APIError.
 func WithMaxResponseBytes(n int64) Option {
@@ -181,14 +181,14 @@ func withClock(now func() time.Time) Option {
 
 // New returns a client for the Grantex service at baseURL (e.g.
 // "https://api.grantex.dev"; a path prefix is kept) authenticating with the
-// developer API key (contract §1.1) as agent agentID.
+// developer API key as agent agentID.
 func New(baseURL, apiKey, agentID string, opts ...Option) (*Client, error) {
 	baseURL = strings.TrimRight(baseURL, "/")
 	if err := checkHTTPURL(baseURL); err != nil {
 		return nil, fmt.Errorf("grantex: base URL: %w", err)
 	}
 	// The key goes into a header: refuse anything that could split it, and
-	// keys that fail the service's own Bearer regex (§1.1).
+	// keys that fail the service's own Bearer regex.
 	if apiKey == "" || strings.IndexFunc(apiKey, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
 		return nil, errors.New("grantex: API key is empty or contains whitespace or control characters")
 	}
@@ -235,17 +235,17 @@ func checkHTTPURL(raw string) error {
 	return nil
 }
 
-// BaseURL returns the Grantex base URL, without a trailing slash (contract §1.1).
+// BaseURL returns the Grantex base URL, without a trailing slash.
 func (c *Client) BaseURL() string { return c.baseURL }
 
-// JWKSURL returns the URL of Grantex's JWKS (contract §1.8).
+// JWKSURL returns the URL of Grantex's JWKS.
 func (c *Client) JWKSURL() string { return c.jwksURL }
 
-// AgentID returns the agent id the client sends as agentId (contract §1.2, §1.4, §1.5).
+// AgentID returns the agent id the client sends as agentId.
 func (c *Client) AgentID() string { return c.agentID }
 
-// Authorize creates an authorization request: POST /v1/authorize → 201
-// (contract §1.2). An empty p.AgentID is filled with the client's agent.
+// Authorize creates an authorization request: POST /v1/authorize → 201.
+// An empty p.AgentID is filled with the client's agent.
 //
 // Retried on 429, 502, 503 and 504 and on dial failures only. A duplicate
 // auth request is harmless (it expires unused), but each one spends the
@@ -262,8 +262,8 @@ func (c *Client) Authorize(ctx context.Context, p AuthorizeParams) (*AuthRequest
 }
 
 // ExchangeCode redeems an authorization code: POST /v1/token {code, agentId,
-// codeVerifier} → 201 (contract §1.4). The code is single use, so the
-// request is never re-sent once it may have reached Grantex (§1.10); see
+// codeVerifier} → 201. The code is single use, so the
+// request is never re-sent once it may have reached Grantex; see
 // [Client.RefreshToken] for what is retried. An empty codeVerifier is omitted.
 func (c *Client) ExchangeCode(ctx context.Context, code, codeVerifier string) (*Token, error) {
 	if code == "" {
@@ -282,11 +282,11 @@ func (c *Client) ExchangeCode(ctx context.Context, code, codeVerifier string) (*
 }
 
 // RefreshToken rotates a refresh token: POST /v1/token/refresh
-// {refreshToken, agentId} → 201 (contract §1.5). The old token is spent by
+// {refreshToken, agentId} → 201. The old token is spent by
 // the first request that reaches Grantex, so it is re-sent only when the
 // previous attempt provably did not consume it:
 //   - a dial failure: no byte was sent;
-//   - 429: every Grantex limiter (per IP, per plan, §1.1) rejects in a hook
+//   - 429: every Grantex limiter (per IP, per plan) rejects in a hook
 //     that runs before the route handler, so nothing was redeemed;
 //   - 503: "unable to handle the request" (RFC 9110 §15.6.4); Grantex sends
 //     it only from the rate-limit hook (RATE_LIMIT_UNAVAILABLE), and proxies
@@ -311,7 +311,7 @@ func (c *Client) RefreshToken(ctx context.Context, refreshToken string) (*Token,
 }
 
 // VerifyToken asks Grantex whether a grant token is valid: POST
-// /v1/tokens/verify {token} → 200 (contract §1.6). An invalid token is not an
+// /v1/tokens/verify {token} → 200. An invalid token is not an
 // error: it yields Valid false. Read-only, so every transient failure is retried.
 func (c *Client) VerifyToken(ctx context.Context, token string) (*Verification, error) {
 	if token == "" {
@@ -327,8 +327,8 @@ func (c *Client) VerifyToken(ctx context.Context, token string) (*Verification, 
 	return &out, nil
 }
 
-// RevokeToken revokes one token by jti: POST /v1/tokens/revoke {jti} → 204
-// (contract §1.7). A 404 NOT_FOUND ("Token not found or already revoked") is
+// RevokeToken revokes one token by jti: POST /v1/tokens/revoke {jti} → 204.
+// A 404 NOT_FOUND ("Token not found or already revoked") is
 // success, which also makes the call idempotent and so retried on every
 // transient failure. It does not revoke the grant or its refresh token; use
 // [Client.RevokeGrant] for that.
@@ -344,7 +344,7 @@ func (c *Client) RevokeToken(ctx context.Context, jti string) error {
 }
 
 // RevokeGrant revokes a grant, its tokens, refresh tokens and delegated
-// descendants: DELETE /v1/grants/:id → 204 (contract §1.7, §2.2). A 404
+// descendants: DELETE /v1/grants/:id → 204. A 404
 // NOT_FOUND is success (already revoked). Idempotent, so retried on every
 // transient failure.
 func (c *Client) RevokeGrant(ctx context.Context, grantID string) error {

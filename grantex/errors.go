@@ -13,16 +13,16 @@ import (
 )
 
 // ErrResponseTooLarge reports a success body larger than the client's limit
-// (see [WithMaxResponseBytes]; contract §1 bodies are small JSON). Grantex answers are a few KiB; anything
+// (see [WithMaxResponseBytes]; Grantex bodies are small JSON). Grantex answers are a few KiB; anything
 // bigger is a misconfigured base URL or a hostile server, never retried.
 var ErrResponseTooLarge = errors.New("grantex: response body too large")
 
 // ErrInvalidArgument reports a call refused locally, before any request was
-// sent: an empty code, token, jti or grant id (all required by contract §1.4–§1.7).
+// sent: an empty code, token, jti or grant id (all required by the Grantex API).
 var ErrInvalidArgument = errors.New("grantex: invalid argument")
 
 // NetworkError is a request that got no HTTP answer from Grantex (the SDK's
-// NetworkError of contract §1.10, plus whether it was sent): a dial,
+// NetworkError of the Grantex SDKs, plus whether it was sent): a dial,
 // TLS, timeout or connection error, or a success body that could not be read.
 // It wraps the transport error, so errors.Is(err, context.DeadlineExceeded)
 // works.
@@ -31,7 +31,7 @@ type NetworkError struct {
 	Op string
 	// Unsent is true only when the request provably never reached Grantex
 	// (the connection could not be dialled). When false the server may have
-	// processed it: a single-use call (contract §1.10) has an unknown outcome.
+	// processed it: a single-use call has an unknown outcome.
 	Unsent bool
 	Err    error
 }
@@ -52,7 +52,7 @@ func (e *NetworkError) Unwrap() error { return e.Err }
 const maxMessageBytes = 1024
 
 // parseError turns a non-2xx answer into an *APIError. It accepts the flat
-// body {message, code, requestId} of contract §1.1, the nested commerce
+// body {message, code, requestId} of the Grantex API, the nested commerce
 // envelope {error:{code, message}}, Fastify's default {error:"Not Found",
 // message} and anything else (non-JSON, empty, truncated), which yields a
 // generic message. It never fails: every answer is an error to the caller.
@@ -83,7 +83,7 @@ func parseError(status int, h http.Header, body []byte, now time.Time) *APIError
 		}
 	}
 	if e.RequestID == "" {
-		// Grantex sets no such header (§1.1), but a proxy in front may.
+		// Grantex sets no such header, but a proxy in front may.
 		e.RequestID = h.Get("X-Request-Id")
 	}
 	if e.Message == "" {
@@ -150,7 +150,7 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 }
 
 // StatusCode returns the HTTP status of an *APIError in err's chain, or 0
-// (contract §1.1 lists the statuses per route).
+// (the Grantex API documents the statuses per route).
 func StatusCode(err error) int {
 	if e, ok := errors.AsType[*APIError](err); ok {
 		return e.StatusCode
@@ -158,7 +158,7 @@ func StatusCode(err error) int {
 	return 0
 }
 
-// ErrorCode returns the Grantex error code (contract §1.1, e.g. "BAD_REQUEST",
+// ErrorCode returns the Grantex error code (e.g. "BAD_REQUEST",
 // "POLICY_DENIED") of an *APIError in err's chain, or "".
 func ErrorCode(err error) string {
 	if e, ok := errors.AsType[*APIError](err); ok {
@@ -168,7 +168,7 @@ func ErrorCode(err error) string {
 }
 
 // RetryAfter returns the server's Retry-After of an *APIError in err's
-// chain, or 0 (set on 429s, contract §1.1).
+// chain, or 0 (set on 429s).
 func RetryAfter(err error) time.Duration {
 	if e, ok := errors.AsType[*APIError](err); ok {
 		return e.RetryAfter
@@ -176,17 +176,17 @@ func RetryAfter(err error) time.Duration {
 	return 0
 }
 
-// IsRateLimited reports a 429 from any Grantex limiter (contract §1.1:
+// IsRateLimited reports a 429 from any Grantex limiter (
 // RATE_LIMITED on /v1/authorize, RATE_LIMIT_EXCEEDED per plan, or the per-IP
 // limiter). An OAuth server maps it to temporarily_unavailable.
 func IsRateLimited(err error) bool { return StatusCode(err) == http.StatusTooManyRequests }
 
-// IsNotFound reports a 404: unknown agent (§1.2), grant or token (§1.7), or
-// auth request (§1.3).
+// IsNotFound reports a 404: unknown agent, grant or token, or
+// auth request.
 func IsNotFound(err error) bool { return StatusCode(err) == http.StatusNotFound }
 
 // IsRetryable reports whether the same call may succeed later: a 429, 502,
-// 503 or 504 answer (the SDK's retry set, contract §1.10), or a network failure other than the caller's own
+// 503 or 504 answer (the SDK's retry set), or a network failure other than the caller's own
 // cancellation. It says nothing about whether it is safe to resend a
 // single-use call; see [NetworkError.Unsent] for that.
 func IsRetryable(err error) bool {
@@ -205,7 +205,7 @@ func IsRetryable(err error) bool {
 
 // IsOutcomeUnknown reports a network failure after the request may have
 // reached Grantex. For ExchangeCode and RefreshToken this means the code or
-// refresh token may already be consumed (contract §1.10).
+// refresh token may already be consumed.
 func IsOutcomeUnknown(err error) bool {
 	ne, ok := errors.AsType[*NetworkError](err)
 	return ok && !ne.Unsent

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// AuthorizeParams is the body of POST /v1/authorize (contract §1.2).
+// AuthorizeParams is the body of POST /v1/authorize.
 type AuthorizeParams struct {
 	AgentID             string   `json:"agentId"`
 	PrincipalID         string   `json:"principalId"`
@@ -18,7 +18,7 @@ type AuthorizeParams struct {
 	CodeChallengeMethod string   `json:"codeChallengeMethod,omitempty"`
 }
 
-// AuthRequest is the 201 answer of POST /v1/authorize (contract §1.2). A
+// AuthRequest is the 201 answer of POST /v1/authorize. A
 // non-empty Code means the request is already approved (sandbox or a policy
 // allow): skip consent.
 type AuthRequest struct {
@@ -31,7 +31,7 @@ type AuthRequest struct {
 	Effect         string    `json:"effect,omitempty"`
 }
 
-// Token is the 201 answer of POST /v1/token and POST /v1/token/refresh (§1.4, §1.5).
+// Token is the 201 answer of POST /v1/token and POST /v1/token/refresh.
 type Token struct {
 	GrantToken   string    `json:"grantToken"`
 	ExpiresAt    time.Time `json:"expiresAt"`
@@ -40,7 +40,7 @@ type Token struct {
 	GrantID      string    `json:"grantId"`
 }
 
-// Verification is the answer of POST /v1/tokens/verify (§1.6).
+// Verification is the answer of POST /v1/tokens/verify.
 type Verification struct {
 	Valid     bool      `json:"valid"`
 	GrantID   string    `json:"grantId,omitempty"`
@@ -51,7 +51,7 @@ type Verification struct {
 }
 
 // APIError is a non-2xx answer from Grantex, with the error body
-// {message, code, requestId} of contract §1.1.
+// {message, code, requestId} of the Grantex API.
 type APIError struct {
 	StatusCode int
 	Code       string

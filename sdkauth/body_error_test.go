@@ -30,7 +30,7 @@ func (b *failingBody) Close() error { return nil }
 // code sent "reading the request body: <net error>") stays out of it.
 func TestUnreadableBodyDescription(t *testing.T) {
 	is := newIssuer(t)
-	h := sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{Verifier: is.verifier(t), Logger: quiet},
+	h := sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{VerifierOptions: mcpauth.VerifierOptions{Logger: quiet}, Verifier: is.verifier(t)},
 		sdkauth.ToolScopes(map[string][]string{"add": {"tools:execute"}}))(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { t.Error("the handler ran") }))
 	req := httptest.NewRequest(http.MethodPost, "/mcp", nil)

@@ -65,10 +65,8 @@ func Example_requireMCPAuth() {
 
 	server := newWhoamiServer()
 	handler := sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{
-		JWKSURL:        is.url + "/.well-known/jwks.json",
-		TokenIssuer:    is.url,
-		Audience:       "https://mcp.example.com/mcp",
-		RequiredScopes: []string{"tools:read"},
+		VerifierOptions: mcpauth.VerifierOptions{JWKSURL: is.url + "/.well-known/jwks.json", TokenIssuer: is.url, Audience: "https://mcp.example.com/mcp"},
+		RequiredScopes:  []string{"tools:read"},
 	})(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil))
 	ts := httptest.NewServer(handler)
 	defer ts.Close()

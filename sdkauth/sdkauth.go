@@ -25,7 +25,8 @@
 // handlers see req.Extra.TokenInfo:
 //
 //	h := sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{
-//		Issuer: issuer, Audience: "https://mcp.example.com/mcp", RequiredScopes: []string{"tools:read"},
+//		VerifierOptions: mcpauth.VerifierOptions{Issuer: issuer, Audience: "https://mcp.example.com/mcp"},
+//		RequiredScopes:  []string{"tools:read"},
 //	})(mcp.NewStreamableHTTPHandler(getServer, nil))
 //
 // Only this second way supports per-operation scopes and step-up
@@ -40,7 +41,8 @@
 // lacks error="insufficient_scope":
 //
 //	h := sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{
-//		Local: as, Audience: "https://mcp.example.com/mcp", RequiredScopes: []string{"tools:read"},
+//		VerifierOptions: mcpauth.VerifierOptions{Local: as, Audience: "https://mcp.example.com/mcp"},
+//		RequiredScopes:  []string{"tools:read"},
 //	}, sdkauth.ToolScopes(map[string][]string{"add": {"tools:execute"}}))(mcp.NewStreamableHTTPHandler(getServer, nil))
 //
 // In a tool handler, [GrantFromRequest] returns the [*mcpauth.Grant] of

@@ -192,7 +192,7 @@ func TestEndToEnd(t *testing.T) {
 		handler http.Handler
 	}{
 		{"auth.RequireBearerToken+TokenVerifier", auth.RequireBearerToken(sdkauth.TokenVerifier(v), &auth.RequireBearerTokenOptions{ResourceMetadataURL: prm, Scopes: []string{"tools:read"}})(mcpHandler)},
-		{"sdkauth.RequireMCPAuth", sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{Verifier: v, RequiredScopes: []string{"tools:read"}, Logger: quiet})(mcpHandler)},
+		{"sdkauth.RequireMCPAuth", sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{VerifierOptions: mcpauth.VerifierOptions{Logger: quiet}, Verifier: v, RequiredScopes: []string{"tools:read"}})(mcpHandler)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := httptest.NewServer(tc.handler)
@@ -232,7 +232,7 @@ func TestGrantPerRequest(t *testing.T) {
 	srv := whoamiServer()
 	for _, stateless := range []bool{false, true} {
 		t.Run(fmt.Sprint("stateless=", stateless), func(t *testing.T) {
-			h := sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{Verifier: v, Logger: quiet})(
+			h := sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{VerifierOptions: mcpauth.VerifierOptions{Logger: quiet}, Verifier: v})(
 				mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: stateless, JSONResponse: true}))
 			ts := httptest.NewServer(h)
 			defer ts.Close()
@@ -304,7 +304,7 @@ func postBody(t *testing.T, url, token, sid, body string) (int, string) {
 // mcpauth's challenges, not the SDK's.
 func TestRequireMCPAuthChallenges(t *testing.T) {
 	is := newIssuer(t)
-	h := sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{Verifier: is.verifier(t), RequiredScopes: []string{"tools:write"}, Logger: quiet})(
+	h := sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{VerifierOptions: mcpauth.VerifierOptions{Logger: quiet}, Verifier: is.verifier(t), RequiredScopes: []string{"tools:write"}})(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ti := auth.TokenInfoFromContext(r.Context())
 			if ti == nil || ti.UserID != "alice" {
@@ -366,7 +366,7 @@ func TestToolScopes(t *testing.T) {
 		func(ctx context.Context, req *mcp.CallToolRequest, in struct{ A, B int }) (*mcp.CallToolResult, any, error) {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprint(in.A + in.B)}}}, nil, nil
 		})
-	h := sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{Verifier: is.verifier(t), RequiredScopes: []string{"tools:read"}, Logger: quiet},
+	h := sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{VerifierOptions: mcpauth.VerifierOptions{Logger: quiet}, Verifier: is.verifier(t), RequiredScopes: []string{"tools:read"}},
 		sdkauth.ToolScopes(map[string][]string{"add": {"tools:execute"}}), sdkauth.MaxBodyBytes(4096))(
 		mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true}))
 	ts := httptest.NewServer(h)
@@ -426,7 +426,7 @@ func TestToolScopes(t *testing.T) {
 
 func TestNewRequireMCPAuth(t *testing.T) {
 	is := newIssuer(t)
-	good := &mcpauth.RequireMCPAuthOptions{Verifier: is.verifier(t), Logger: quiet}
+	good := &mcpauth.RequireMCPAuthOptions{VerifierOptions: mcpauth.VerifierOptions{Logger: quiet}, Verifier: is.verifier(t)}
 	if _, err := sdkauth.NewRequireMCPAuth(good, sdkauth.ToolScopes(map[string][]string{"add": {"tools:execute"}})); err != nil {
 		t.Fatalf("valid options: %v", err)
 	}
@@ -438,7 +438,7 @@ func TestNewRequireMCPAuth(t *testing.T) {
 		options []sdkauth.Option
 	}{
 		"nil options":        {nil, nil},
-		"no audience":        {&mcpauth.RequireMCPAuthOptions{Issuer: is.url}, nil},
+		"no audience":        {&mcpauth.RequireMCPAuthOptions{VerifierOptions: mcpauth.VerifierOptions{Issuer: is.url}}, nil},
 		"bad endpoint scope": {&mcpauth.RequireMCPAuthOptions{Verifier: is.verifier(t), RequiredScopes: []string{"a b"}}, nil},
 		"bad tool scope":     {good, []sdkauth.Option{sdkauth.ToolScopes(map[string][]string{"add": {"a b"}})}},
 		"bad method scope":   {good, []sdkauth.Option{sdkauth.MethodScopes(map[string][]string{"tools/call": {""}})}},

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauthtest"
 	"github.com/mcpauth/mcpauth/store/sqlite"
 )
 
@@ -626,7 +627,7 @@ func TestPlaintextStoreEncryptedOnUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := mcpauth.NewServer(mcpauth.Config{Issuer: "http://127.0.0.1:1", Scopes: []string{"a"}, TestAutoApprove: "x", Keys: old, Clients: old, Grants: old})
+	srv, err := mcpauth.NewServer(mcpauth.Config{Issuer: "http://127.0.0.1:1", Scopes: []string{"a"}, Authenticator: mcpauthtest.AutoApprove("x"), Keys: old, Clients: old, Grants: old})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,10 +36,9 @@ func demoMCPHandler(srv *mcpauth.Server, resource string, scopes []string, log *
 	// sdkauth.NewRequireMCPAuth also hands the grant to the go-sdk, which
 	// gives it to tool handlers and binds each session to the token's subject.
 	requireAuth, err := sdkauth.NewRequireMCPAuth(&mcpauth.RequireMCPAuthOptions{
+		VerifierOptions: mcpauth.VerifierOptions{Audience: resource, Logger: log},
 		Verifier:        v,
-		Audience:        resource,
 		ChallengeScopes: scopes,
-		Logger:          log,
 	}, perTool...)
 	if err != nil {
 		v.Close()

@@ -193,9 +193,15 @@ type store interface {
 
 // memoryStore bundles the in-memory stores (-store memory:).
 type memoryStore struct {
-	*mcpauth.MemoryClientStore
-	*mcpauth.MemoryGrantStore
-	*mcpauth.MemoryKeyStore
+	memoryClients
+	mcpauth.GrantStore
+	mcpauth.KeyStore
+}
+
+// memoryClients is the in-memory client store, which also sweeps.
+type memoryClients interface {
+	mcpauth.ClientStore
+	mcpauth.ClientSweeper
 }
 
 func (memoryStore) Close() error { return nil }
@@ -264,9 +270,9 @@ func openStore(ctx context.Context, spec string, key []byte, log *slog.Logger) (
 		return s, note, nil
 	}
 	return memoryStore{
-		MemoryClientStore: mcpauth.NewMemoryClientStore(),
-		MemoryGrantStore:  mcpauth.NewMemoryGrantStore(time.Now),
-		MemoryKeyStore:    mcpauth.NewMemoryKeyStore(),
+		memoryClients: mcpauth.NewMemoryClientStore().(memoryClients),
+		GrantStore:    mcpauth.NewMemoryGrantStore(time.Now),
+		KeyStore:      mcpauth.NewMemoryKeyStore(),
 	}, "", nil
 }
 
@@ -392,9 +398,7 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 	cfg.PasswordCheckConcurrency, cfg.PasswordCheckWait = o.passwordCheckConcurrency, o.passwordCheckWait
 	cfg.LoginBackoff = o.loginBackoff
 	if gx != nil {
-		cfg.Grantex = gx
-		cfg.AgentID = o.grantexAgentID
-		cfg.GrantexIssuer = o.grantexIssuer
+		cfg.Grantex = mcpauth.GrantexConfig{Client: gx, AgentID: o.grantexAgentID, Issuer: o.grantexIssuer}
 	}
 	if serveMCP {
 		a.mcpURL = origin + "/mcp"
@@ -488,7 +492,7 @@ func configFlag(field string) string {
 		return "-static-client"
 	case "SignInProviders":
 		return "-oidc-name"
-	case "AgentID", "GrantexIssuer":
+	case "Grantex.AgentID", "Grantex.Issuer":
 		return "-grantex-agent-id/-grantex-issuer"
 	}
 	return "configuration (" + field + ")"

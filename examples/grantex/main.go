@@ -93,14 +93,12 @@ func newHandler(base string, gx mcpauth.GrantexClient, agentID, grantexIssuer, p
 		return nil, nil, err
 	}
 	as, err := mcpauth.NewServer(mcpauth.Config{
-		Issuer:        base,
-		Scopes:        scopes,
-		Resources:     []string{resource},
-		Grantex:       gx,
-		AgentID:       agentID,
-		GrantexIssuer: grantexIssuer,
-		Users:         []mcpauth.PasswordUser{{Username: "demo", PasswordHash: hash}},
-		Logger:        log,
+		Issuer:    base,
+		Scopes:    scopes,
+		Resources: []string{resource},
+		Grantex:   mcpauth.GrantexConfig{Client: gx, AgentID: agentID, Issuer: grantexIssuer},
+		Users:     []mcpauth.PasswordUser{{Username: "demo", PasswordHash: hash}},
+		Logger:    log,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -126,7 +124,7 @@ func newHandler(base string, gx mcpauth.GrantexClient, agentID, grantexIssuer, p
 	}))
 	// Local: as verifies Grantex tokens against Grantex's JWKS and asks
 	// Grantex about revocations, with no extra hop through this server.
-	mux.Handle("/mcp", sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{Local: as, Audience: resource, RequiredScopes: scopes})(
+	mux.Handle("/mcp", sdkauth.RequireMCPAuth(&mcpauth.RequireMCPAuthOptions{VerifierOptions: mcpauth.VerifierOptions{Local: as, Audience: resource}, RequiredScopes: scopes})(
 		mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)))
 	return mux, as, nil
 }

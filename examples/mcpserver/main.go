@@ -77,9 +77,10 @@ type config struct {
 	// BaseURL is the public origin (and path prefix, if any) of the server.
 	BaseURL  string
 	Password string // the demo user's password
-	// TestAutoApprove skips the sign-in page (tests only; loopback only).
-	TestAutoApprove string
-	Logger          *slog.Logger
+	// Authenticator, when set, replaces the demo user's sign-in page
+	// (tests pass mcpauthtest.AutoApprove).
+	Authenticator mcpauth.Authenticator
+	Logger        *slog.Logger
 }
 
 // newHandler builds the whole server: authorization server, resource
@@ -97,16 +98,19 @@ func newHandler(cfg config) (h http.Handler, closeFn func(), err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	as, err := mcpauth.NewServer(mcpauth.Config{
+	asConfig := mcpauth.Config{
 		Issuer:            base,
 		Scopes:            scopes,
 		ScopeDescriptions: map[string]string{"tools:read": "Call the whoami tool", "tools:execute": "Call the add tool"},
 		Resources:         []string{resource},
 		Users:             []mcpauth.PasswordUser{{Username: "demo", PasswordHash: hash}},
-		TestAutoApprove:   cfg.TestAutoApprove,
 		ConsentUI:         mcpauth.ConsentUI{AppName: "whoami example"},
 		Logger:            cfg.Logger,
-	})
+	}
+	if cfg.Authenticator != nil {
+		asConfig.Users, asConfig.Authenticator = nil, cfg.Authenticator
+	}
+	as, err := mcpauth.NewServer(asConfig)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -136,10 +140,8 @@ func newHandler(cfg config) (h http.Handler, closeFn func(), err error) {
 	// grant to the SDK, which binds each session to its user, and checks
 	// each tools/call against toolScopes.
 	requireAuth, err := sdkauth.NewRequireMCPAuth(&mcpauth.RequireMCPAuthOptions{
-		Local:          as,
-		Audience:       resource,
-		RequiredScopes: endpointScopes,
-		Logger:         cfg.Logger,
+		VerifierOptions: mcpauth.VerifierOptions{Local: as, Audience: resource, Logger: cfg.Logger},
+		RequiredScopes:  endpointScopes,
 	}, sdkauth.ToolScopes(toolScopes))
 	if err != nil {
 		as.Close()

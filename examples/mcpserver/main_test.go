@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauthtest"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
@@ -30,11 +32,15 @@ func startObservedServer(t *testing.T, autoApprove string, wrap func(http.Handle
 	var h http.Handler
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(ts.Close)
+	var auth mcpauth.Authenticator
+	if autoApprove != "" {
+		auth = mcpauthtest.AutoApprove(autoApprove)
+	}
 	handler, closeFn, err := newHandler(config{
-		BaseURL:         ts.URL,
-		Password:        "correct horse",
-		TestAutoApprove: autoApprove,
-		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+		BaseURL:       ts.URL,
+		Password:      "correct horse",
+		Authenticator: auth,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -36,7 +36,7 @@ func (e badRequest) Error() string { return string(e) }
 
 // decodeJSON reads a JSON body as Fastify does: JSON content type (else 415),
 // at most 1 MiB (else 413), non-empty and well-formed (else 400). The
-// generic error handler labels all of these BAD_REQUEST (§1.1).
+// generic error handler labels all of these BAD_REQUEST.
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "application/json" {
@@ -82,7 +82,7 @@ func field(name string, p *string, required bool, minLen, maxLen int) (string, e
 	return *p, nil
 }
 
-// parseExpiresIn reads ^\d+[smhd]$ (§1.2).
+// parseExpiresIn reads ^\d+[smhd]$.
 func parseExpiresIn(v string) (time.Duration, error) {
 	m := expiresInRE.FindStringSubmatch(v)
 	if m == nil {
@@ -97,7 +97,7 @@ func parseExpiresIn(v string) (time.Duration, error) {
 	return time.Duration(n) * unit, nil
 }
 
-// checkRedirect applies §1.2's redirectUri rules.
+// checkRedirect applies Grantex's redirectUri rules.
 func (s *Server) checkRedirect(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil {
@@ -143,7 +143,7 @@ func (s *Server) overPlanLocked(devID string) bool {
 
 const planLimitMessage = "Active grant limit reached for your plan"
 
-// handleAuthorize is POST /v1/authorize (§1.2).
+// handleAuthorize is POST /v1/authorize.
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request, dev Developer) {
 	if limit := s.opts.AuthorizeRateLimit; limit > 0 {
 		if !s.limit(w, "authorize|"+dev.ID, limit, "RATE_LIMITED", "Rate limit exceeded") {
@@ -281,7 +281,7 @@ func (s *Server) approveLocked(ar *authRequest) {
 }
 
 // handleSandboxDecision is POST /v1/authorize/:id/approve|deny, which only
-// sandbox developers may call; live ones get 403 CONSENT_REQUIRED (§1.2).
+// sandbox developers may call; live ones get 403 CONSENT_REQUIRED.
 func (s *Server) handleSandboxDecision(approve bool) authedHandler {
 	return func(w http.ResponseWriter, r *http.Request, dev Developer) {
 		if dev.Mode != ModeSandbox {
@@ -324,7 +324,7 @@ type tokenResponse struct {
 	GrantID      string   `json:"grantId"`
 }
 
-// handleToken is POST /v1/token (§1.4): a single-use code, bound to agent
+// handleToken is POST /v1/token: a single-use code, bound to agent
 // and developer, PKCE-checked when authorize had a challenge.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, dev Developer) {
 	var req struct {
@@ -389,7 +389,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, dev Develop
 
 // grantTokenLocked signs a grant token for g and, only once that worked,
 // commits the single-use effects and answers 201 with a new refresh token
-// (the shape of §1.4 and §1.5).
+// (the shape of the token and refresh answers).
 func (s *Server) grantTokenLocked(w http.ResponseWriter, g *grant, commit func()) {
 	tok, err := s.issueLocked(g, g.expiresAt)
 	if err != nil {
@@ -403,7 +403,7 @@ func (s *Server) grantTokenLocked(w http.ResponseWriter, g *grant, commit func()
 	})
 }
 
-// handleRefresh is POST /v1/token/refresh (§1.5): single-use rotation, same
+// handleRefresh is POST /v1/token/refresh: single-use rotation, same
 // grant, exp = the grant's original expiry.
 func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request, dev Developer) {
 	var req struct {
@@ -455,7 +455,7 @@ func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request, dev Devel
 	s.grantTokenLocked(w, g, func() { rt.used = true })
 }
 
-// handleVerify is POST /v1/tokens/verify (§1.6).
+// handleVerify is POST /v1/tokens/verify.
 func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, dev Developer) {
 	var req struct {
 		Token *string `json:"token"`
@@ -484,7 +484,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, dev Develo
 	}{true, g.id, c.Scp, c.Sub, c.Agt, isoTime(time.Unix(c.Exp, 0))})
 }
 
-// handleRevoke is POST /v1/tokens/revoke (§1.7): one jti only.
+// handleRevoke is POST /v1/tokens/revoke: one jti only.
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, dev Developer) {
 	var req struct {
 		JTI *string `json:"jti"`
@@ -511,7 +511,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, dev Develo
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// handleGetGrant is GET /v1/grants/:id (§1.9). Like the real query it does
+// handleGetGrant is GET /v1/grants/:id. Like the real query it does
 // not read the depth column: delegationDepth is always 0.
 func (s *Server) handleGetGrant(w http.ResponseWriter, r *http.Request, dev Developer) {
 	s.mu.Lock()
@@ -533,7 +533,7 @@ func (s *Server) handleGetGrant(w http.ResponseWriter, r *http.Request, dev Deve
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// handleDeleteGrant is DELETE /v1/grants/:id (§1.7): revokes the grant and
+// handleDeleteGrant is DELETE /v1/grants/:id: revokes the grant and
 // all its descendants, with their tokens and refresh tokens. An unknown,
 // foreign or already revoked grant is 404.
 func (s *Server) handleDeleteGrant(w http.ResponseWriter, r *http.Request, dev Developer) {
@@ -563,7 +563,7 @@ func (s *Server) handleDeleteGrant(w http.ResponseWriter, r *http.Request, dev D
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// handleDelegate is POST /v1/grants/delegate (§2.2).
+// handleDelegate is POST /v1/grants/delegate.
 func (s *Server) handleDelegate(w http.ResponseWriter, r *http.Request, dev Developer) {
 	var req struct {
 		ParentGrantToken *string   `json:"parentGrantToken"`
@@ -622,7 +622,7 @@ func (s *Server) handleDelegate(w http.ResponseWriter, r *http.Request, dev Deve
 			fmt.Sprintf("Delegation depth %d exceeds the maximum of %d", depth, s.opts.MaxDelegationDepth))
 		return
 	}
-	// Delegated tokens drop aud and inherit the root principal (§2.1).
+	// Delegated tokens drop aud and inherit the root principal.
 	g := &grant{
 		id: "grnt_" + newULID(now), developerID: dev.ID, agentID: *req.SubAgentID, principalID: pc.Sub,
 		scopes: slices.Clone(*req.Scopes), status: "active", issuedAt: now,
@@ -642,7 +642,7 @@ func (s *Server) handleDelegate(w http.ResponseWriter, r *http.Request, dev Deve
 	})
 }
 
-// handleJWKS is GET /.well-known/jwks.json (§1.8): public, no-store, the
+// handleJWKS is GET /.well-known/jwks.json: public, no-store, the
 // RS256 key and, unless omitted, the EdDSA key the real service also lists.
 func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
@@ -654,7 +654,7 @@ func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, set)
 }
 
-// handleHealth is GET /health (§1.9).
+// handleHealth is GET /health.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "healthy", "database": "ok", "redis": "ok"})
 }

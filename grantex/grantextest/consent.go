@@ -8,7 +8,7 @@ import (
 )
 
 // decidableLocked says whether a pending request can still be approved or
-// denied: 0, or 410 with a message when it expired or was processed (§1.3).
+// denied: 0, or 410 with a message when it expired or was processed.
 func (s *Server) decidableLocked(ar *authRequest) (int, string) {
 	switch {
 	case !s.now().Before(ar.expiresAt):
@@ -72,7 +72,7 @@ func addParams(raw string, params url.Values) string {
 	return u.String()
 }
 
-// handleConsentInfo is GET /v1/consent/:id (public, §1.3).
+// handleConsentInfo is GET /v1/consent/:id (public).
 func (s *Server) handleConsentInfo(w http.ResponseWriter, r *http.Request) {
 	v, status, msg := s.consentView(r.PathValue("id"))
 	if status != 0 {
@@ -95,7 +95,7 @@ func (s *Server) handleConsentInfo(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleConsentAPI is POST /v1/consent/:id/approve|deny: public, no body, no
-// CSRF token, exactly as the real one (§1.3).
+// CSRF token, exactly as the real one.
 func (s *Server) handleConsentAPI(approve bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		_, resp, status, msg := s.decide(r.PathValue("id"), approve)
@@ -165,7 +165,7 @@ var pageTmpl = template.Must(template.New("consent").Parse(`<!DOCTYPE html>
 `))
 
 func (s *Server) renderPage(w http.ResponseWriter, status int, title, msg string, v *consentView) {
-	// The consent page's CSP (§1.3); it replaces the API default.
+	// The consent page's CSP; it replaces the API default.
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
@@ -175,7 +175,7 @@ func (s *Server) renderPage(w http.ResponseWriter, status int, title, msg string
 	}{title, msg, v})
 }
 
-// handleConsentPage is GET /consent?req=areq_… (§1.3). Where the real page
+// handleConsentPage is GET /consent?req=areq_…. Where the real page
 // shows an error from its JS, this one answers the API's 404 or 410 status.
 func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 	v, status, msg := s.consentView(r.URL.Query().Get("req"))
@@ -189,7 +189,7 @@ func (s *Server) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 // handleConsentForm is the page's Approve/Deny form target. It does what the
 // real page's JS does after the consent API call: approve → redirectUri with
 // code and state; deny → redirectUri with error=access_denied and state;
-// without a redirectUri it only shows a message (the code is lost, §1.3).
+// without a redirectUri it only shows a message (the code is lost).
 func (s *Server) handleConsentForm(approve bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)

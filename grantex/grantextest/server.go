@@ -1,5 +1,5 @@
 // Package grantextest is an in-process fake of the Grantex service: the REST
-// API of Grantex contract §1 (authorize, consent, token, refresh, verify,
+// API of Grantex (authorize, consent, token, refresh, verify,
 // revoke, grants, delegation, JWKS, health) with RS256 grant tokens shaped as
 // in §2.1, for tests, examples and users' own tests.
 //
@@ -32,13 +32,13 @@ import (
 )
 
 // Defaults used when [Options] leaves APIKeys or Agents empty. Keys follow
-// the 16–512 character rule of contract §1.1.
+// the 16–512 character rule
 const (
 	// DefaultAPIKey authenticates as DefaultDeveloperID, a live developer.
 	DefaultAPIKey      = "gx_test_grantextest_live_key_0001"
 	DefaultDeveloperID = "dev_grantextest"
 	// SandboxAPIKey authenticates as SandboxDeveloperID, a sandbox developer
-	// whose authorize calls are approved at once (contract §1.2).
+	// whose authorize calls are approved at once.
 	SandboxAPIKey      = "gx_test_grantextest_sandbox_key_1"
 	SandboxDeveloperID = "dev_grantextest_sandbox"
 	// DefaultAgentID is an active agent every developer may use.
@@ -46,19 +46,19 @@ const (
 	DefaultAgentName = "Test Agent"
 )
 
-// Developer modes (contract §1.1).
+// Developer modes.
 const (
 	ModeLive    = "live"
 	ModeSandbox = "sandbox"
 )
 
-// Policy effects returned by [Options.Policy] (contract §1.2).
+// Policy effects returned by [Options.Policy].
 const (
 	PolicyAllow = "allow"
 	PolicyDeny  = "deny"
 )
 
-// Developer is the account behind an API key (contract §1.1).
+// Developer is the account behind an API key.
 type Developer struct {
 	// ID is the dev claim of the developer's tokens.
 	ID string
@@ -66,7 +66,7 @@ type Developer struct {
 	Mode string
 }
 
-// Agent is a registered agent (contract §1.9); its DID is did:grantex:<id>.
+// Agent is a registered agent; its DID is did:grantex:<id>.
 type Agent struct {
 	Name        string
 	Description string
@@ -78,14 +78,14 @@ type Agent struct {
 // Options configure a [Server]. The zero value is a live and a sandbox
 // developer sharing one agent; see the Default constants.
 type Options struct {
-	// APIKeys maps Bearer API keys (16–512 characters, §1.1) to developers.
+	// APIKeys maps Bearer API keys (16–512 characters) to developers.
 	// Default: DefaultAPIKey (live) and SandboxAPIKey (sandbox).
 	APIKeys map[string]Developer
 	// Agents maps agent ids to agents. Default: DefaultAgentID.
 	Agents map[string]Agent
 
 	// Issuer is the iss of issued tokens. The hosted service's issuer is not
-	// its API host (contract §1.8), so tests of issuer checks should set it.
+	// its API host, so tests of issuer checks should set it.
 	// Default: PublicURL.
 	Issuer string
 	// PublicURL is the base of consent URLs, for when Handler is mounted
@@ -95,7 +95,7 @@ type Options struct {
 	Now func() time.Time
 
 	// AuthorizeRateLimit is the POST /v1/authorize budget per developer per
-	// 60 s window (§1.1). 0 means the real 10; negative means unlimited.
+	// 60 s window. 0 means the real 10; negative means unlimited.
 	AuthorizeRateLimit int
 	// PlanRateLimit is the per-developer budget of all authenticated routes
 	// per 60 s (free plan: 100). 0 disables it and its X-RateLimit headers.
@@ -104,26 +104,26 @@ type Options struct {
 	// PLAN_LIMIT_EXCEEDED once a developer has that many active grants.
 	// 0 means unlimited.
 	MaxActiveGrants int
-	// MaxDelegationDepth is MAX_DELEGATION_DEPTH (§2.2). Default 3.
+	// MaxDelegationDepth is MAX_DELEGATION_DEPTH. Default 3.
 	MaxDelegationDepth int
 	// Production applies NODE_ENV=production redirect rules: https only, no
 	// loopback, private or link-local host (literal IPs and localhost; no
 	// DNS lookup).
 	Production bool
 	// Policy, when set, is consulted on authorize: PolicyDeny gives 403
-	// POLICY_DENIED, PolicyAllow approves at once (§1.2).
+	// POLICY_DENIED, PolicyAllow approves at once.
 	Policy func(developerID string, p grantex.AuthorizeParams) string
 	// ScopeDescriptions are the consent page's human-readable scopes;
-	// unknown scopes are shown raw (§1.3).
+	// unknown scopes are shown raw.
 	ScopeDescriptions map[string]string
 
 	// Key signs grant tokens (RS256). Default: a fresh 2048-bit key. Share
 	// one across tests to save the generation time.
 	Key *rsa.PrivateKey
-	// KeyID is the JWKS kid. Default "grantex-YYYY-MM" at start (§3.1).
+	// KeyID is the JWKS kid. Default "grantex-YYYY-MM" at start.
 	KeyID string
 	// OmitEd25519Key drops the EdDSA key the real JWKS always publishes
-	// next to the RSA one (§1.8). Keep it to test verifiers ignore it.
+	// next to the RSA one. Keep it to test verifiers ignore it.
 	OmitEd25519Key bool
 	// TLS serves https (use Server.Client for a trusting client).
 	TLS bool
@@ -132,9 +132,9 @@ type Options struct {
 }
 
 // Fault is an injected failure; see [Server.Inject]. Its defaults mimic the
-// real error handler (contract §1.1).
+// real error handler.
 type Fault struct {
-	// Status is the answer's status (default 500) with a contract error body
+	// Status is the answer's status (default 500) with a Grantex error body
 	// {message, code, requestId}, unless Body is set.
 	Status int
 	// Code and Message override the body's defaults for Status.
@@ -149,7 +149,7 @@ type Fault struct {
 	Drop bool
 	// AfterProcessing runs the real handler first, committing its effects,
 	// and then fails: the "response lost after the server committed" case
-	// of contract §1.10.
+	//
 	AfterProcessing bool
 }
 
@@ -159,7 +159,7 @@ type faultRule struct {
 	f    Fault
 }
 
-// Server is a running fake Grantex serving the routes of contract §1. Its
+// Server is a running fake Grantex serving the routes Its
 // methods are safe for concurrent use.
 type Server struct {
 	// URL is the base URL, e.g. http://127.0.0.1:1234.
@@ -191,7 +191,7 @@ type Server struct {
 	windows  map[string]*window
 }
 
-// NewServer starts a fake Grantex (contract §1) on a loopback port. Close it
+// NewServer starts a fake Grantex on a loopback port. Close it
 // when done.
 // It panics on invalid Options, as httptest.NewServer does on failure.
 func NewServer(opts Options) *Server {
@@ -252,7 +252,7 @@ func NewServer(opts Options) *Server {
 		s.edPub, _, _ = ed25519.GenerateKey(rand.Reader)
 		s.edKid = "grantex-ed25519-" + s.now().UTC().Format("2006-01")
 	}
-	// No typ header: the real signer sets only alg and kid (§2.1).
+	// No typ header: the real signer sets only alg and kid.
 	signer, err := jose.NewSigner(jose.SigningKey{
 		Algorithm: jose.RS256,
 		Key:       jose.JSONWebKey{Key: s.key, KeyID: s.kid, Algorithm: string(jose.RS256)},
@@ -299,28 +299,27 @@ func (s *Server) Close() {
 func (s *Server) Handler() http.Handler { return s }
 
 // Client returns an HTTP client that trusts the server (needed with TLS;
-// production Grantex is https only, contract §1.2).
+// production Grantex is https only).
 func (s *Server) Client() *http.Client { return s.ts.Client() }
 
 // NewClient returns a grantex.Client for this server using s.Client(), with
-// apiKey as the Bearer key (contract §1.1) and agentID as agentId.
+// apiKey as the Bearer key and agentID as agentId.
 func (s *Server) NewClient(apiKey, agentID string, opts ...grantex.Option) (*grantex.Client, error) {
 	return grantex.New(s.URL, apiKey, agentID, append([]grantex.Option{grantex.WithHTTPClient(s.Client())}, opts...)...)
 }
 
-// Issuer returns the iss of the tokens the server signs (contract §2.1).
+// Issuer returns the iss of the tokens the server signs.
 func (s *Server) Issuer() string { return s.issuer }
 
-// PublicKey returns the RS256 verification key published in the JWKS
-// (contract §1.8).
+// PublicKey returns the RS256 verification key published in the JWKS.
 func (s *Server) PublicKey() *rsa.PublicKey { return &s.key.PublicKey }
 
-// KeyID returns the kid of the RS256 key, grantex-YYYY-MM by default (§3.1).
+// KeyID returns the kid of the RS256 key, grantex-YYYY-MM by default.
 func (s *Server) KeyID() string { return s.kid }
 
 // Requests returns how many requests arrived for the exact URL path (any
 // method, injected failures included): the proof that single-use calls
-// (contract §1.10) were sent once.
+// were sent once.
 func (s *Server) Requests(path string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -328,7 +327,7 @@ func (s *Server) Requests(path string) int {
 }
 
 // Inject makes the next n requests for path fail as f describes (e.g. the
-// lost response of contract §1.10). A path
+// lost response). A path
 // ending in "/" matches every path under it ("/" matches all: Grantex
 // down). Rules are consumed in the order they were added.
 func (s *Server) Inject(path string, n int, f Fault) {
@@ -337,8 +336,8 @@ func (s *Server) Inject(path string, n int, f Fault) {
 	s.faults = append(s.faults, &faultRule{path: path, left: n, f: f})
 }
 
-// FailNext makes the next request for path answer status with a contract
-// §1.1 error body.
+// FailNext makes the next request for path answer status with a Grantex
+// error body.
 func (s *Server) FailNext(path string, status int) { s.Inject(path, 1, Fault{Status: status}) }
 
 // HangNext makes the next request for path hang until the client gives up
@@ -346,7 +345,7 @@ func (s *Server) FailNext(path string, status int) { s.Inject(path, 1, Fault{Sta
 func (s *Server) HangNext(path string) { s.Inject(path, 1, Fault{Hang: true}) }
 
 // ServeHTTP counts the request, applies an injected fault if one matches,
-// and otherwise serves the API of contract §1.
+// and otherwise serves the API
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f, ok := s.arrive(r.URL.Path)
 	if !ok {
@@ -401,7 +400,7 @@ func (s *Server) arrive(path string) (Fault, bool) {
 	return Fault{}, false
 }
 
-// defaultError is what the real error handler sends for a bare status (§1.1).
+// defaultError is what the real error handler sends for a bare status.
 func defaultError(status int) (code, msg string) {
 	switch {
 	case status == http.StatusTooManyRequests:
@@ -436,7 +435,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/grants/delegate", s.authed(s.handleDelegate))
 	m.HandleFunc("GET /v1/grants/{id}", s.authed(s.handleGetGrant))
 	m.HandleFunc("DELETE /v1/grants/{id}", s.authed(s.handleDeleteGrant))
-	// Consent routes are public (skipAuth, §1.3).
+	// Consent routes are public (skipAuth).
 	m.HandleFunc("GET /v1/consent/{id}", s.handleConsentInfo)
 	m.HandleFunc("POST /v1/consent/{id}/approve", s.handleConsentAPI(true))
 	m.HandleFunc("POST /v1/consent/{id}/deny", s.handleConsentAPI(false))
@@ -448,7 +447,7 @@ func (s *Server) routes() {
 	s.mux = m
 }
 
-// serve answers with the real service's headers (§1.1) and routes. Unknown
+// serve answers with the real service's headers and routes. Unknown
 // routes and methods are 404, as in Fastify (there is no 405).
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
@@ -466,7 +465,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 type authedHandler func(w http.ResponseWriter, r *http.Request, dev Developer)
 
-// authed checks the Bearer API key (§1.1) and the optional plan rate limit.
+// authed checks the Bearer API key and the optional plan rate limit.
 func (s *Server) authed(next authedHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		key, ok := bearer(r.Header.Get("Authorization"))
@@ -509,7 +508,7 @@ type window struct {
 }
 
 // limit counts a hit in a fixed 60 s window and sets X-RateLimit-Limit,
-// -Remaining and -Reset (seconds until the window ends, not an epoch, §1.1).
+// -Remaining and -Reset (seconds until the window ends, not an epoch).
 // Over the limit it answers 429 with Retry-After and returns false.
 func (s *Server) limit(w http.ResponseWriter, key string, limit int, code, msg string) bool {
 	now := s.now()
@@ -536,7 +535,7 @@ func (s *Server) limit(w http.ResponseWriter, key string, limit int, code, msg s
 	return false
 }
 
-// errorBody is the error JSON of contract §1.1.
+// errorBody is the error JSON
 type errorBody struct {
 	Message   string `json:"message"`
 	Code      string `json:"code"`

@@ -47,7 +47,7 @@ type refreshRecord struct {
 	used                                 bool
 }
 
-// claims are a grant token's claims (contract §2.1). Aud and the delegation
+// claims are a grant token's claims. Aud and the delegation
 // claims are omitted when empty, as the real signer does.
 type claims struct {
 	Iss             string   `json:"iss"`
@@ -65,7 +65,7 @@ type claims struct {
 	DelegationDepth int      `json:"delegationDepth,omitempty"`
 }
 
-// agentDID is the agt claim of an agent (§1.9).
+// agentDID is the agt claim of an agent.
 func agentDID(agentID string) string { return "did:grantex:" + agentID }
 
 // issueLocked signs a new token for g expiring at exp and records its jti.
@@ -95,7 +95,7 @@ func (s *Server) issueLocked(g *grant, exp time.Time) (string, error) {
 }
 
 // newRefreshLocked records a refresh token for g: ref_<ULID>, expiring at
-// min(now + 30 d, grant expiry) (§1.4).
+// min(now + 30 d, grant expiry).
 func (s *Server) newRefreshLocked(g *grant) string {
 	now := s.now()
 	rt := &refreshRecord{
@@ -109,7 +109,7 @@ func (s *Server) newRefreshLocked(g *grant) string {
 	return rt.token
 }
 
-// checkTokenLocked is checkActiveGrantToken (§1.6): RS256 signature by this
+// checkTokenLocked is checkActiveGrantToken: RS256 signature by this
 // server's key, iss, the required claims, exp, then revocation of the jti
 // and the grant's state. It returns the claims and grant, or ok false.
 // The developer check is left to the caller: verify and delegate answer it

@@ -17,8 +17,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
+	"github.com/mcpauth/mcpauth/internal/clientmeta"
 	"github.com/mcpauth/mcpauth/internal/display"
 )
 
@@ -28,10 +28,7 @@ const (
 	// token claims, so it is kept well below typical URL limits.
 	MaxURLLength = 1024
 	// MaxRedirectURIs bounds redirect_uris (as for RFC 7591 registration).
-	MaxRedirectURIs = 20
-	maxNameLength   = 200
-	maxURILength    = 2048
-	maxContacts     = 10
+	MaxRedirectURIs = clientmeta.MaxRedirectURIs
 )
 
 // Kind classifies an [Error].
@@ -143,40 +140,14 @@ func isDotSegment(seg string) bool {
 // GrantTypes and ResponseTypes hold only the values this package supports.
 // A Document returned by a [Fetcher] is shared: do not modify it.
 type Document struct {
-	ClientID                string
-	ClientName              string
-	RedirectURIs            []string
-	TokenEndpointAuthMethod string
-	GrantTypes              []string
-	ResponseTypes           []string
-	ApplicationType         string
-	ClientURI               string
-	LogoURI                 string
-	TOSURI                  string
-	PolicyURI               string
-	Scope                   string
-	Contacts                []string
-	SoftwareID              string
-	SoftwareVersion         string
+	ClientID string
+	clientmeta.Metadata
 }
 
 // wireDocument is the JSON form. Unknown members are allowed (§4.1).
 type wireDocument struct {
-	ClientID                *string  `json:"client_id"`
-	ClientName              *string  `json:"client_name"`
-	RedirectURIs            []string `json:"redirect_uris"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
-	GrantTypes              []string `json:"grant_types"`
-	ResponseTypes           []string `json:"response_types"`
-	ApplicationType         string   `json:"application_type"`
-	ClientURI               string   `json:"client_uri"`
-	LogoURI                 string   `json:"logo_uri"`
-	TOSURI                  string   `json:"tos_uri"`
-	PolicyURI               string   `json:"policy_uri"`
-	Scope                   string   `json:"scope"`
-	Contacts                []string `json:"contacts"`
-	SoftwareID              string   `json:"software_id"`
-	SoftwareVersion         string   `json:"software_version"`
+	ClientID *string `json:"client_id"`
+	clientmeta.Metadata
 }
 
 // ParseOptions adjust [Parse].
@@ -223,29 +194,20 @@ func Parse(clientID string, body []byte, opts ParseOptions) (*Document, error) {
 		return nil, invalidDoc("the client metadata document has no client_id")
 	case *w.ClientID != clientID:
 		return nil, invalidDoc("the document's client_id does not equal the URL it was fetched from")
-	case w.ClientName == nil || strings.TrimSpace(*w.ClientName) == "":
-		return nil, invalidDoc("the client metadata document has no client_name")
-	case !displayable(*w.ClientName, maxNameLength):
-		return nil, invalidDoc("client_name must be at most %d printable characters", maxNameLength)
 	}
-	d := &Document{ClientID: clientID, ClientName: *w.ClientName}
-
-	if len(w.RedirectURIs) == 0 {
-		return nil, invalidDoc("redirect_uris is required and must not be empty")
-	}
-	if len(w.RedirectURIs) > MaxRedirectURIs {
-		return nil, invalidDoc("at most %d redirect_uris are allowed", MaxRedirectURIs)
+	if err := w.CheckDescription(clientmeta.Document); err != nil {
+		return nil, invalidDoc("%v", err)
 	}
 	check := opts.ValidateRedirectURI
 	if check == nil {
 		check = defaultRedirectCheck
 	}
-	for _, r := range w.RedirectURIs {
-		if err := check(r); err != nil {
-			return nil, invalidDoc("redirect URI %q: %v", truncate(r, 100), err)
-		}
+	if err := w.CheckRedirectURIs(check); err != nil {
+		return nil, invalidDoc("%v", err)
 	}
+	d := &Document{ClientID: clientID, Metadata: w.Metadata}
 	d.RedirectURIs = slices.Clone(w.RedirectURIs)
+	d.Contacts = slices.Clone(w.Contacts)
 
 	switch w.TokenEndpointAuthMethod {
 	case "", "none":
@@ -270,70 +232,13 @@ func Parse(clientID string, body []byte, opts ParseOptions) (*Document, error) {
 	}
 	d.ResponseTypes = []string{"code"}
 
-	switch w.ApplicationType {
-	case "", "web", "native":
-		d.ApplicationType = w.ApplicationType
-	default:
-		return nil, invalidDoc("application_type must be web or native")
-	}
-	for _, f := range []struct {
-		name string
-		src  string
-		dst  *string
-	}{
-		{"client_uri", w.ClientURI, &d.ClientURI},
-		{"logo_uri", w.LogoURI, &d.LogoURI},
-		{"tos_uri", w.TOSURI, &d.TOSURI},
-		{"policy_uri", w.PolicyURI, &d.PolicyURI},
-	} {
-		if f.src == "" {
-			continue
-		}
-		if !httpsURL(f.src) {
-			return nil, invalidDoc("%s must be an https URL", f.name)
-		}
-		*f.dst = f.src
-	}
-	if !displayable(w.Scope, 4096) {
-		return nil, invalidDoc("scope is too long or contains control characters")
-	}
-	d.Scope = w.Scope
-	if len(w.Contacts) > maxContacts {
-		return nil, invalidDoc("at most %d contacts are allowed", maxContacts)
-	}
-	for _, c := range w.Contacts {
-		if !displayable(c, 320) {
-			return nil, invalidDoc("contacts must be short printable strings")
-		}
-	}
-	d.Contacts = slices.Clone(w.Contacts)
-	if !displayable(w.SoftwareID, maxNameLength) || !displayable(w.SoftwareVersion, 100) {
-		return nil, invalidDoc("software_id or software_version is too long or contains control characters")
-	}
-	d.SoftwareID, d.SoftwareVersion = w.SoftwareID, w.SoftwareVersion
 	return d, nil
-}
-
-// displayable: at most n bytes of valid UTF-8 without control or
-// formatting characters (bidi overrides such as U+202E could reorder what
-// the consent page shows; see package display).
-func displayable(s string, n int) bool {
-	return len(s) <= n && display.Safe(s)
-}
-
-// httpsURL: an absolute https URL with a host, no user info, bounded length.
-func httpsURL(s string) bool {
-	if len(s) > maxURILength || !strings.HasPrefix(s, "https://") || strings.ContainsAny(s, " \t\r\n\\<>\"") || !display.Safe(s) {
-		return false
-	}
-	u, err := url.Parse(s)
-	return err == nil && u.Host != "" && u.User == nil
 }
 
 // defaultRedirectCheck: https, or http on a loopback host (RFC 8252 §7.3),
 // absolute, no fragment or user info.
 func defaultRedirectCheck(raw string) error {
-	if raw == "" || len(raw) > maxURILength || strings.ContainsAny(raw, " \t\r\n\\<>\"#") || !display.Safe(raw) {
+	if raw == "" || len(raw) > clientmeta.MaxURILength || strings.ContainsAny(raw, " \t\r\n\\<>\"#") || !display.Safe(raw) {
 		return errors.New("must be an absolute URI without a fragment")
 	}
 	u, err := url.Parse(raw)
@@ -352,12 +257,4 @@ func defaultRedirectCheck(raw string) error {
 	return errors.New("must use https (or http on a loopback host)")
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+func truncate(s string, n int) string { return clientmeta.Truncate(s, n) }

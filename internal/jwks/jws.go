@@ -57,7 +57,7 @@ func Parse(token string, algs []jose.SignatureAlgorithm) (*Token, error) {
 	if err != nil {
 		var ua *jose.ErrUnexpectedSignatureAlgorithm
 		if errors.As(err, &ua) {
-			return nil, fmt.Errorf("%w: %q", ErrAlgorithm, ua.Got)
+			return nil, fmt.Errorf("%w: %w", ErrAlgorithm, err)
 		}
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}

@@ -283,6 +283,21 @@ func (s *Store) GetRefresh(ctx context.Context, digest string) (*mcpauth.Refresh
 	return rec, nil
 }
 
+// LookupRefresh implements [mcpauth.GrantStore].
+func (s *Store) LookupRefresh(ctx context.Context, digest string) (*mcpauth.RefreshRecord, error) {
+	var rotated bool
+	rec, err := scanRefresh(s.pool.QueryRow(ctx, s.q.sql[qLookupRefresh], digest, s.now()), &rotated)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, mcpauth.ErrNotFound
+	case err != nil:
+		return nil, s.fail("look up refresh token", err)
+	case rotated:
+		return rec, mcpauth.ErrRefreshReused
+	}
+	return rec, nil
+}
+
 // DenyToken implements [mcpauth.GrantStore]. A later until extends the entry.
 func (s *Store) DenyToken(ctx context.Context, jti string, until time.Time) error {
 	return s.exec(ctx, "deny token", qDenyToken, jti, until)

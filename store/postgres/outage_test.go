@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauthtest"
 )
 
 // TestServerDuringOutage kills a Server's database connections while
@@ -31,7 +32,7 @@ func TestServerDuringOutage(t *testing.T) {
 	schema := freshSchema(t, dsn)
 	st, app := killableStore(t, dsn, schema)
 	srv, err := mcpauth.NewServer(mcpauth.Config{
-		Issuer: replicaIssuer, Scopes: []string{"read"}, TestAutoApprove: "alice",
+		Issuer: replicaIssuer, Scopes: []string{"read"}, Authenticator: mcpauthtest.AutoApprove("alice"),
 		StaticClients: []mcpauth.Client{{ID: "app", RedirectURIs: []string{replicaRedirect}, TokenEndpointAuthMethod: "none",
 			GrantTypes: []string{"authorization_code", "refresh_token"}}},
 		Clients: st, Grants: st, Keys: st, RateLimits: &mcpauth.RateLimits{Disabled: true}, Logger: quiet,

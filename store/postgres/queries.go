@@ -38,6 +38,7 @@ const (
 	qSaveRefresh
 	qRotateRefresh
 	qGetRefresh
+	qLookupRefresh
 	qDenyToken
 	qIsRevoked
 	qSavePending
@@ -124,6 +125,10 @@ var templates = [numQueries]string{
 				WHERE g.id = r.grant_id AND g.revoked_at IS NULL AND g.expires_at > $3)`,
 	qGetRefresh: `SELECT ` + refreshCols + ` FROM {s}.refresh_tokens r
 		WHERE r.digest = $1 AND r.rotated_at IS NULL AND r.expires_at > $2
+			AND EXISTS (SELECT 1 FROM {s}.grants g
+				WHERE g.id = r.grant_id AND g.revoked_at IS NULL AND g.expires_at > $2)`,
+	qLookupRefresh: `SELECT r.rotated_at IS NOT NULL, ` + refreshCols + ` FROM {s}.refresh_tokens r
+		WHERE r.digest = $1 AND r.expires_at > $2
 			AND EXISTS (SELECT 1 FROM {s}.grants g
 				WHERE g.id = r.grant_id AND g.revoked_at IS NULL AND g.expires_at > $2)`,
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauthtest"
 )
 
 // Two authorization servers, each with its own Store and pool on one
@@ -56,10 +57,10 @@ func newReplicasWindow(t *testing.T, retryWindow time.Duration) *replicas {
 	for i := range r.srv {
 		st := openSchema(t, dsn, schema, WithClock(r.clock.Now))
 		srv, err := mcpauth.NewServer(mcpauth.Config{
-			Issuer:          replicaIssuer,
-			Scopes:          []string{"read"},
-			Resources:       []string{replicaResource},
-			TestAutoApprove: "alice",
+			Issuer:        replicaIssuer,
+			Scopes:        []string{"read"},
+			Resources:     []string{replicaResource},
+			Authenticator: mcpauthtest.AutoApprove("alice"),
 			StaticClients: []mcpauth.Client{{ID: "app", Name: "App", RedirectURIs: []string{replicaRedirect},
 				TokenEndpointAuthMethod: "none", GrantTypes: []string{"authorization_code", "refresh_token"}}},
 			Clients:    st,

@@ -362,6 +362,23 @@ func (s *Store) GetRefresh(ctx context.Context, digest string) (*mcpauth.Refresh
 	return rec, nil
 }
 
+// LookupRefresh implements [mcpauth.GrantStore].
+func (s *Store) LookupRefresh(ctx context.Context, digest string) (*mcpauth.RefreshRecord, error) {
+	var rotated bool
+	rec, err := scanRefresh(s.r.QueryRowContext(ctx, `SELECT `+refreshCols+`, rotated_at IS NOT NULL FROM refresh_tokens
+		WHERE digest = ?2 AND expires_at > ?1 AND `+liveGrant,
+		micros(s.now()), digest), &rotated)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, mcpauth.ErrNotFound
+	case err != nil:
+		return nil, s.fail("look up refresh token", err)
+	case rotated:
+		return rec, mcpauth.ErrRefreshReused
+	}
+	return rec, nil
+}
+
 // DenyToken implements [mcpauth.GrantStore]. A later until extends the entry.
 func (s *Store) DenyToken(ctx context.Context, jti string, until time.Time) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO denied_tokens (jti, expires_at) VALUES (?1, ?2)

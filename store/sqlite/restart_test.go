@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauthtest"
 )
 
 // TestServerRestart restarts a Server on the same SQLite file mid-test: the
@@ -25,7 +26,7 @@ func TestServerRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv, err := mcpauth.NewServer(mcpauth.Config{
-			Issuer: issuer, Scopes: []string{"read"}, TestAutoApprove: "alice",
+			Issuer: issuer, Scopes: []string{"read"}, Authenticator: mcpauthtest.AutoApprove("alice"),
 			Clients: st, Grants: st, Keys: st, RateLimits: &mcpauth.RateLimits{Disabled: true},
 			Logger: quiet,
 		})

@@ -289,6 +289,46 @@ var refreshTests = []testCase{
 		wantErr(t, "GetRefresh(newer)", err, nil)
 		wantRecord(t, "GetRefresh(newer)", refreshRecord(gid, now, 2), got)
 	}},
+	{"Lookup", func(t *testing.T, e env) {
+		// LookupRefresh tells a rotated token (reuse) from an unknown one,
+		// and writes nothing: what it says, RotateRefresh would answer.
+		now := e.now()
+		gid := e.grant(t, now)
+		old, next, lost, again := digest(), digest(), digest(), digest()
+		wantErr(t, "SaveRefresh", e.Grants.SaveRefresh(e.ctx, old, refreshRecord(gid, now, 0)), nil)
+		got, err := e.Grants.LookupRefresh(e.ctx, old)
+		wantErr(t, "LookupRefresh(live)", err, nil)
+		wantRecord(t, "LookupRefresh(live)", refreshRecord(gid, now, 0), got)
+		_, err = e.Grants.RotateRefresh(e.ctx, old, next, refreshRecord(gid, now, 1), 0)
+		wantErr(t, "RotateRefresh", err, nil)
+		for range 2 { // a lookup is not a use
+			got, err = e.Grants.LookupRefresh(e.ctx, old)
+			wantErr(t, "LookupRefresh(rotated)", err, mcpauth.ErrRefreshReused)
+			wantRecord(t, "LookupRefresh(rotated)", refreshRecord(gid, now, 0), got)
+		}
+		got, err = e.Grants.LookupRefresh(e.ctx, next)
+		wantErr(t, "LookupRefresh(successor)", err, nil)
+		wantRecord(t, "LookupRefresh(successor)", refreshRecord(gid, now, 1), got)
+		_, err = e.Grants.RotateRefresh(e.ctx, old, lost, refreshRecord(gid, now, 2), 0)
+		wantErr(t, "RotateRefresh(rotated)", err, mcpauth.ErrRefreshReused)
+		_, err = e.Grants.LookupRefresh(e.ctx, lost)
+		wantErr(t, "LookupRefresh(target of a reuse)", err, mcpauth.ErrNotFound)
+		_, err = e.Grants.LookupRefresh(e.ctx, again)
+		wantErr(t, "LookupRefresh(unknown)", err, mcpauth.ErrNotFound)
+
+		expired := digest()
+		rec := refreshRecord(gid, now, 3)
+		rec.IssuedAt, rec.ExpiresAt = now.Add(-2*time.Hour), now.Add(-time.Hour)
+		wantErr(t, "SaveRefresh", e.Grants.SaveRefresh(e.ctx, expired, rec), nil)
+		_, err = e.Grants.LookupRefresh(e.ctx, expired)
+		wantErr(t, "LookupRefresh(expired)", err, mcpauth.ErrNotFound)
+
+		wantErr(t, "RevokeGrant", e.Grants.RevokeGrant(e.ctx, gid, now), nil)
+		for _, d := range []string{old, next} {
+			_, err = e.Grants.LookupRefresh(e.ctx, d)
+			wantErr(t, "LookupRefresh(revoked grant)", err, mcpauth.ErrNotFound)
+		}
+	}},
 	{"Expired", func(t *testing.T, e env) {
 		now := e.now()
 		gid := e.grant(t, now)

@@ -1,4 +1,8 @@
-package mcpauth
+// Package signing keeps the authorization server's keys: the signing keys
+// of access tokens (generation, rotation shared by replicas through the key
+// store, publication as an RFC 7517 JWK Set with RFC 7638 key ids) and the
+// random session keys of login cookies and CSRF tokens kept beside them.
+package signing
 
 import (
 	"context"
@@ -17,16 +21,91 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/mcpauth/mcpauth/internal/jwks"
 )
 
-// jwksMaxAge is the Cache-Control max-age of our JWKS. A new key is published
+// Key is a key as the key store keeps it: a private signing key, or (with
+// Algorithm [SessionKeyAlg]) a random session key.
+type Key struct {
+	// ID is the kid: the RFC 7638 thumbprint of the public key.
+	ID        string `json:"kid"`
+	Algorithm string `json:"alg"`
+	// PrivateJWK is the private key as a JWK (JSON). Stores may encrypt it at rest.
+	PrivateJWK []byte `json:"-"`
+	// CreatedAt is when the key was made and published in the JWKS.
+	CreatedAt time.Time `json:"created_at"`
+	// SignFrom is when it starts signing: after every replica and client
+	// cache has seen it published.
+	SignFrom time.Time `json:"sign_from"`
+	// ExpiresAt is when it leaves the JWKS: after the last token it signed
+	// has expired. Zero until the key is retired.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// Store keeps the keys shared by all replicas (mcpauth.KeyStore).
+type Store interface {
+	// ListKeys returns every stored key, newest first.
+	ListKeys(ctx context.Context) ([]Key, error)
+	// AddKey stores a new key; an error if its ID exists.
+	AddKey(ctx context.Context, k Key) error
+	// RetireKey sets the key's ExpiresAt (if it is unset or later).
+	RetireKey(ctx context.Context, id string, expiresAt time.Time) error
+	// DeleteKey removes a key.
+	DeleteKey(ctx context.Context, id string) error
+}
+
+// Options configure a [Manager].
+type Options struct {
+	Store Store
+	// Alg is the signing algorithm of new keys: ES256, EdDSA or RS256.
+	Alg string
+	// RotateEvery is the key lifetime before rotation; negative: never.
+	RotateEvery time.Duration
+	// RefreshEvery bounds how stale the in-memory keys may be.
+	RefreshEvery time.Duration
+	// TokenTTL is the access token lifetime (a retired key stays published
+	// that long), SessionTTL the login cookie's.
+	TokenTTL, SessionTTL time.Duration
+	Now                  func() time.Time
+	Log                  *slog.Logger
+}
+
+// New returns a Manager; it reads the store on first use.
+func New(o Options) *Manager {
+	return &Manager{store: o.Store, alg: o.Alg, rotateEvery: o.RotateEvery, refreshEvery: o.RefreshEvery,
+		tokenTTL: o.TokenTTL, sessionTTL: o.SessionTTL, now: o.Now, log: o.Log}
+}
+
+// Rotate publishes a new signing key now (it signs after the publication
+// delay) and retires the current ones once their tokens expire; it rotates
+// the session key likewise.
+func (m *Manager) Rotate(ctx context.Context) error {
+	stored, err := m.store.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	signing, sessions := splitKeys(stored)
+	m.reload.Lock()
+	err = m.rotate(ctx, signing, m.now())
+	if err == nil {
+		err = m.rotateSession(ctx, sessions, m.now())
+	}
+	m.reload.Unlock()
+	if err != nil {
+		return err
+	}
+	_, err = m.reloadIfOlder(ctx, 0)
+	return err
+}
+
+// JWKSMaxAge is the Cache-Control max-age of our JWKS. A new key is published
 // this long (plus the replica refresh interval) before it signs, so every
 // verifier that honours the header sees it first.
-const jwksMaxAge = 5 * time.Minute
+const JWKSMaxAge = 5 * time.Minute
 
 // generateSigningKey makes a fresh private key for alg, with kid = RFC 7638
 // thumbprint of its public half.
-func generateSigningKey(alg string, now time.Time) (SigningKey, error) {
+func generateSigningKey(alg string, now time.Time) (Key, error) {
 	var priv crypto.Signer
 	var err error
 	switch alg {
@@ -37,39 +116,41 @@ func generateSigningKey(alg string, now time.Time) (SigningKey, error) {
 	case "RS256":
 		priv, err = rsa.GenerateKey(rand.Reader, 2048)
 	default:
-		return SigningKey{}, fmt.Errorf("unsupported signing algorithm %q", alg)
+		return Key{}, fmt.Errorf("unsupported signing algorithm %q", alg)
 	}
 	if err != nil {
-		return SigningKey{}, err
+		return Key{}, err
 	}
 	jwk := jose.JSONWebKey{Key: priv, Algorithm: alg, Use: "sig"}
 	pub := jwk.Public()
 	tp, err := pub.Thumbprint(crypto.SHA256)
 	if err != nil {
-		return SigningKey{}, err
+		return Key{}, err
 	}
 	jwk.KeyID = base64.RawURLEncoding.EncodeToString(tp)
 	raw, err := jwk.MarshalJSON()
 	if err != nil {
-		return SigningKey{}, err
+		return Key{}, err
 	}
-	return SigningKey{ID: jwk.KeyID, Algorithm: alg, PrivateJWK: raw, CreatedAt: now, SignFrom: now}, nil
+	return Key{ID: jwk.KeyID, Algorithm: alg, PrivateJWK: raw, CreatedAt: now, SignFrom: now}, nil
 }
 
-// loadedKey is a parsed SigningKey.
-type loadedKey struct {
-	SigningKey
+// Loaded is a parsed signing Key.
+type Loaded struct {
+	Key
+	// Signer signs JWTs (typ at+jwt) with the key.
+	Signer  jose.Signer
 	private jose.JSONWebKey
 	public  jose.JSONWebKey
-	signer  jose.Signer
+	verify  jwks.Key // public as the verification core takes it
 }
 
-// sessionKeyAlg marks the KeyStore entries that hold session keys rather
+// SessionKeyAlg marks the KeyStore entries that hold session keys rather
 // than signing keys: random HMAC-SHA256 keys for the login cookie and CSRF
 // tokens, kept beside the signing keys so that every replica shares them
 // and SQL stores encrypt them at rest alike. They are never derived from a
 // signing key, never published and never sign a token.
-const sessionKeyAlg = "mcpauth-session"
+const SessionKeyAlg = "mcpauth-session"
 
 // sessionKey is a parsed session-key entry.
 type sessionKey struct {
@@ -80,24 +161,24 @@ type sessionKey struct {
 
 // generateSessionKey makes a random session key entry (an RFC 7518 §6.4
 // "oct" JWK) that starts signing at signFrom.
-func generateSessionKey(now, signFrom time.Time) (SigningKey, error) {
+func generateSessionKey(now, signFrom time.Time) (Key, error) {
 	k := make([]byte, 32)
 	if _, err := rand.Read(k); err != nil {
-		return SigningKey{}, err
+		return Key{}, err
 	}
 	id := make([]byte, 12)
 	if _, err := rand.Read(id); err != nil {
-		return SigningKey{}, err
+		return Key{}, err
 	}
 	raw, err := json.Marshal(map[string]string{"kty": "oct", "k": base64.RawURLEncoding.EncodeToString(k)})
 	if err != nil {
-		return SigningKey{}, err
+		return Key{}, err
 	}
-	return SigningKey{ID: "session-" + base64.RawURLEncoding.EncodeToString(id), Algorithm: sessionKeyAlg,
+	return Key{ID: "session-" + base64.RawURLEncoding.EncodeToString(id), Algorithm: SessionKeyAlg,
 		PrivateJWK: raw, CreatedAt: now, SignFrom: signFrom}, nil
 }
 
-func parseSessionKey(k SigningKey) (sessionKey, error) {
+func parseSessionKey(k Key) (sessionKey, error) {
 	var jwk struct {
 		Kty string `json:"kty"`
 		K   string `json:"k"`
@@ -112,7 +193,7 @@ func parseSessionKey(k SigningKey) (sessionKey, error) {
 	return sessionKey{id: k.ID, key: key, signFrom: k.SignFrom}, nil
 }
 
-func parseSigningKey(k SigningKey) (*loadedKey, error) {
+func parseSigningKey(k Key) (*Loaded, error) {
 	var jwk jose.JSONWebKey
 	if err := jwk.UnmarshalJSON(k.PrivateJWK); err != nil {
 		return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
@@ -126,25 +207,28 @@ func parseSigningKey(k SigningKey) (*loadedKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
 	}
-	return &loadedKey{SigningKey: k, private: jwk, public: jwk.Public(), signer: signer}, nil
+	pub := jwk.Public()
+	return &Loaded{Key: k, private: jwk, public: pub, Signer: signer,
+		verify: jwks.Key{ID: k.ID, Algorithm: k.Algorithm, Public: pub.Key}}, nil
 }
 
-// keyManager keeps the signing keys of the key store in memory, rotates them,
-// and re-reads the store often enough that a rotation on one replica reaches
-// the others within refreshEvery.
-type keyManager struct {
-	store        KeyStore
+// Manager keeps the keys of the key store in memory, rotates them, and
+// re-reads the store often enough that a rotation on one replica reaches the
+// others within RefreshEvery. Make one with [New].
+type Manager struct {
+	store        Store
 	alg          string
 	rotateEvery  time.Duration // <0: never
 	refreshEvery time.Duration
 	tokenTTL     time.Duration
+	sessionTTL   time.Duration // how long a login cookie lasts
 	now          func() time.Time
 	log          *slog.Logger
 
 	mu       sync.RWMutex
 	loadedAt time.Time
-	keys     []*loadedKey // newest first, expired ones dropped
-	byID     map[string]*loadedKey
+	keys     []*Loaded // newest first, expired ones dropped
+	byID     map[string]*Loaded
 	jwks     []byte
 	sessions []sessionKey // live session keys
 
@@ -153,8 +237,8 @@ type keyManager struct {
 
 var errNoSigningKey = errors.New("no usable signing key")
 
-// current returns the key set, re-reading the store when it is stale.
-func (m *keyManager) current(ctx context.Context) ([]*loadedKey, error) {
+// Current returns the key set, re-reading the store when it is stale.
+func (m *Manager) Current(ctx context.Context) ([]*Loaded, error) {
 	m.mu.RLock()
 	keys, at := m.keys, m.loadedAt
 	m.mu.RUnlock()
@@ -166,7 +250,7 @@ func (m *keyManager) current(ctx context.Context) ([]*loadedKey, error) {
 
 // reloadIfOlder re-reads the store when the cached set is older than maxAge
 // (once, however many callers ask) and rotates when the active key is due.
-func (m *keyManager) reloadIfOlder(ctx context.Context, maxAge time.Duration) ([]*loadedKey, error) {
+func (m *Manager) reloadIfOlder(ctx context.Context, maxAge time.Duration) ([]*Loaded, error) {
 	m.reload.Lock()
 	defer m.reload.Unlock()
 	m.mu.RLock()
@@ -202,7 +286,7 @@ func (m *keyManager) reloadIfOlder(ctx context.Context, maxAge time.Duration) ([
 	}
 	keys = nil
 	var live []sessionKey
-	byID := make(map[string]*loadedKey)
+	byID := make(map[string]*Loaded)
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
 	for _, k := range stored {
 		if !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) {
@@ -211,7 +295,7 @@ func (m *keyManager) reloadIfOlder(ctx context.Context, maxAge time.Duration) ([
 			}
 			continue
 		}
-		if k.Algorithm == sessionKeyAlg {
+		if k.Algorithm == SessionKeyAlg {
 			sk, err := parseSessionKey(k)
 			if err != nil {
 				m.log.Error("mcpauth: skipping unreadable session key", "id", k.ID, "err", err)
@@ -240,9 +324,9 @@ func (m *keyManager) reloadIfOlder(ctx context.Context, maxAge time.Duration) ([
 }
 
 // splitKeys separates the KeyStore's signing keys from its session keys.
-func splitKeys(stored []SigningKey) (signing, sessions []SigningKey) {
+func splitKeys(stored []Key) (signing, sessions []Key) {
 	for _, k := range stored {
-		if k.Algorithm == sessionKeyAlg {
+		if k.Algorithm == SessionKeyAlg {
 			sessions = append(sessions, k)
 		} else {
 			signing = append(signing, k)
@@ -253,7 +337,7 @@ func splitKeys(stored []SigningKey) (signing, sessions []SigningKey) {
 
 // sessionRotationDue: no unretired session key, or the newest has signed
 // for the rotation period (the signing keys' KeyRotationPeriod).
-func (m *keyManager) sessionRotationDue(sessions []SigningKey, now time.Time) bool {
+func (m *Manager) sessionRotationDue(sessions []Key, now time.Time) bool {
 	for _, k := range sessions {
 		if k.ExpiresAt.IsZero() && (m.rotateEvery < 0 || now.Before(k.SignFrom.Add(m.rotateEvery))) {
 			return false
@@ -266,7 +350,7 @@ func (m *keyManager) sessionRotationDue(sessions []SigningKey, now time.Time) bo
 // cookie and form they signed has expired. Like a signing key, the new key
 // signs only after every replica has had time to load it (unless it is the
 // first), so no replica meets a cookie it cannot check.
-func (m *keyManager) rotateSession(ctx context.Context, sessions []SigningKey, now time.Time) error {
+func (m *Manager) rotateSession(ctx context.Context, sessions []Key, now time.Time) error {
 	signFrom := now
 	for _, o := range sessions {
 		if o.ExpiresAt.IsZero() || now.Before(o.ExpiresAt) {
@@ -280,7 +364,7 @@ func (m *keyManager) rotateSession(ctx context.Context, sessions []SigningKey, n
 	if err := m.store.AddKey(ctx, k); err != nil {
 		return err
 	}
-	retireAt := signFrom.Add(sessionTTL + m.refreshEvery)
+	retireAt := signFrom.Add(m.sessionTTL + m.refreshEvery)
 	for _, o := range sessions {
 		if o.ExpiresAt.IsZero() {
 			if err := m.store.RetireKey(ctx, o.ID, retireAt); err != nil {
@@ -293,7 +377,7 @@ func (m *keyManager) rotateSession(ctx context.Context, sessions []SigningKey, n
 }
 
 // stale keeps serving the last good keys when the store fails.
-func (m *keyManager) stale(err error) ([]*loadedKey, error) {
+func (m *Manager) stale(err error) ([]*Loaded, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.keys != nil {
@@ -304,7 +388,7 @@ func (m *keyManager) stale(err error) ([]*loadedKey, error) {
 }
 
 // rotationDue: no key of our algorithm that signs now or will soon.
-func (m *keyManager) rotationDue(stored []SigningKey, now time.Time) bool {
+func (m *Manager) rotationDue(stored []Key, now time.Time) bool {
 	for _, k := range stored {
 		if k.Algorithm != m.alg || (!k.ExpiresAt.IsZero()) {
 			continue
@@ -319,7 +403,7 @@ func (m *keyManager) rotationDue(stored []SigningKey, now time.Time) bool {
 // rotate publishes a new key that starts signing only after every replica
 // and every JWKS cache has had time to see it, and retires the others once
 // the last token they signed has expired.
-func (m *keyManager) rotate(ctx context.Context, stored []SigningKey, now time.Time) error {
+func (m *Manager) rotate(ctx context.Context, stored []Key, now time.Time) error {
 	k, err := generateSigningKey(m.alg, now)
 	if err != nil {
 		return err
@@ -331,7 +415,7 @@ func (m *keyManager) rotate(ctx context.Context, stored []SigningKey, now time.T
 		}
 	}
 	if !first {
-		k.SignFrom = now.Add(m.refreshEvery + jwksMaxAge)
+		k.SignFrom = now.Add(m.refreshEvery + JWKSMaxAge)
 	}
 	if err := m.store.AddKey(ctx, k); err != nil {
 		return err
@@ -348,14 +432,14 @@ func (m *keyManager) rotate(ctx context.Context, stored []SigningKey, now time.T
 	return nil
 }
 
-// signingKey returns the newest key that may sign now.
-func (m *keyManager) signingKey(ctx context.Context) (*loadedKey, error) {
-	keys, err := m.current(ctx)
+// Signer returns the newest key that may sign now.
+func (m *Manager) Signer(ctx context.Context) (*Loaded, error) {
+	keys, err := m.Current(ctx)
 	if err != nil {
 		return nil, err
 	}
 	now := m.now()
-	var best *loadedKey
+	var best *Loaded
 	for _, k := range keys {
 		if k.Algorithm != m.alg || now.Before(k.SignFrom) {
 			continue
@@ -377,36 +461,42 @@ func (m *keyManager) signingKey(ctx context.Context) (*loadedKey, error) {
 	return best, nil
 }
 
-// publicKey finds a verification key by kid. An unknown kid re-reads the
-// store at most once per refreshEvery/10, so a flood of bogus kids is cheap.
-func (m *keyManager) publicKey(ctx context.Context, kid string) (*loadedKey, error) {
-	if _, err := m.current(ctx); err != nil {
-		return nil, err
+// Candidates yields the keys that may have signed a token whose header
+// names kid, as [jwks.Set.Candidates] does for a remote set, so our own tokens
+// go through the same verification core: the key named by kid (exact), or
+// else every published key. An unknown kid re-reads the store at most once
+// per refreshEvery/10, so a flood of bogus kids is cheap.
+func (m *Manager) Candidates(ctx context.Context, kid string) ([]jwks.Key, bool, error) {
+	if _, err := m.Current(ctx); err != nil {
+		return nil, false, err
 	}
 	m.mu.RLock()
 	k, ok := m.byID[kid]
 	at := m.loadedAt
 	m.mu.RUnlock()
-	if ok {
-		return k, nil
-	}
-	if m.now().Sub(at) >= m.refreshEvery/10 {
+	if !ok && m.now().Sub(at) >= m.refreshEvery/10 {
 		if _, err := m.reloadIfOlder(ctx, m.refreshEvery/10); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		m.mu.RLock()
 		k, ok = m.byID[kid]
 		m.mu.RUnlock()
-		if ok {
-			return k, nil
-		}
 	}
-	return nil, fmt.Errorf("unknown key id %q", kid)
+	if ok {
+		return []jwks.Key{k.verify}, true, nil
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	all := make([]jwks.Key, 0, len(m.keys))
+	for _, k := range m.keys {
+		all = append(all, k.verify)
+	}
+	return all, false, nil
 }
 
-// jwksDocument returns the public keys as an RFC 7517 JWK Set.
-func (m *keyManager) jwksDocument(ctx context.Context) ([]byte, error) {
-	if _, err := m.current(ctx); err != nil {
+// JWKS returns the public keys as an RFC 7517 JWK Set.
+func (m *Manager) JWKS(ctx context.Context) ([]byte, error) {
+	if _, err := m.Current(ctx); err != nil {
 		return nil, err
 	}
 	m.mu.RLock()
@@ -416,12 +506,12 @@ func (m *keyManager) jwksDocument(ctx context.Context) ([]byte, error) {
 
 var errNoSessionKey = errors.New("no usable session key")
 
-// sessionKeys returns the keys of session cookies and CSRF tokens: first the
+// SessionKeys returns the keys of session cookies and CSRF tokens: first the
 // one that signs now (the newest whose SignFrom has passed), then every other
 // live one, which still verify (the previous key during the overlap, the
 // next one before it signs).
-func (m *keyManager) sessionKeys(ctx context.Context) ([][]byte, error) {
-	if _, err := m.current(ctx); err != nil {
+func (m *Manager) SessionKeys(ctx context.Context) ([][]byte, error) {
+	if _, err := m.Current(ctx); err != nil {
 		return nil, err
 	}
 	m.mu.RLock()
@@ -448,26 +538,4 @@ func (m *keyManager) sessionKeys(ctx context.Context) ([][]byte, error) {
 		}
 	}
 	return out, nil
-}
-
-// RotateSigningKey publishes a new signing key now (it signs after the
-// publication delay) and retires the current ones once their tokens expire.
-// It rotates the session key of login cookies and CSRF tokens likewise.
-func (s *Server) RotateSigningKey(ctx context.Context) error {
-	stored, err := s.keys.store.ListKeys(ctx)
-	if err != nil {
-		return err
-	}
-	signing, sessions := splitKeys(stored)
-	s.keys.reload.Lock()
-	err = s.keys.rotate(ctx, signing, s.now())
-	if err == nil {
-		err = s.keys.rotateSession(ctx, sessions, s.now())
-	}
-	s.keys.reload.Unlock()
-	if err != nil {
-		return err
-	}
-	_, err = s.keys.reloadIfOlder(ctx, 0)
-	return err
 }
