@@ -160,8 +160,8 @@ func MCPAuth(a *Authority, cacheSize int) (Middleware, error) {
 	if err != nil {
 		return Middleware{}, err
 	}
-	mw, err := mcpauth.NewRequireMCPAuth(&mcpauth.RequireMCPAuthOptions{Verifier: v, Audience: Audience,
-		RequiredScopes: []string{RequiredScope}, Logger: discard})
+	mw, err := mcpauth.NewRequireMCPAuth(&mcpauth.RequireMCPAuthOptions{Verifier: v,
+		VerifierOptions: mcpauth.VerifierOptions{Audience: Audience, Logger: discard}, RequiredScopes: []string{RequiredScope}})
 	if err != nil {
 		return Middleware{}, err
 	}

@@ -240,9 +240,8 @@ func newGatewayHandler(c gatewayConfig) (http.Handler, error) {
 	}
 	requireAuth, err := sdkauth.NewRequireMCPAuth(&mcpauth.RequireMCPAuthOptions{
 		Verifier:        c.verifier,
-		Audience:        c.resource,
+		VerifierOptions: mcpauth.VerifierOptions{Audience: c.resource, Logger: c.log},
 		ChallengeScopes: c.challengeScopes,
-		Logger:          c.log,
 	}, perTool...)
 	if err != nil {
 		return nil, err

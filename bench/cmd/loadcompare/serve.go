@@ -20,6 +20,7 @@ import (
 	"github.com/ory/fosite/storage"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauthtest"
 	"github.com/mcpauth/mcpauth/store/sqlite"
 )
 
@@ -98,7 +99,7 @@ func cpuMicros() int64 {
 // server's default: WAL, synchronous=FULL).
 func mcpauthServer(issuer string, onSQLite bool) (http.Handler, func(), error) {
 	cfg := mcpauth.Config{
-		Issuer: issuer, Scopes: []string{"tools:read"}, TestAutoApprove: "alice",
+		Issuer: issuer, Scopes: []string{"tools:read"}, Authenticator: mcpauthtest.AutoApprove("alice"),
 		RateLimits: &mcpauth.RateLimits{Disabled: true}, Logger: slog.New(slog.DiscardHandler),
 		StaticClients: []mcpauth.Client{
 			{ID: publicClient, RedirectURIs: []string{redirectURI}},
