@@ -508,6 +508,9 @@ func (o *options) check(scopes, rateLimit string, users, statics []string) error
 		if !ok || name == "" || pw == "" {
 			return usagef("-user %q: want name:password", redactUser(u))
 		}
+		if strings.ContainsFunc(name, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) || !utf8.ValidString(name) {
+			return usagef("-user %q: the name may not contain spaces or control characters", name)
+		}
 		if seen[name] {
 			return usagef("-user: %q given twice", name)
 		}

@@ -17,6 +17,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/mcpauthtest"
 )
 
 func TestParseGatewayFlags(t *testing.T) {
@@ -676,21 +681,61 @@ func TestSessionOwnersBounded(t *testing.T) {
 	}
 }
 
-// TestGatewayNoHeaderInjection: a subject with a line break (here a
-// sign-in name) is not sent upstream at all: 502 unusable_claims, and no
-// header is injected.
+// TestGatewayNoHeaderInjection: a subject with a line break, from an
+// authorization server that allows one, is not sent upstream at all: 502
+// unusable_claims, and no header is injected. (Our own -user refuses such
+// names; the gateway must not trust that every issuer does.)
 func TestGatewayNoHeaderInjection(t *testing.T) {
 	rec := &recorder{}
 	up := httptest.NewServer(rec)
 	defer up.Close()
-	evil := "eve\r\nX-Mcp-Auth-Scopes"
-	s := startRun(t, "-store", "memory:", "-user", evil+":eve-password", "-upstream", up.URL+"/mcp")
-	a := authorizeAs(t, s.issuer, evil, "eve-password", "tools:read", s.issuer+"/mcp")
-	tok, _ := a.token["access_token"].(string)
-	if tok == "" || claim(t, tok, "sub") != evil {
-		t.Skipf("the authorization server did not issue a token for %q: nothing to forward", evil)
+	gwAddr := freeAddr(t)
+	gwURL := "http://" + gwAddr + "/mcp"
+	evil := "eve\r\nX-Mcp-Auth-Scopes: admin"
+	asTS := httptest.NewUnstartedServer(nil)
+	asURL := "http://" + asTS.Listener.Addr().String()
+	as, err := mcpauth.NewServer(mcpauth.Config{
+		Issuer: asURL, Scopes: []string{"tools:read"}, Resources: []string{gwURL},
+		Authenticator: mcpauthtest.AutoApprove(evil),
+		StaticClients: []mcpauth.Client{{ID: "app", RedirectURIs: []string{policyRedirect}, TokenEndpointAuthMethod: "none"}},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	resp := mcpPost(t, s.issuer+"/mcp", tok, initBody, nil)
+	defer as.Close()
+	asTS.Config.Handler = as
+	asTS.Start()
+	defer asTS.Close()
+	startGateway(t, "-addr", gwAddr, "-remote-issuer", asURL, "-upstream", up.URL+"/mcp")
+
+	verifier := oauth2.GenerateVerifier()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	q := url.Values{"client_id": {"app"}, "redirect_uri": {policyRedirect}, "response_type": {"code"}, "scope": {"tools:read"},
+		"resource": {gwURL}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}}
+	resp, err := noRedirect.Get(asURL + "/authorize?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	code := loc.Query().Get("code")
+	if code == "" {
+		t.Fatalf("authorize: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, err = http.PostForm(asURL+"/token", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {"app"},
+		"redirect_uri": {policyRedirect}, "code_verifier": {verifier}, "resource": {gwURL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tr)
+	resp.Body.Close()
+	if tr.AccessToken == "" || claim(t, tr.AccessToken, "sub") != evil {
+		t.Fatalf("no token for %q: %d", evil, resp.StatusCode)
+	}
+	resp = mcpPost(t, gwURL, tr.AccessToken, initBody, nil)
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(b), `"error":"unusable_claims"`) {
 		t.Errorf("subject with CR LF: %d %s", resp.StatusCode, b)

@@ -69,6 +69,7 @@ func TestOperatorErrorMessages(t *testing.T) {
 		{"validated value from a flag", []string{"-rate-limit", "bogus"}, map[string]string{"MCPAUTH_RATE_LIMIT": "token=1/m"}, []string{"-rate-limit"}},
 		{"logo not https", []string{"-logo-url", "javascript:alert(1)"}, nil, []string{"-logo-url", "https"}},
 		{"privacy on a foreign http host", []string{"-privacy-url", "http://example.com/p"}, nil, []string{"-privacy-url"}},
+		{"user name with a line break", []string{"-user", "eve\r\nX-Mcp-Auth-Scopes:pw"}, nil, []string{"-user", "control characters"}},
 		{"empty app name", []string{"-app-name", " "}, nil, []string{"-app-name"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
