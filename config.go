@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -94,6 +95,9 @@ func (c *Config) normalize() (*url.URL, error) {
 		if err := validRedirectURI(r); err != nil {
 			return nil, configErr("AllowedRedirectURIs", "%q: %v", r, err)
 		}
+	}
+	if err := c.ConsentUI.validate(); err != nil {
+		return nil, err
 	}
 	if c.Grantex.Client == nil && c.Authenticator == nil && len(c.Users) == 0 && len(c.SignInProviders) == 0 {
 		return nil, configErr("Users", "the local authority needs Users, SignInProviders or an Authenticator to know who consents")
@@ -264,6 +268,26 @@ func (c *Config) normalizeStaticClient(cl *Client) error {
 	}
 	if cl.IssuedAt.IsZero() {
 		cl.IssuedAt = c.Now()
+	}
+	return nil
+}
+
+// dataImage is a logo inlined as a base64 raster image: SVG is left out, as
+// it can carry script when opened on its own.
+var dataImage = regexp.MustCompile(`^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/]+={0,2}$`)
+
+// validate checks the branding: the pages link and embed these URLs, so
+// each must be https (http only on a loopback host) or, for the logo, an
+// inlined image.
+func (u ConsentUI) validate() error {
+	for field, v := range map[string]string{"ConsentUI.AppLogo": u.AppLogo, "ConsentUI.PrivacyURL": u.PrivacyURL, "ConsentUI.TermsURL": u.TermsURL} {
+		if v == "" || field == "ConsentUI.AppLogo" && dataImage.MatchString(v) {
+			continue
+		}
+		p, err := url.Parse(v)
+		if err != nil || p.Host == "" || p.User != nil || !(p.Scheme == "https" || p.Scheme == "http" && isLoopbackHost(p.Hostname())) {
+			return configErr(field, "%.80q: want an https URL", v)
+		}
 	}
 	return nil
 }

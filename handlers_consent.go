@@ -8,6 +8,7 @@ package mcpauth
 import (
 	"context"
 	"errors"
+	"html/template"
 	"math"
 	"net/http"
 	"net/url"
@@ -253,7 +254,7 @@ func (s *Server) renderErrorPage(w http.ResponseWriter, oe *oauth.Error, host ui
 
 func (s *Server) brand() ui.Brand {
 	b := s.cfg.ConsentUI
-	return ui.Brand{AppName: b.AppName, AppLogo: b.AppLogo, PrivacyURL: b.PrivacyURL, TermsURL: b.TermsURL, AssetsURL: s.basePath + pathAssets + "style.css"}
+	return ui.Brand{AppName: b.AppName, AppLogo: template.URL(b.AppLogo), PrivacyURL: b.PrivacyURL, TermsURL: b.TermsURL, AssetsURL: s.basePath + pathAssets + "style.css"}
 }
 
 // handleAssets serves the embedded stylesheet.

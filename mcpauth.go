@@ -207,8 +207,11 @@ type GrantexConfig struct {
 
 // ConsentUI brands the sign-in and consent pages.
 type ConsentUI struct {
-	AppName    string
-	AppLogo    string // an https or data: URL shown as the logo
+	AppName string
+	// AppLogo is an https URL of the logo, or a base64 data: URL of a PNG,
+	// JPEG, GIF or WebP image.
+	AppLogo string
+	// PrivacyURL and TermsURL are https links shown under the pages.
 	PrivacyURL string
 	TermsURL   string
 }

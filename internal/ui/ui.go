@@ -31,8 +31,9 @@ func pageHead(title string, b Brand) head { return head{Title: title, Brand: b} 
 
 // Brand is the host's branding, from Config.ConsentUI.
 type Brand struct {
-	AppName    string
-	AppLogo    string
+	AppName string
+	// AppLogo was validated by the server (https, or a data: image).
+	AppLogo    template.URL
 	PrivacyURL string
 	TermsURL   string
 	// AssetsURL is the absolute path of the stylesheet.
