@@ -177,22 +177,7 @@ func (a *Authenticator) SignIn(w http.ResponseWriter, r *http.Request, returnTo 
 
 // ServeHTTP is the callback at RedirectURL.
 func (a *Authenticator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	p, code, err := a.flow.Finish(w, r)
-	if err != nil {
-		a.flow.Fail(w, r, p, err)
-		return
-	}
-	u, err := a.redeem(r.Context(), p, code)
-	if err != nil {
-		a.flow.Fail(w, r, p, err)
-		return
-	}
-	a.flow.Complete(w, r, p, u)
+	a.flow.ServeCallback(w, r, a.redeem)
 }
 
 func (a *Authenticator) redeem(ctx context.Context, p *upstream.Pending, code string) (mcpauth.User, error) {

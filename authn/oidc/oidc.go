@@ -213,22 +213,7 @@ func (a *Authenticator) SignIn(w http.ResponseWriter, r *http.Request, returnTo 
 // the sign-in and sends the browser back to the pending request, or shows
 // our error page.
 func (a *Authenticator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	pending, code, err := a.flow.Finish(w, r)
-	if err != nil {
-		a.flow.Fail(w, r, pending, err)
-		return
-	}
-	u, err := a.redeem(r.Context(), pending, code)
-	if err != nil {
-		a.flow.Fail(w, r, pending, err)
-		return
-	}
-	a.flow.Complete(w, r, pending, u)
+	a.flow.ServeCallback(w, r, a.redeem)
 }
 
 // redeem exchanges the code, verifies the ID token and maps the user.

@@ -9,6 +9,7 @@
 package upstream
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -236,6 +237,28 @@ func (f *Flow) User(r *http.Request) (mcpauth.User, bool) {
 		u.AllowedScopes = []string{}
 	}
 	return u, true
+}
+
+// ServeCallback answers the provider's redirect back to us (GET only): it
+// checks the state, has redeem turn the code into a user, and signs that
+// user in, or shows our error page.
+func (f *Flow) ServeCallback(w http.ResponseWriter, r *http.Request, redeem func(context.Context, *Pending, string) (mcpauth.User, error)) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	p, code, err := f.Finish(w, r)
+	if err != nil {
+		f.Fail(w, r, p, err)
+		return
+	}
+	u, err := redeem(r.Context(), p, code)
+	if err != nil {
+		f.Fail(w, r, p, err)
+		return
+	}
+	f.Complete(w, r, p, u)
 }
 
 // Complete ends a successful callback: the session, then back to the
