@@ -10,6 +10,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // TestHostAuthenticator: with the host's own sign-in, /authorize hands the
@@ -29,7 +30,7 @@ func TestHostAuthenticator(t *testing.T) {
 			},
 			LoginURL: func(returnTo string) string { return "/host-login?next=" + url.QueryEscape(returnTo) },
 		}
-		c.StaticClients = []mcpauth.Client{{ID: "app", RedirectURIs: []string{redirect}}}
+		c.StaticClients = []store.Client{{ID: "app", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{redirect}}}}
 	})
 	conf := &oauth2.Config{ClientID: "app", RedirectURL: redirect, Scopes: []string{"tools:read"},
 		Endpoint: oauth2.Endpoint{AuthURL: ts.URL + "/authorize", TokenURL: ts.URL + "/token", AuthStyle: oauth2.AuthStyleInParams}}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // benchAlgorithms are the signing algorithms the server supports.
@@ -40,7 +41,7 @@ func newBenchServer(b *testing.B, alg string) *benchServer {
 	srv, err := mcpauth.NewServer(mcpauth.Config{
 		Issuer: "http://127.0.0.1:8080", Scopes: []string{"tools:read"}, Authenticator: mcpauthtest.AutoApprove("alice"),
 		SigningAlgorithm: alg, RateLimits: &mcpauth.RateLimits{Disabled: true}, Logger: slog.New(slog.DiscardHandler),
-		StaticClients: []mcpauth.Client{{ID: "bench", RedirectURIs: []string{benchRedirect}}},
+		StaticClients: []store.Client{{ID: "bench", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{benchRedirect}}}},
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -139,7 +140,7 @@ func BenchmarkIntrospect(b *testing.B) {
 				Issuer: "http://127.0.0.1:8080", Scopes: []string{"tools:read"}, Authenticator: mcpauthtest.AutoApprove("alice"),
 				SigningAlgorithm: alg, RateLimits: &mcpauth.RateLimits{Disabled: true}, AllowAnonymousIntrospection: true,
 				Logger:        slog.New(slog.DiscardHandler),
-				StaticClients: []mcpauth.Client{{ID: "bench", RedirectURIs: []string{benchRedirect}}},
+				StaticClients: []store.Client{{ID: "bench", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{benchRedirect}}}},
 			})
 			if err != nil {
 				b.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/internal/browser"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // ConfigError names the Config field that NewServer rejected.
@@ -190,13 +191,13 @@ func (c *Config) normalize() (*url.URL, error) {
 		c.Now = time.Now
 	}
 	if c.Clients == nil {
-		c.Clients = NewMemoryClientStore()
+		c.Clients = store.NewMemoryClientStore()
 	}
 	if c.Grants == nil {
-		c.Grants = NewMemoryGrantStore(c.Now)
+		c.Grants = store.NewMemoryGrantStore(c.Now)
 	}
 	if c.Keys == nil {
-		c.Keys = NewMemoryKeyStore()
+		c.Keys = store.NewMemoryKeyStore()
 	}
 	for i := range c.StaticClients {
 		if err := c.normalizeStaticClient(&c.StaticClients[i]); err != nil {
@@ -211,7 +212,7 @@ func (c *Config) normalize() (*url.URL, error) {
 		if id == "" {
 			return nil, configErr("Introspectors", "an empty client id")
 		}
-		if i := slices.IndexFunc(c.StaticClients, func(cl Client) bool { return cl.ID == id }); i >= 0 && c.StaticClients[i].IsPublic() {
+		if i := slices.IndexFunc(c.StaticClients, func(cl store.Client) bool { return cl.ID == id }); i >= 0 && c.StaticClients[i].IsPublic() {
 			return nil, configErr("Introspectors", "client %q is public: an introspector must authenticate with a secret", id)
 		}
 	}
@@ -224,7 +225,7 @@ func setDefault(d *time.Duration, v time.Duration) {
 	}
 }
 
-func (c *Config) normalizeStaticClient(cl *Client) error {
+func (c *Config) normalizeStaticClient(cl *store.Client) error {
 	if cl.ID == "" {
 		return configErr("StaticClients", "a client needs an ID")
 	}

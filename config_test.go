@@ -9,6 +9,7 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 func TestNewServerConfigErrors(t *testing.T) {
@@ -63,16 +64,16 @@ func TestNewServerConfigErrors(t *testing.T) {
 		{"negative AccessTokenTTL", func(c *mcpauth.Config) { c.AccessTokenTTL = -time.Second }, "AccessTokenTTL"},
 		{"negative RefreshTokenTTL", func(c *mcpauth.Config) { c.RefreshTokenTTL = -time.Second }, "RefreshTokenTTL"},
 		{"static client without ID", func(c *mcpauth.Config) {
-			c.StaticClients = []mcpauth.Client{{RedirectURIs: []string{"https://a.example.com/cb"}}}
+			c.StaticClients = []store.Client{{ClientMetadata: store.ClientMetadata{RedirectURIs: []string{"https://a.example.com/cb"}}}}
 		}, "StaticClients"},
 		{"static client without redirect", func(c *mcpauth.Config) {
-			c.StaticClients = []mcpauth.Client{{ID: "a"}}
+			c.StaticClients = []store.Client{{ID: "a"}}
 		}, "StaticClients"},
 		{"static client http redirect", func(c *mcpauth.Config) {
-			c.StaticClients = []mcpauth.Client{{ID: "a", RedirectURIs: []string{"http://a.example.com/cb"}}}
+			c.StaticClients = []store.Client{{ID: "a", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{"http://a.example.com/cb"}}}}
 		}, "StaticClients"},
 		{"static client basic without secret", func(c *mcpauth.Config) {
-			c.StaticClients = []mcpauth.Client{{ID: "a", RedirectURIs: []string{"https://a.example.com/cb"}, TokenEndpointAuthMethod: "client_secret_basic"}}
+			c.StaticClients = []store.Client{{ID: "a", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{"https://a.example.com/cb"}, TokenEndpointAuthMethod: "client_secret_basic"}}}
 		}, "StaticClients"},
 	}
 	for _, tt := range tests {

@@ -15,6 +15,7 @@ import (
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/secret"
 	"github.com/mcpauth/mcpauth/internal/ui"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // sessionTTL is how long a built-in login lasts within a browser session.
@@ -33,7 +34,7 @@ func (s *Server) cookieName() string {
 // consentingUser is the signed-in user of r when the Authenticator answers
 // the consent step itself and approves client's request
 // ([ConsentingAuthenticator]).
-func (s *Server) consentingUser(r *http.Request, client *Client) (User, bool) {
+func (s *Server) consentingUser(r *http.Request, client *store.Client) (User, bool) {
 	ca, ok := s.cfg.Authenticator.(ConsentingAuthenticator)
 	if !ok {
 		return User{}, false
@@ -51,7 +52,7 @@ func (s *Server) consentingUser(r *http.Request, client *Client) (User, bool) {
 // currentUser finds who is consenting: the built-in login cookie, the host's
 // Authenticator, or, in managed mode without either, the client itself (see
 // README).
-func (s *Server) currentUser(r *http.Request, p *PendingAuthorization) (User, bool, error) {
+func (s *Server) currentUser(r *http.Request, p *store.PendingAuthorization) (User, bool, error) {
 	switch {
 	case s.cfg.Authenticator != nil:
 		u, ok, err := s.cfg.Authenticator.Authenticate(r)

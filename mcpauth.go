@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/grantex"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // Config configures a [Server]. Required are Issuer, at least one of
@@ -80,7 +81,7 @@ type Config struct {
 	GrantPolicy func(ctx context.Context, req GrantRequest) ([]string, error)
 
 	// StaticClients are pre-registered clients (RFC 7591 is not needed for them).
-	StaticClients []Client
+	StaticClients []store.Client
 	// DisableRegistration turns off POST /register.
 	DisableRegistration bool
 	// DisableClientIDMetadataDocuments turns off Client ID Metadata Documents
@@ -106,10 +107,12 @@ type Config struct {
 	// Each must be a confidential client (static or registered).
 	Introspectors []string
 
-	// Clients, Grants and Keys hold all state. Nil means in-memory.
-	Clients ClientStore
-	Grants  GrantStore
-	Keys    KeyStore
+	// Clients, Grants and Keys hold all state (package store: the records,
+	// the role interfaces, SQL stores in store/sqlite and store/postgres).
+	// Nil means in-memory (store.NewMemoryClientStore, …).
+	Clients store.ClientStore
+	Grants  store.GrantStore
+	Keys    store.KeyStore
 
 	// MaxStateLength bounds, in bytes, the state parameter of an
 	// authorization request, which is echoed to the redirect URI (RFC 6749
@@ -249,7 +252,7 @@ type ConsentingAuthenticator interface {
 	Authenticator
 	// Consents reports whether the signed-in user of r approves client's
 	// request without being asked.
-	Consents(r *http.Request, client *Client) bool
+	Consents(r *http.Request, client *store.Client) bool
 }
 
 // AuthenticatorFunc adapts a host session lookup and a sign-in URL builder

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // TestNewServerLeavesConfigAlone: NewServer must not write into the
@@ -29,7 +30,7 @@ func TestNewServerLeavesConfigAlone(t *testing.T) {
 	}
 	cfg, before := build(), build()
 	// Shared stores, so both servers can be used on the same tokens.
-	cfg.Clients, cfg.Grants, cfg.Keys = mcpauth.NewMemoryClientStore(), mcpauth.NewMemoryGrantStore(nil), mcpauth.NewMemoryKeyStore()
+	cfg.Clients, cfg.Grants, cfg.Keys = store.NewMemoryClientStore(), store.NewMemoryGrantStore(nil), store.NewMemoryKeyStore()
 	before.Clients, before.Grants, before.Keys = cfg.Clients, cfg.Grants, cfg.Keys
 	for i := range 2 {
 		srv, err := mcpauth.NewServer(cfg)

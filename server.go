@@ -25,6 +25,7 @@ import (
 	"github.com/mcpauth/mcpauth/internal/ratelimit"
 	"github.com/mcpauth/mcpauth/internal/secret"
 	"github.com/mcpauth/mcpauth/internal/signing"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // Server is the authorization server: an http.Handler serving every endpoint
@@ -39,7 +40,7 @@ type Server struct {
 	basePath string // issuer path, "" for a bare origin
 
 	clients   *timedClients
-	grants    GrantStore
+	grants    store.GrantStore
 	keys      *signing.Manager
 	authority authority
 	limiter   *ratelimit.Limiter
@@ -56,7 +57,7 @@ type Server struct {
 	scopes    map[string]bool
 	resources map[string]bool
 	users     map[string]PasswordUser
-	static    map[string]*Client
+	static    map[string]*store.Client
 
 	mux    *http.ServeMux
 	events eventBus
@@ -92,7 +93,7 @@ func NewServer(cfg Config) (*Server, error) {
 		scopes:    map[string]bool{},
 		resources: map[string]bool{},
 		users:     map[string]PasswordUser{},
-		static:    map[string]*Client{},
+		static:    map[string]*store.Client{},
 		stop:      make(chan struct{}),
 	}
 	for _, sc := range cfg.Scopes {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // sessionMAC is the login cookie's HMAC as the server computes it.
@@ -155,7 +156,7 @@ func TestSessionKeyRotation(t *testing.T) {
 	}
 }
 
-func sessionEntries(t *testing.T, ks mcpauth.KeyStore) []string {
+func sessionEntries(t *testing.T, ks store.KeyStore) []string {
 	t.Helper()
 	stored, err := ks.ListKeys(context.Background())
 	if err != nil {

@@ -16,6 +16,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	authstore "github.com/mcpauth/mcpauth/store"
+
 	"github.com/mcpauth/mcpauth"
 )
 
@@ -53,7 +55,7 @@ type options struct {
 	demoMCP        bool
 	logFormat      string
 	logLevel       string
-	staticClients  []mcpauth.Client
+	staticClients  []authstore.Client
 	auditSecret    string
 	// introspectors are the resource servers' client ids that may
 	// introspect every token (Config.Introspectors).
@@ -302,7 +304,7 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 		switch {
 		case id == "":
 			return nil, usagef("-introspector: want a client_id")
-		case slices.ContainsFunc(o.staticClients, func(c mcpauth.Client) bool { return c.ID == id }):
+		case slices.ContainsFunc(o.staticClients, func(c authstore.Client) bool { return c.ID == id }):
 			return nil, usagef("-introspector %q: a -static-client is public and cannot authenticate; register a confidential client", id)
 		}
 	}
@@ -543,8 +545,9 @@ func (o *options) check(scopes, rateLimit string, users, statics []string) error
 			continue
 		}
 		byID[id] = len(o.staticClients)
-		o.staticClients = append(o.staticClients, mcpauth.Client{
-			ID: id, Name: id, RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: "none",
+		o.staticClients = append(o.staticClients, authstore.Client{
+			ID:             id,
+			ClientMetadata: authstore.ClientMetadata{Name: id, RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: "none"},
 		})
 	}
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // TestServerDuringOutage kills a Server's database connections while
@@ -33,8 +34,10 @@ func TestServerDuringOutage(t *testing.T) {
 	st, app := killableStore(t, dsn, schema)
 	srv, err := mcpauth.NewServer(mcpauth.Config{
 		Issuer: replicaIssuer, Scopes: []string{"read"}, Authenticator: mcpauthtest.AutoApprove("alice"),
-		StaticClients: []mcpauth.Client{{ID: "app", RedirectURIs: []string{replicaRedirect}, TokenEndpointAuthMethod: "none",
-			GrantTypes: []string{"authorization_code", "refresh_token"}}},
+		StaticClients: []store.Client{{
+			ID:             "app",
+			ClientMetadata: store.ClientMetadata{RedirectURIs: []string{replicaRedirect}, TokenEndpointAuthMethod: "none", GrantTypes: []string{"authorization_code", "refresh_token"}},
+		}},
 		Clients: st, Grants: st, Keys: st, RateLimits: &mcpauth.RateLimits{Disabled: true}, Logger: quiet,
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // Two authorization servers, each with its own Store and pool on one
@@ -61,8 +62,10 @@ func newReplicasWindow(t *testing.T, retryWindow time.Duration) *replicas {
 			Scopes:        []string{"read"},
 			Resources:     []string{replicaResource},
 			Authenticator: mcpauthtest.AutoApprove("alice"),
-			StaticClients: []mcpauth.Client{{ID: "app", Name: "App", RedirectURIs: []string{replicaRedirect},
-				TokenEndpointAuthMethod: "none", GrantTypes: []string{"authorization_code", "refresh_token"}}},
+			StaticClients: []store.Client{{
+				ID:             "app",
+				ClientMetadata: store.ClientMetadata{Name: "App", RedirectURIs: []string{replicaRedirect}, TokenEndpointAuthMethod: "none", GrantTypes: []string{"authorization_code", "refresh_token"}},
+			}},
 			Clients:    st,
 			Grants:     st,
 			Keys:       st,

@@ -21,6 +21,7 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
+	"github.com/mcpauth/mcpauth/store"
 	"github.com/mcpauth/mcpauth/store/sqlite"
 )
 
@@ -101,9 +102,9 @@ func mcpauthServer(issuer string, onSQLite bool) (http.Handler, func(), error) {
 	cfg := mcpauth.Config{
 		Issuer: issuer, Scopes: []string{"tools:read"}, Authenticator: mcpauthtest.AutoApprove("alice"),
 		RateLimits: &mcpauth.RateLimits{Disabled: true}, Logger: slog.New(slog.DiscardHandler),
-		StaticClients: []mcpauth.Client{
-			{ID: publicClient, RedirectURIs: []string{redirectURI}},
-			{ID: introspector, ClientSecret: introspectorPW, RedirectURIs: []string{redirectURI}},
+		StaticClients: []store.Client{
+			{ID: publicClient, ClientMetadata: store.ClientMetadata{RedirectURIs: []string{redirectURI}}},
+			{ID: introspector, ClientSecret: introspectorPW, ClientMetadata: store.ClientMetadata{RedirectURIs: []string{redirectURI}}},
 		},
 		Introspectors: []string{introspector},
 	}
