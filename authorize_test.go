@@ -472,17 +472,17 @@ func TestAuthorizePendingExpires(t *testing.T) {
 	}
 }
 
-// TestAuthorizeAuthenticator: the host's own sign-in through AuthenticatorFunc.
+// TestAuthorizeAuthenticator: the host's own sign-in through an Authenticator.
 func TestAuthorizeAuthenticator(t *testing.T) {
 	var returnTo string
-	auth := mcpauth.AuthenticatorFunc{
-		Current: func(r *http.Request) (mcpauth.User, bool, error) {
+	auth := hostSignIn{
+		current: func(r *http.Request) (mcpauth.User, bool, error) {
 			if c, err := r.Cookie("host_session"); err == nil && c.Value == "bob" {
 				return mcpauth.User{Subject: "user-bob", Name: "Bob"}, true, nil
 			}
 			return mcpauth.User{}, false, nil
 		},
-		LoginURL: func(rt string) string {
+		loginURL: func(rt string) string {
 			returnTo = rt
 			return "https://host.example.com/signin?next=" + url.QueryEscape(rt)
 		},

@@ -15,9 +15,9 @@ import (
 func TestNewServerConfigErrors(t *testing.T) {
 	h := passwordHash(t)
 	user := []mcpauth.PasswordUser{{Username: "alice", PasswordHash: h}}
-	auth := mcpauth.AuthenticatorFunc{
-		Current:  func(*http.Request) (mcpauth.User, bool, error) { return mcpauth.User{}, false, nil },
-		LoginURL: func(string) string { return "/login" },
+	auth := hostSignIn{
+		current:  func(*http.Request) (mcpauth.User, bool, error) { return mcpauth.User{}, false, nil },
+		loginURL: func(string) string { return "/login" },
 	}
 	// base is a valid config; each case breaks one field.
 	base := func() mcpauth.Config {
@@ -112,7 +112,7 @@ func TestNewServerConfigAccepted(t *testing.T) {
 		{"EdDSA", mcpauth.Config{Issuer: "http://127.0.0.1", Scopes: []string{"read"}, Authenticator: mcpauthtest.AutoApprove("t"), SigningAlgorithm: "EdDSA"}},
 		{"RS256", mcpauth.Config{Issuer: "http://127.0.0.1", Scopes: []string{"read"}, Authenticator: mcpauthtest.AutoApprove("t"), SigningAlgorithm: "RS256"}},
 		{"authenticator", mcpauth.Config{Issuer: "https://auth.example.com", Scopes: []string{"read"},
-			Authenticator: mcpauth.AuthenticatorFunc{}}},
+			Authenticator: hostSignIn{}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -233,7 +233,9 @@ type User struct {
 	AllowedScopes []string
 }
 
-// Authenticator connects the authorization endpoint to the host's own sign-in.
+// Authenticator connects the authorization endpoint to the host's own
+// sign-in: a small type with the host's session lookup and the URL of its
+// sign-in page implements it (see the example).
 type Authenticator interface {
 	// Authenticate reports the user signed in on r; ok is false when nobody is.
 	Authenticate(r *http.Request) (u User, ok bool, err error)
@@ -253,22 +255,6 @@ type ConsentingAuthenticator interface {
 	// Consents reports whether the signed-in user of r approves client's
 	// request without being asked.
 	Consents(r *http.Request, client *store.Client) bool
-}
-
-// AuthenticatorFunc adapts a host session lookup and a sign-in URL builder
-// to an [Authenticator].
-type AuthenticatorFunc struct {
-	Current func(r *http.Request) (User, bool, error)
-	// LoginURL returns where to send the browser; returnTo must come back.
-	LoginURL func(returnTo string) string
-}
-
-// Authenticate implements Authenticator.
-func (f AuthenticatorFunc) Authenticate(r *http.Request) (User, bool, error) { return f.Current(r) }
-
-// SignIn implements Authenticator.
-func (f AuthenticatorFunc) SignIn(w http.ResponseWriter, r *http.Request, returnTo string) {
-	http.Redirect(w, r, f.LoginURL(returnTo), http.StatusFound)
 }
 
 // PasswordUser is an account of the built-in login page.

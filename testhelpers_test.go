@@ -468,3 +468,17 @@ func (e *env) absolute(u *url.URL) string {
 }
 
 func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
+
+// hostSignIn is a host application's sign-in as an [mcpauth.Authenticator]:
+// current looks the user up, loginURL is where to send the browser so that
+// it comes back to returnTo.
+type hostSignIn struct {
+	current  func(r *http.Request) (mcpauth.User, bool, error)
+	loginURL func(returnTo string) string
+}
+
+func (h hostSignIn) Authenticate(r *http.Request) (mcpauth.User, bool, error) { return h.current(r) }
+
+func (h hostSignIn) SignIn(w http.ResponseWriter, r *http.Request, returnTo string) {
+	http.Redirect(w, r, h.loginURL(returnTo), http.StatusFound)
+}
