@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
 	"github.com/mcpauth/mcpauth/store"
 )
@@ -45,7 +46,7 @@ func newAuditEnv(t *testing.T, opts mcpauth.AuditStreamOptions) *auditEnv {
 		DefaultScopes: []string{"tools:read"},
 		Authenticator: mcpauthtest.AutoApprove("alice"),
 		StaticClients: []store.Client{{ID: "cli", ClientMetadata: store.ClientMetadata{Name: "CLI", RedirectURIs: []string{auditRedirect}}}},
-		RateLimits:    &mcpauth.RateLimits{Disabled: true},
+		RateLimits:    &limits.RateLimits{Disabled: true},
 		Logger:        slog.New(slog.DiscardHandler),
 	})
 	if err != nil {

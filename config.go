@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/internal/browser"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -164,7 +165,7 @@ func (c *Config) normalize() (*url.URL, error) {
 		return nil, configErr("SigningAlgorithm", "%q is not one of ES256, EdDSA, RS256", c.SigningAlgorithm)
 	}
 	if c.RateLimits == nil {
-		c.RateLimits = DefaultRateLimits()
+		c.RateLimits = limits.DefaultRateLimits()
 	}
 	if c.PasswordCheckConcurrency < 0 {
 		return nil, configErr("PasswordCheckConcurrency", "must not be negative")
@@ -173,14 +174,14 @@ func (c *Config) normalize() (*url.URL, error) {
 		c.PasswordCheckConcurrency = min(runtime.GOMAXPROCS(0), 4)
 	}
 	setDefault(&c.PasswordCheckWait, 2*time.Second)
-	lb := DefaultLoginBackoff()
+	lb := limits.DefaultLoginBackoff()
 	if c.LoginBackoff != nil {
 		cp := *c.LoginBackoff // a copy: the caller's value stays theirs
 		lb = &cp
 		setDefault(&lb.Base, time.Second)
 		setDefault(&lb.Max, 15*time.Minute)
 	}
-	if err := lb.check(); err != nil {
+	if err := lb.Check(); err != nil {
 		return nil, configErr("LoginBackoff", "%v", err)
 	}
 	c.LoginBackoff = lb

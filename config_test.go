@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
 	"github.com/mcpauth/mcpauth/store"
 )
@@ -22,7 +23,7 @@ func TestNewServerConfigErrors(t *testing.T) {
 	// base is a valid config; each case breaks one field.
 	base := func() mcpauth.Config {
 		return mcpauth.Config{Issuer: "https://auth.example.com", Scopes: []string{"read"}, Users: user,
-			RateLimits: &mcpauth.RateLimits{Disabled: true}, Logger: discard}
+			RateLimits: &limits.RateLimits{Disabled: true}, Logger: discard}
 	}
 	tests := []struct {
 		name  string

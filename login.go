@@ -15,6 +15,7 @@ import (
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/secret"
 	"github.com/mcpauth/mcpauth/internal/ui"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -206,7 +207,7 @@ func (s *Server) checkLogin(r *http.Request, username, password string) (User, *
 		return User{}, oe
 	}
 	if s.limiter != nil {
-		if rate, ok := s.cfg.RateLimits.For(EndpointLogin); ok {
+		if rate, ok := s.cfg.RateLimits.For(limits.EndpointLogin); ok {
 			if wait := s.limiter.Allow("login|"+s.clientIP(r), rate.Requests, rate.Per); wait > 0 {
 				return User{}, loginThrottled(wait, "Too many sign-in attempts from your network. Please try again in %s.")
 			}

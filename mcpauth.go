@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/grantex"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -158,8 +159,8 @@ type Config struct {
 	// Hooks observe issuance and revocation.
 	Hooks Hooks
 	// RateLimits limits requests per endpoint and client IP. Nil means
-	// DefaultRateLimits; set Disabled to turn limiting off.
-	RateLimits *RateLimits
+	// limits.DefaultRateLimits; set Disabled to turn limiting off.
+	RateLimits *limits.RateLimits
 	// TrustForwardedFor takes the client IP from X-Forwarded-For (its last
 	// hop) for rate limiting. Only set it behind a proxy you control.
 	TrustForwardedFor bool
@@ -180,8 +181,8 @@ type Config struct {
 	// §10.2.3). Default 2 s; negative means do not wait.
 	PasswordCheckWait time.Duration
 	// LoginBackoff throttles failed sign-ins per account name on the built-in
-	// login page. Nil means DefaultLoginBackoff; set Disabled to turn it off.
-	LoginBackoff *LoginBackoff
+	// login page. Nil means limits.DefaultLoginBackoff; set Disabled to turn it off.
+	LoginBackoff *limits.LoginBackoff
 
 	// Logger receives server logs. Default slog.Default().
 	Logger *slog.Logger

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
 	"github.com/mcpauth/mcpauth/store"
 )
@@ -24,7 +25,7 @@ func TestNewServerLeavesConfigAlone(t *testing.T) {
 			Resources:         []string{resourceA},
 			Authenticator:     mcpauthtest.AutoApprove(autoSubject),
 			StaticClients:     staticClients(),
-			RateLimits:        &mcpauth.RateLimits{Limits: map[string]mcpauth.Rate{mcpauth.EndpointToken: {Requests: 50, Per: time.Minute}}},
+			RateLimits:        &limits.RateLimits{Limits: map[string]limits.Rate{limits.EndpointToken: {Requests: 50, Per: time.Minute}}},
 			Logger:            discard,
 		}
 	}

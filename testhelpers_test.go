@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
 	"github.com/mcpauth/mcpauth/store"
 )
@@ -143,7 +144,7 @@ func newEnv(t testing.TB, edits ...func(*mcpauth.Config)) *env {
 		Clients:           e.clients,
 		Grants:            e.grants,
 		Keys:              e.keys,
-		RateLimits:        &mcpauth.RateLimits{Disabled: true},
+		RateLimits:        &limits.RateLimits{Disabled: true},
 		Logger:            slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:               e.clock.Now,
 		// conf is the resource server that e.introspect asks.

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
 	"github.com/mcpauth/mcpauth/store"
 )
@@ -20,7 +21,7 @@ func TestAutoApproveLoopbackOnly(t *testing.T) {
 		Issuer: "http://127.0.0.1:8080", Scopes: []string{"read"},
 		Authenticator: mcpauthtest.AutoApprove("alice"),
 		StaticClients: []store.Client{{ID: "app", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: "none"}}},
-		RateLimits:    &mcpauth.RateLimits{Disabled: true},
+		RateLimits:    &limits.RateLimits{Disabled: true},
 	})
 	if err != nil {
 		t.Fatal(err)

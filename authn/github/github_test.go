@@ -17,6 +17,7 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/authn/github"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -127,7 +128,7 @@ func newEnv(t *testing.T, gh *fakeGitHub, mutate func(*github.Config)) *env {
 		Issuer: base, Scopes: []string{"tools:read", "tools:execute"},
 		SignInProviders: []mcpauth.SignInProvider{{Name: "GitHub", Authenticator: a}},
 		StaticClients:   []store.Client{{ID: "app", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{clientRedirect}, TokenEndpointAuthMethod: "none"}}},
-		RateLimits:      &mcpauth.RateLimits{Disabled: true},
+		RateLimits:      &limits.RateLimits{Disabled: true},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/authn/oidc"
 	"github.com/mcpauth/mcpauth/internal/testop"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/store"
 )
 
@@ -55,7 +56,7 @@ func newEnv(t *testing.T, issuer func(redirect string) string, mutate func(*oidc
 		Issuer: base, Scopes: []string{"tools:read", "tools:execute"},
 		SignInProviders: []mcpauth.SignInProvider{{Name: "Zitadel", Authenticator: a}},
 		StaticClients:   []store.Client{{ID: "app", ClientMetadata: store.ClientMetadata{Name: "App", RedirectURIs: []string{clientRedirect}, TokenEndpointAuthMethod: "none"}}},
-		RateLimits:      &mcpauth.RateLimits{Disabled: true},
+		RateLimits:      &limits.RateLimits{Disabled: true},
 	}
 	for _, f := range server {
 		f(&sc)

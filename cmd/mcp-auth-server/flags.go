@@ -16,6 +16,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/mcpauth/mcpauth/limits"
 	authstore "github.com/mcpauth/mcpauth/store"
 
 	"github.com/mcpauth/mcpauth"
@@ -51,7 +52,7 @@ type options struct {
 	grantexAgentID string
 	grantexIssuer  string
 	grantexJWKSURL string
-	rateLimits     *mcpauth.RateLimits
+	rateLimits     *limits.RateLimits
 	demoMCP        bool
 	logFormat      string
 	logLevel       string
@@ -82,7 +83,7 @@ type options struct {
 	// Login bounds: concurrent password checks, their wait, per-account back-off.
 	passwordCheckConcurrency int
 	passwordCheckWait        time.Duration
-	loginBackoff             *mcpauth.LoginBackoff
+	loginBackoff             *limits.LoginBackoff
 	// issuerFromAddr: the issuer is the default, derived from -addr (and
 	// fixed up once the listener knows its port when -addr ends in :0).
 	issuerFromAddr bool
@@ -277,7 +278,7 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 		return nil, usagef("-password-check-concurrency: must not be negative")
 	}
 	var err error
-	if o.loginBackoff, err = mcpauth.ParseLoginBackoff(*backoff); err != nil {
+	if o.loginBackoff, err = limits.ParseLoginBackoff(*backoff); err != nil {
 		return nil, usagef("-login-backoff: %v", err)
 	}
 	if o.maxStateLength = *maxState; o.maxStateLength < 1 {
@@ -517,7 +518,7 @@ func (o *options) check(scopes, rateLimit string, users, statics []string) error
 		o.users = append(o.users, userFlag{name, pw})
 	}
 
-	if o.rateLimits, err = mcpauth.ParseRateLimits(rateLimit); err != nil {
+	if o.rateLimits, err = limits.ParseRateLimits(rateLimit); err != nil {
 		return usagef("-rate-limit: %v", err)
 	}
 	switch o.logFormat {

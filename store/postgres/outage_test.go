@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
 	"github.com/mcpauth/mcpauth/store"
 )
@@ -38,7 +39,7 @@ func TestServerDuringOutage(t *testing.T) {
 			ID:             "app",
 			ClientMetadata: store.ClientMetadata{RedirectURIs: []string{replicaRedirect}, TokenEndpointAuthMethod: "none", GrantTypes: []string{"authorization_code", "refresh_token"}},
 		}},
-		Clients: st, Grants: st, Keys: st, RateLimits: &mcpauth.RateLimits{Disabled: true}, Logger: quiet,
+		Clients: st, Grants: st, Keys: st, RateLimits: &limits.RateLimits{Disabled: true}, Logger: quiet,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
 	"github.com/mcpauth/mcpauth/store"
 )
@@ -69,7 +70,7 @@ func newReplicasWindow(t *testing.T, retryWindow time.Duration) *replicas {
 			Clients:    st,
 			Grants:     st,
 			Keys:       st,
-			RateLimits: &mcpauth.RateLimits{Disabled: true},
+			RateLimits: &limits.RateLimits{Disabled: true},
 			Logger:     quiet,
 			Now:        r.clock.Now,
 
