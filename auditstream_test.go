@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 const (
@@ -43,8 +45,8 @@ func newAuditEnv(t *testing.T, opts mcpauth.AuditStreamOptions) *auditEnv {
 		Scopes:        []string{"tools:read", mcpauth.AuditReadScope},
 		DefaultScopes: []string{"tools:read"},
 		Authenticator: mcpauthtest.AutoApprove("alice"),
-		StaticClients: []mcpauth.Client{{ID: "cli", Name: "CLI", RedirectURIs: []string{auditRedirect}}},
-		RateLimits:    &mcpauth.RateLimits{Disabled: true},
+		StaticClients: []store.Client{{ID: "cli", ClientMetadata: store.ClientMetadata{Name: "CLI", RedirectURIs: []string{auditRedirect}}}},
+		RateLimits:    &limits.RateLimits{Disabled: true},
 		Logger:        slog.New(slog.DiscardHandler),
 	})
 	if err != nil {

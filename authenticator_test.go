@@ -10,6 +10,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // TestHostAuthenticator: with the host's own sign-in, /authorize hands the
@@ -19,17 +20,17 @@ func TestHostAuthenticator(t *testing.T) {
 	const redirect = "http://127.0.0.1:9997/cb"
 	_, ts := e2eServer(t, func(c *mcpauth.Config) {
 		c.Users = nil
-		c.Authenticator = mcpauth.AuthenticatorFunc{
-			Current: func(r *http.Request) (mcpauth.User, bool, error) {
+		c.Authenticator = hostSignIn{
+			current: func(r *http.Request) (mcpauth.User, bool, error) {
 				ck, err := r.Cookie("host_session")
 				if err != nil {
 					return mcpauth.User{}, false, nil
 				}
 				return mcpauth.User{Subject: "user-" + ck.Value, Name: ck.Value}, true, nil
 			},
-			LoginURL: func(returnTo string) string { return "/host-login?next=" + url.QueryEscape(returnTo) },
+			loginURL: func(returnTo string) string { return "/host-login?next=" + url.QueryEscape(returnTo) },
 		}
-		c.StaticClients = []mcpauth.Client{{ID: "app", RedirectURIs: []string{redirect}}}
+		c.StaticClients = []store.Client{{ID: "app", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{redirect}}}}
 	})
 	conf := &oauth2.Config{ClientID: "app", RedirectURL: redirect, Scopes: []string{"tools:read"},
 		Endpoint: oauth2.Endpoint{AuthURL: ts.URL + "/authorize", TokenURL: ts.URL + "/token", AuthStyle: oauth2.AuthStyleInParams}}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/internal/ui"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // authority is what stands behind the endpoints: the local authority (our
@@ -26,9 +27,9 @@ type authority interface {
 	// exchange turns a code into tokens and what the store must keep for
 	// them; the caller redeems the code with it (GrantStore.RedeemCode), so
 	// nothing is kept unless the code is consumed with it.
-	exchange(ctx context.Context, code string, rec *CodeRecord, client *Client) (*tokenResponse, *Redemption, error)
+	exchange(ctx context.Context, code string, rec *store.CodeRecord, client *store.Client) (*tokenResponse, *store.Redemption, error)
 	// refresh rotates a refresh token into new tokens.
-	refresh(ctx context.Context, token string, rec *RefreshRecord, client *Client, scopes []string) (*tokenResponse, error)
+	refresh(ctx context.Context, token string, rec *store.RefreshRecord, client *store.Client, scopes []string) (*tokenResponse, error)
 	// verify checks an access token this authority issued, incl. revocation.
 	verify(ctx context.Context, token string) (*Grant, error)
 	// revokeAccess revokes one access token.
@@ -44,8 +45,8 @@ type authority interface {
 // the Authenticator consents for the user ([ConsentingAuthenticator]).
 type consentRequest struct {
 	pendingID   string
-	p           *PendingAuthorization
-	client      *Client
+	p           *store.PendingAuthorization
+	client      *store.Client
 	user        User
 	autoApprove bool
 }

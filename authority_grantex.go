@@ -23,6 +23,7 @@ import (
 	"github.com/mcpauth/mcpauth/grantex"
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/secret"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // grantexAuthority delegates consent and token issuance to Grantex. The
@@ -179,7 +180,7 @@ func (a *grantexAuthority) approve(context.Context, consentRequest) (step, error
 }
 
 // exchange redeems Grantex's code with our verifier and records the grant.
-func (a *grantexAuthority) exchange(ctx context.Context, code string, rec *CodeRecord, client *Client) (*tokenResponse, *Redemption, error) {
+func (a *grantexAuthority) exchange(ctx context.Context, code string, rec *store.CodeRecord, client *store.Client) (*tokenResponse, *store.Redemption, error) {
 	s := a.s
 	var up upstreamCode
 	raw, err := secret.Open(code, "code", rec.Upstream)
@@ -206,18 +207,18 @@ func (a *grantexAuthority) exchange(ctx context.Context, code string, rec *CodeR
 		subject = sub
 	}
 	now := s.now()
-	ours := &GrantRecord{ID: rec.GrantID, ClientID: client.ID, Subject: subject, Scopes: tok.Scopes, Resource: rec.Resource,
+	ours := &store.GrantRecord{ID: rec.GrantID, ClientID: client.ID, Subject: subject, Scopes: tok.Scopes, Resource: rec.Resource,
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL), UpstreamGrantID: tok.GrantID}
 	// The mirror under Grantex's grant id lets IsRevoked(jti, grnt) see a
 	// revocation of ours for tokens that carry only Grantex's id.
-	mirror := &GrantRecord{ID: tok.GrantID, ClientID: client.ID, Subject: subject, Scopes: tok.Scopes, Resource: rec.Resource,
+	mirror := &store.GrantRecord{ID: tok.GrantID, ClientID: client.ID, Subject: subject, Scopes: tok.Scopes, Resource: rec.Resource,
 		CreatedAt: now, ExpiresAt: ours.ExpiresAt, UpstreamGrantID: tok.GrantID}
-	red := &Redemption{Grants: []*GrantRecord{ours, mirror}}
+	red := &store.Redemption{Grants: []*store.GrantRecord{ours, mirror}}
 	resp := a.response(tok, claims, rec.GrantID, subject)
 	if issuesRefresh(client, rec.Scopes) && tok.RefreshToken != "" {
 		rt := secret.New("rt_")
 		red.RefreshDigest = secret.Digest(rt)
-		red.Refresh = &RefreshRecord{
+		red.Refresh = &store.RefreshRecord{
 			GrantID: rec.GrantID, ClientID: client.ID, Subject: subject, Scopes: rec.Scopes, Resource: rec.Resource,
 			IssuedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL), Upstream: secret.Seal(rt, "refresh", []byte(tok.RefreshToken)),
 		}
@@ -238,7 +239,7 @@ func (a *grantexAuthority) response(tok *grantex.Token, claims map[string]any, g
 }
 
 // refresh rotates Grantex's refresh token (single use there too) and ours.
-func (a *grantexAuthority) refresh(ctx context.Context, token string, rec *RefreshRecord, client *Client, scopes []string) (*tokenResponse, error) {
+func (a *grantexAuthority) refresh(ctx context.Context, token string, rec *store.RefreshRecord, client *store.Client, scopes []string) (*tokenResponse, error) {
 	s := a.s
 	if !isSubset(rec.Scopes, scopes) {
 		return nil, oauth.InvalidScope("managed mode cannot narrow scopes on refresh")
@@ -262,7 +263,7 @@ func (a *grantexAuthority) refresh(ctx context.Context, token string, rec *Refre
 	}
 	now := s.now()
 	next := secret.New("rt_")
-	nextRec := &RefreshRecord{GrantID: rec.GrantID, ClientID: rec.ClientID, Subject: rec.Subject, Scopes: rec.Scopes,
+	nextRec := &store.RefreshRecord{GrantID: rec.GrantID, ClientID: rec.ClientID, Subject: rec.Subject, Scopes: rec.Scopes,
 		Resource: rec.Resource, IssuedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL),
 		Upstream: secret.Seal(next, "refresh", []byte(tok.RefreshToken))}
 	// No retry window: Grantex has rotated its refresh token already, and
@@ -353,7 +354,7 @@ func (a *grantexAuthority) revokeGrant(ctx context.Context, grantID string) erro
 	s := a.s
 	now := s.now()
 	g, err := s.grants.GetGrant(ctx, grantID)
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	if err := s.grants.RevokeGrant(ctx, grantID, now); err != nil {

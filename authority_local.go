@@ -16,6 +16,7 @@ import (
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/secret"
 	"github.com/mcpauth/mcpauth/internal/ui"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // localAuthority is the embedded default: our own consent page, our own
@@ -82,7 +83,7 @@ func (a *localAuthority) approve(ctx context.Context, req consentRequest) (step,
 // exchange signs an access token and, when the client may refresh, starts a
 // refresh token family for the grant. The caller stores both with the code's
 // redemption.
-func (a *localAuthority) exchange(ctx context.Context, _ string, rec *CodeRecord, client *Client) (*tokenResponse, *Redemption, error) {
+func (a *localAuthority) exchange(ctx context.Context, _ string, rec *store.CodeRecord, client *store.Client) (*tokenResponse, *store.Redemption, error) {
 	end, err := a.grantEnd(ctx, rec.GrantID)
 	if err != nil {
 		return nil, nil, err
@@ -91,12 +92,12 @@ func (a *localAuthority) exchange(ctx context.Context, _ string, rec *CodeRecord
 	if err != nil {
 		return nil, nil, err
 	}
-	red := &Redemption{}
+	red := &store.Redemption{}
 	if issuesRefresh(client, rec.Scopes) {
 		rt := secret.New("rt_")
 		now := a.s.now()
 		red.RefreshDigest = secret.Digest(rt)
-		red.Refresh = &RefreshRecord{
+		red.Refresh = &store.RefreshRecord{
 			GrantID: rec.GrantID, ClientID: client.ID, Subject: rec.Subject, Scopes: rec.Scopes,
 			Resource: rec.Resource, IssuedAt: now, ExpiresAt: now.Add(a.s.cfg.RefreshTokenTTL),
 			AccessTokenID: resp.tokenID, AccessExpiresAt: resp.expiresAt.Add(clockLeeway),
@@ -111,7 +112,7 @@ func (a *localAuthority) exchange(ctx context.Context, _ string, rec *CodeRecord
 func (a *localAuthority) grantEnd(ctx context.Context, grantID string) (time.Time, error) {
 	g, err := a.s.grants.GetGrant(ctx, grantID)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return time.Time{}, oauth.InvalidGrant("the authorization grant has expired")
 	case err != nil:
 		return time.Time{}, storeErr(err)
@@ -123,7 +124,7 @@ func (a *localAuthority) grantEnd(ctx context.Context, grantID string) (time.Tim
 
 // issuesRefresh: the client registered the refresh_token grant or asked for
 // offline_access (MCP 2026-07-28 §Refresh Tokens).
-func issuesRefresh(client *Client, scopes []string) bool {
+func issuesRefresh(client *store.Client, scopes []string) bool {
 	return client.HasGrantType("refresh_token") || slices.Contains(scopes, scopeOfflineAccess)
 }
 
@@ -144,7 +145,7 @@ func (a *localAuthority) accessToken(ctx context.Context, clientID, subject, gra
 
 // refresh signs a new access token and rotates the refresh token (one
 // winner); signing comes first, so nothing fails after the rotation.
-func (a *localAuthority) refresh(ctx context.Context, token string, rec *RefreshRecord, client *Client, scopes []string) (*tokenResponse, error) {
+func (a *localAuthority) refresh(ctx context.Context, token string, rec *store.RefreshRecord, client *store.Client, scopes []string) (*tokenResponse, error) {
 	end, err := a.grantEnd(ctx, rec.GrantID)
 	if err != nil {
 		return nil, err
@@ -156,7 +157,7 @@ func (a *localAuthority) refresh(ctx context.Context, token string, rec *Refresh
 	now := a.s.now()
 	next := secret.New("rt_")
 	// A retry that kills this token deny-lists the access token issued with it.
-	nextRec := &RefreshRecord{GrantID: rec.GrantID, ClientID: rec.ClientID, Subject: rec.Subject, Scopes: rec.Scopes,
+	nextRec := &store.RefreshRecord{GrantID: rec.GrantID, ClientID: rec.ClientID, Subject: rec.Subject, Scopes: rec.Scopes,
 		Resource: rec.Resource, IssuedAt: now, ExpiresAt: now.Add(a.s.cfg.RefreshTokenTTL),
 		AccessTokenID: resp.tokenID, AccessExpiresAt: resp.expiresAt.Add(clockLeeway)}
 	if _, err := a.s.rotateRefresh(ctx, token, next, nextRec, a.s.cfg.RefreshRetryWindow); err != nil {
@@ -183,15 +184,15 @@ func (a *localAuthority) revokeGrant(ctx context.Context, grantID string) error 
 // into OAuth errors; a reused token revokes its whole grant.
 // With retryWindow > 0 a just-rotated token of the same client is rotated
 // again (GrantStore.RotateRefresh).
-func (s *Server) rotateRefresh(ctx context.Context, token, next string, nextRec *RefreshRecord, retryWindow time.Duration) (*RefreshRecord, error) {
+func (s *Server) rotateRefresh(ctx context.Context, token, next string, nextRec *store.RefreshRecord, retryWindow time.Duration) (*store.RefreshRecord, error) {
 	old, err := s.grants.RotateRefresh(ctx, secret.Digest(token), secret.Digest(next), nextRec, max(retryWindow, 0))
 	switch {
 	case err == nil:
 		return old, nil
-	case errors.Is(err, ErrRefreshReused):
+	case errors.Is(err, store.ErrRefreshReused):
 		s.refreshReused(ctx, old)
 		return nil, oauth.InvalidGrant("the refresh token was already used; the grant has been revoked")
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return nil, oauth.InvalidGrant("the refresh token is invalid, expired or revoked")
 	default:
 		return nil, storeErr(err)
@@ -200,7 +201,7 @@ func (s *Server) rotateRefresh(ctx context.Context, token, next string, nextRec 
 
 // failPending ends a pending authorization that failed after sign-in; the
 // error goes to the client's redirect URI (RFC 6749 §4.1.2.1).
-func (s *Server) failPending(ctx context.Context, pendingID string, p *PendingAuthorization, err error) error {
+func (s *Server) failPending(ctx context.Context, pendingID string, p *store.PendingAuthorization, err error) error {
 	if _, cerr := s.consumePending(ctx, pendingID); cerr != nil {
 		return cerr
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // TestAuthorizePhase1 covers errors about the client or its redirect URI:
@@ -88,8 +89,10 @@ func checkPageHeaders(t *testing.T, resp *http.Response) {
 // allow-list (invalid_target, RFC 8707) are redirect errors.
 func TestAuthorizePhase2(t *testing.T) {
 	e := newEnv(t, func(c *mcpauth.Config) {
-		c.StaticClients = append(c.StaticClients, mcpauth.Client{ID: "scoped", RedirectURIs: []string{pubRedirect},
-			TokenEndpointAuthMethod: "none", Scope: "read"})
+		c.StaticClients = append(c.StaticClients, store.Client{
+			ID:             "scoped",
+			ClientMetadata: store.ClientMetadata{RedirectURIs: []string{pubRedirect}, TokenEndpointAuthMethod: "none", Scope: "read"},
+		})
 	})
 	v := newVerifier()
 	good := authzQuery("pub", pubRedirect, v)
@@ -156,9 +159,9 @@ func TestAuthorizePhase2(t *testing.T) {
 func TestAuthorizeRedirectMatching(t *testing.T) {
 	e := newEnv(t, func(c *mcpauth.Config) {
 		c.StaticClients = append(c.StaticClients,
-			mcpauth.Client{ID: "q", RedirectURIs: []string{"https://app.example.com/cb?tenant=7"}, TokenEndpointAuthMethod: "none"},
-			mcpauth.Client{ID: "native", RedirectURIs: []string{"com.example.app:/oauth"}, TokenEndpointAuthMethod: "none"},
-			mcpauth.Client{ID: "v6", RedirectURIs: []string{"http://[::1]/cb"}, TokenEndpointAuthMethod: "none"})
+			store.Client{ID: "q", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{"https://app.example.com/cb?tenant=7"}, TokenEndpointAuthMethod: "none"}},
+			store.Client{ID: "native", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{"com.example.app:/oauth"}, TokenEndpointAuthMethod: "none"}},
+			store.Client{ID: "v6", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{"http://[::1]/cb"}, TokenEndpointAuthMethod: "none"}})
 	})
 	tests := []struct {
 		name, client, redirect, want string
@@ -469,17 +472,17 @@ func TestAuthorizePendingExpires(t *testing.T) {
 	}
 }
 
-// TestAuthorizeAuthenticator: the host's own sign-in through AuthenticatorFunc.
+// TestAuthorizeAuthenticator: the host's own sign-in through an Authenticator.
 func TestAuthorizeAuthenticator(t *testing.T) {
 	var returnTo string
-	auth := mcpauth.AuthenticatorFunc{
-		Current: func(r *http.Request) (mcpauth.User, bool, error) {
+	auth := hostSignIn{
+		current: func(r *http.Request) (mcpauth.User, bool, error) {
 			if c, err := r.Cookie("host_session"); err == nil && c.Value == "bob" {
 				return mcpauth.User{Subject: "user-bob", Name: "Bob"}, true, nil
 			}
 			return mcpauth.User{}, false, nil
 		},
-		LoginURL: func(rt string) string {
+		loginURL: func(rt string) string {
 			returnTo = rt
 			return "https://host.example.com/signin?next=" + url.QueryEscape(rt)
 		},
@@ -512,7 +515,7 @@ func TestAuthorizeAuthenticator(t *testing.T) {
 // browser's nonce cookie.
 func TestLoginCSRF(t *testing.T) {
 	_, ts := e2eServer(t, func(c *mcpauth.Config) {
-		c.StaticClients = []mcpauth.Client{{ID: "app", RedirectURIs: []string{"http://127.0.0.1:9996/cb"}}}
+		c.StaticClients = []store.Client{{ID: "app", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{"http://127.0.0.1:9996/cb"}}}}
 	})
 	authURL := ts.URL + "/authorize?" + url.Values{"response_type": {"code"}, "client_id": {"app"},
 		"code_challenge": {mcpauth.S256Challenge("verifier-0123456789012345678901234567890123")}, "code_challenge_method": {"S256"}}.Encode()

@@ -1,6 +1,10 @@
 package mcpauth
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/mcpauth/mcpauth/store"
+)
 
 // testAutoApprove is mcpauthtest.AutoApprove for this package's internal
 // tests (which cannot import it): every request is signed in as the
@@ -15,4 +19,4 @@ func (a testAutoApprove) SignIn(w http.ResponseWriter, _ *http.Request, _ string
 	http.Error(w, "not signed in", http.StatusForbidden)
 }
 
-func (a testAutoApprove) Consents(*http.Request, *Client) bool { return true }
+func (a testAutoApprove) Consents(*http.Request, *store.Client) bool { return true }

@@ -20,7 +20,9 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // benchAlgorithms are the signing algorithms the server supports.
@@ -39,8 +41,8 @@ const benchVerifier = "bench-verifier-0123456789-0123456789-0123456789"
 func newBenchServer(b *testing.B, alg string) *benchServer {
 	srv, err := mcpauth.NewServer(mcpauth.Config{
 		Issuer: "http://127.0.0.1:8080", Scopes: []string{"tools:read"}, Authenticator: mcpauthtest.AutoApprove("alice"),
-		SigningAlgorithm: alg, RateLimits: &mcpauth.RateLimits{Disabled: true}, Logger: slog.New(slog.DiscardHandler),
-		StaticClients: []mcpauth.Client{{ID: "bench", RedirectURIs: []string{benchRedirect}}},
+		SigningAlgorithm: alg, RateLimits: &limits.RateLimits{Disabled: true}, Logger: slog.New(slog.DiscardHandler),
+		StaticClients: []store.Client{{ID: "bench", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{benchRedirect}}}},
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -137,9 +139,9 @@ func BenchmarkIntrospect(b *testing.B) {
 		b.Run(alg, func(b *testing.B) {
 			srv, err := mcpauth.NewServer(mcpauth.Config{
 				Issuer: "http://127.0.0.1:8080", Scopes: []string{"tools:read"}, Authenticator: mcpauthtest.AutoApprove("alice"),
-				SigningAlgorithm: alg, RateLimits: &mcpauth.RateLimits{Disabled: true}, AllowAnonymousIntrospection: true,
+				SigningAlgorithm: alg, RateLimits: &limits.RateLimits{Disabled: true}, AllowAnonymousIntrospection: true,
 				Logger:        slog.New(slog.DiscardHandler),
-				StaticClients: []mcpauth.Client{{ID: "bench", RedirectURIs: []string{benchRedirect}}},
+				StaticClients: []store.Client{{ID: "bench", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{benchRedirect}}}},
 			})
 			if err != nil {
 				b.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // TestBodyReadTimeoutCutsSlowSenders: a client trickling a request body is
@@ -85,11 +86,11 @@ func TestBodyReadTimeoutCutsSlowSenders(t *testing.T) {
 // slowClients makes SetClient take longer than the body deadline, honouring
 // its context as a real database would.
 type slowClients struct {
-	mcpauth.ClientStore
+	store.ClientStore
 	delay time.Duration
 }
 
-func (s slowClients) SetClient(ctx context.Context, c *mcpauth.Client) error {
+func (s slowClients) SetClient(ctx context.Context, c *store.Client) error {
 	select {
 	case <-time.After(s.delay):
 	case <-ctx.Done():
@@ -105,7 +106,7 @@ func (s slowClients) SetClient(ctx context.Context, c *mcpauth.Client) error {
 func TestBodyReadTimeoutSparesSlowHandlers(t *testing.T) {
 	e := newEnv(t, func(c *mcpauth.Config) {
 		c.BodyReadTimeout = 200 * time.Millisecond
-		c.Clients = slowClients{ClientStore: mcpauth.NewMemoryClientStore(), delay: 600 * time.Millisecond}
+		c.Clients = slowClients{ClientStore: store.NewMemoryClientStore(), delay: 600 * time.Millisecond}
 	})
 	ts := httptest.NewServer(e.srv)
 	defer ts.Close()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/internal/cimd"
 	"github.com/mcpauth/mcpauth/internal/oauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-
@@ -73,7 +74,7 @@ func (s *Server) cimdRedirectURI(u string) error {
 // against which the authorization request's redirect_uri is then matched
 // (validateClientRedirect). Failures are invalid_client, never a 5xx: the
 // client's document, not this server, is at fault.
-func (s *Server) clientFromMetadataDocument(ctx context.Context, clientID string) (*Client, error) {
+func (s *Server) clientFromMetadataDocument(ctx context.Context, clientID string) (*store.Client, error) {
 	if !s.cimdEnabled() {
 		return nil, oauth.InvalidClient("unknown client")
 	}
@@ -81,7 +82,7 @@ func (s *Server) clientFromMetadataDocument(ctx context.Context, clientID string
 	if err != nil {
 		return nil, cimdError(err)
 	}
-	c := clientFromMetadata(&doc.Metadata)
+	c := &store.Client{ClientMetadata: doc.ClientMetadata.Clone()}
 	c.ID, c.TokenEndpointAuthMethod, c.Scope = doc.ClientID, "none", s.cimdScope(doc.Scope)
 	if c.ApplicationType == "" {
 		c.ApplicationType = "web"

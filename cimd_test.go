@@ -16,6 +16,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/internal/cimd"
 	"github.com/mcpauth/mcpauth/internal/oauth"
+	"github.com/mcpauth/mcpauth/limits"
 )
 
 const cimdRedirect = "http://127.0.0.1:9999/callback"
@@ -51,7 +52,7 @@ func newCIMDEnv(t *testing.T, docs cimdDocHandler, mutate func(*Config), strictF
 		Issuer:        e.srv.URL,
 		Scopes:        []string{"mcp:tools", "mcp:admin"},
 		Authenticator: testAutoApprove("alice"),
-		RateLimits:    &RateLimits{Disabled: true},
+		RateLimits:    &limits.RateLimits{Disabled: true},
 		Logger:        slog.New(slog.DiscardHandler),
 	}
 	if mutate != nil {

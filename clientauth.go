@@ -6,6 +6,7 @@ package mcpauth
 
 import (
 	"github.com/mcpauth/mcpauth/internal/oauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // Client authentication methods (RFC 7591 §2 token_endpoint_auth_method).
@@ -22,7 +23,7 @@ const (
 // Basic credentials) must not work. basic reports whether the credentials
 // came in HTTP Basic. A mismatch is invalid_client (RFC 6749 §5.2), with a
 // Basic challenge when Basic was used or expected.
-func checkAuthMethod(client *Client, basic bool) error {
+func checkAuthMethod(client *store.Client, basic bool) error {
 	var want string
 	switch {
 	case client.TokenEndpointAuthMethod == authMethodBasic && !basic:

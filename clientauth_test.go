@@ -9,6 +9,7 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // register makes a client through POST /register and returns its id and secret.
@@ -108,14 +109,14 @@ func TestClientAuthMethodEnforced(t *testing.T) {
 func TestStaticClientAuthMethodConfig(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		client mcpauth.Client
+		client store.Client
 	}{
-		{"secret with none", mcpauth.Client{ID: "a", RedirectURIs: []string{pubRedirect}, ClientSecret: "s", TokenEndpointAuthMethod: "none"}},
-		{"unsupported method", mcpauth.Client{ID: "a", RedirectURIs: []string{pubRedirect}, ClientSecret: "s", TokenEndpointAuthMethod: "private_key_jwt"}},
+		{"secret with none", store.Client{ID: "a", ClientSecret: "s", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{pubRedirect}, TokenEndpointAuthMethod: "none"}}},
+		{"unsupported method", store.Client{ID: "a", ClientSecret: "s", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{pubRedirect}, TokenEndpointAuthMethod: "private_key_jwt"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := mcpauth.NewServer(mcpauth.Config{Issuer: testIssuer, Scopes: []string{"read"}, Authenticator: mcpauthtest.AutoApprove("u"),
-				StaticClients: []mcpauth.Client{tc.client}, Logger: discard})
+				StaticClients: []store.Client{tc.client}, Logger: discard})
 			var ce *mcpauth.ConfigError
 			if !errors.As(err, &ce) || ce.Field != "StaticClients" {
 				t.Fatalf("got %v, want a StaticClients ConfigError", err)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/internal/browser"
+	"github.com/mcpauth/mcpauth/limits"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // ConfigError names the Config field that NewServer rejected.
@@ -167,7 +169,7 @@ func (c *Config) normalize() (*url.URL, error) {
 		return nil, configErr("SigningAlgorithm", "%q is not one of ES256, EdDSA, RS256", c.SigningAlgorithm)
 	}
 	if c.RateLimits == nil {
-		c.RateLimits = DefaultRateLimits()
+		c.RateLimits = limits.DefaultRateLimits()
 	}
 	if c.PasswordCheckConcurrency < 0 {
 		return nil, configErr("PasswordCheckConcurrency", "must not be negative")
@@ -176,14 +178,14 @@ func (c *Config) normalize() (*url.URL, error) {
 		c.PasswordCheckConcurrency = min(runtime.GOMAXPROCS(0), 4)
 	}
 	setDefault(&c.PasswordCheckWait, 2*time.Second)
-	lb := DefaultLoginBackoff()
+	lb := limits.DefaultLoginBackoff()
 	if c.LoginBackoff != nil {
 		cp := *c.LoginBackoff // a copy: the caller's value stays theirs
 		lb = &cp
 		setDefault(&lb.Base, time.Second)
 		setDefault(&lb.Max, 15*time.Minute)
 	}
-	if err := lb.check(); err != nil {
+	if err := lb.Check(); err != nil {
 		return nil, configErr("LoginBackoff", "%v", err)
 	}
 	c.LoginBackoff = lb
@@ -194,13 +196,13 @@ func (c *Config) normalize() (*url.URL, error) {
 		c.Now = time.Now
 	}
 	if c.Clients == nil {
-		c.Clients = NewMemoryClientStore()
+		c.Clients = store.NewMemoryClientStore()
 	}
 	if c.Grants == nil {
-		c.Grants = NewMemoryGrantStore(c.Now)
+		c.Grants = store.NewMemoryGrantStore(c.Now)
 	}
 	if c.Keys == nil {
-		c.Keys = NewMemoryKeyStore()
+		c.Keys = store.NewMemoryKeyStore()
 	}
 	for i := range c.StaticClients {
 		if err := c.normalizeStaticClient(&c.StaticClients[i]); err != nil {
@@ -215,7 +217,7 @@ func (c *Config) normalize() (*url.URL, error) {
 		if id == "" {
 			return nil, configErr("Introspectors", "an empty client id")
 		}
-		if i := slices.IndexFunc(c.StaticClients, func(cl Client) bool { return cl.ID == id }); i >= 0 && c.StaticClients[i].IsPublic() {
+		if i := slices.IndexFunc(c.StaticClients, func(cl store.Client) bool { return cl.ID == id }); i >= 0 && c.StaticClients[i].IsPublic() {
 			return nil, configErr("Introspectors", "client %q is public: an introspector must authenticate with a secret", id)
 		}
 	}
@@ -228,7 +230,7 @@ func setDefault(d *time.Duration, v time.Duration) {
 	}
 }
 
-func (c *Config) normalizeStaticClient(cl *Client) error {
+func (c *Config) normalizeStaticClient(cl *store.Client) error {
 	if cl.ID == "" {
 		return configErr("StaticClients", "a client needs an ID")
 	}

@@ -8,20 +8,22 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 func TestNewServerConfigErrors(t *testing.T) {
 	h := passwordHash(t)
 	user := []mcpauth.PasswordUser{{Username: "alice", PasswordHash: h}}
-	auth := mcpauth.AuthenticatorFunc{
-		Current:  func(*http.Request) (mcpauth.User, bool, error) { return mcpauth.User{}, false, nil },
-		LoginURL: func(string) string { return "/login" },
+	auth := hostSignIn{
+		current:  func(*http.Request) (mcpauth.User, bool, error) { return mcpauth.User{}, false, nil },
+		loginURL: func(string) string { return "/login" },
 	}
 	// base is a valid config; each case breaks one field.
 	base := func() mcpauth.Config {
 		return mcpauth.Config{Issuer: "https://auth.example.com", Scopes: []string{"read"}, Users: user,
-			RateLimits: &mcpauth.RateLimits{Disabled: true}, Logger: discard}
+			RateLimits: &limits.RateLimits{Disabled: true}, Logger: discard}
 	}
 	tests := []struct {
 		name  string
@@ -63,16 +65,16 @@ func TestNewServerConfigErrors(t *testing.T) {
 		{"negative AccessTokenTTL", func(c *mcpauth.Config) { c.AccessTokenTTL = -time.Second }, "AccessTokenTTL"},
 		{"negative RefreshTokenTTL", func(c *mcpauth.Config) { c.RefreshTokenTTL = -time.Second }, "RefreshTokenTTL"},
 		{"static client without ID", func(c *mcpauth.Config) {
-			c.StaticClients = []mcpauth.Client{{RedirectURIs: []string{"https://a.example.com/cb"}}}
+			c.StaticClients = []store.Client{{ClientMetadata: store.ClientMetadata{RedirectURIs: []string{"https://a.example.com/cb"}}}}
 		}, "StaticClients"},
 		{"static client without redirect", func(c *mcpauth.Config) {
-			c.StaticClients = []mcpauth.Client{{ID: "a"}}
+			c.StaticClients = []store.Client{{ID: "a"}}
 		}, "StaticClients"},
 		{"static client http redirect", func(c *mcpauth.Config) {
-			c.StaticClients = []mcpauth.Client{{ID: "a", RedirectURIs: []string{"http://a.example.com/cb"}}}
+			c.StaticClients = []store.Client{{ID: "a", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{"http://a.example.com/cb"}}}}
 		}, "StaticClients"},
 		{"static client basic without secret", func(c *mcpauth.Config) {
-			c.StaticClients = []mcpauth.Client{{ID: "a", RedirectURIs: []string{"https://a.example.com/cb"}, TokenEndpointAuthMethod: "client_secret_basic"}}
+			c.StaticClients = []store.Client{{ID: "a", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{"https://a.example.com/cb"}, TokenEndpointAuthMethod: "client_secret_basic"}}}
 		}, "StaticClients"},
 	}
 	for _, tt := range tests {
@@ -111,7 +113,7 @@ func TestNewServerConfigAccepted(t *testing.T) {
 		{"EdDSA", mcpauth.Config{Issuer: "http://127.0.0.1", Scopes: []string{"read"}, Authenticator: mcpauthtest.AutoApprove("t"), SigningAlgorithm: "EdDSA"}},
 		{"RS256", mcpauth.Config{Issuer: "http://127.0.0.1", Scopes: []string{"read"}, Authenticator: mcpauthtest.AutoApprove("t"), SigningAlgorithm: "RS256"}},
 		{"authenticator", mcpauth.Config{Issuer: "https://auth.example.com", Scopes: []string{"read"},
-			Authenticator: mcpauth.AuthenticatorFunc{}}},
+			Authenticator: hostSignIn{}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

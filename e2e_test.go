@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
 )
 
 // e2eServer starts a Server on a loopback httptest server whose URL is the
@@ -34,7 +35,7 @@ func e2eServer(t testing.TB, mutate func(*mcpauth.Config)) (*mcpauth.Server, *ht
 		Scopes:     []string{"tools:read", "tools:execute"},
 		Users:      []mcpauth.PasswordUser{{Username: "alice", PasswordHash: hash}},
 		Resources:  []string{ts.URL + "/mcp"},
-		RateLimits: &mcpauth.RateLimits{Disabled: true},
+		RateLimits: &limits.RateLimits{Disabled: true},
 	}
 	if mutate != nil {
 		mutate(&cfg)

@@ -56,7 +56,7 @@ func ExampleNewServer_underPrefix() {
 	auth, err := mcpauth.NewServer(mcpauth.Config{
 		Issuer:        "https://example.com/auth",
 		Scopes:        []string{"tools:read"},
-		Authenticator: mcpauth.AuthenticatorFunc{Current: currentUser, LoginURL: func(back string) string { return "/signin?next=" + back }},
+		Authenticator: hostSignIn{current: currentUser, loginURL: func(back string) string { return "/signin?next=" + back }},
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/grantex"
 	"github.com/mcpauth/mcpauth/grantex/grantextest"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 const managedRedirect = "http://127.0.0.1:9998/callback"
@@ -31,9 +32,9 @@ func newManagedFixture(t *testing.T, gx mcpauth.GrantexClient, agentID, grantexI
 	t.Helper()
 	srv, ts := e2eServer(t, func(c *mcpauth.Config) {
 		c.Grantex = mcpauth.GrantexConfig{Client: gx, AgentID: agentID, Issuer: grantexIssuer}
-		c.StaticClients = []mcpauth.Client{
-			{ID: "mcp-client", RedirectURIs: []string{managedRedirect}},
-			{ID: "resource-server", ClientSecret: "rs-secret", RedirectURIs: []string{"https://rs.example/cb"}},
+		c.StaticClients = []store.Client{
+			{ID: "mcp-client", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{managedRedirect}}},
+			{ID: "resource-server", ClientSecret: "rs-secret", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{"https://rs.example/cb"}}},
 		}
 		c.Introspectors = []string{"resource-server"}
 	})

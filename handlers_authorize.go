@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/secret"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // maxFormBody bounds form and JSON request bodies on every endpoint.
@@ -81,7 +82,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) error {
 // trustedRedirect reports whether the client's redirect URIs come from the
 // operator (Config.StaticClients) rather than from whoever registered or
 // published the client (RFC 7591, client ID metadata documents).
-func (s *Server) trustedRedirect(c *Client) bool {
+func (s *Server) trustedRedirect(c *store.Client) bool {
 	_, ok := s.static[c.ID]
 	return ok
 }
@@ -101,7 +102,7 @@ func (s *Server) showAuthorizeError(w http.ResponseWriter, r *http.Request, redi
 // redirectTarget is where the answer to p goes: its redirect_uri or, when
 // the request omitted it, the client's only registered URI. Empty when that
 // is no longer one URI: the answer is then shown, not redirected.
-func (s *Server) redirectTarget(ctx context.Context, p *PendingAuthorization) string {
+func (s *Server) redirectTarget(ctx context.Context, p *store.PendingAuthorization) string {
 	if p.RedirectURI != "" {
 		return p.RedirectURI
 	}
@@ -121,7 +122,7 @@ func noRedirect(err error) *oauth.Error {
 }
 
 // validateClientRedirect is phase 1: a known client and one of its redirect URIs.
-func (s *Server) validateClientRedirect(ctx context.Context, params url.Values) (*Client, string, error) {
+func (s *Server) validateClientRedirect(ctx context.Context, params url.Values) (*store.Client, string, error) {
 	clientID := params.Get("client_id")
 	if clientID == "" {
 		return nil, "", noRedirect(oauth.InvalidRequest("client_id is required"))
@@ -148,7 +149,7 @@ func (s *Server) validateClientRedirect(ctx context.Context, params url.Values) 
 }
 
 // getClient finds a static or registered client; unknown → invalid_client.
-func (s *Server) getClient(ctx context.Context, id string) (*Client, error) {
+func (s *Server) getClient(ctx context.Context, id string) (*store.Client, error) {
 	// HTTP Basic credentials bypass readParams: bad bytes stop here too.
 	if !cleanText(id) {
 		return nil, oauth.InvalidRequest("client_id is not valid UTF-8 or contains NUL")
@@ -165,7 +166,7 @@ func (s *Server) getClient(ctx context.Context, id string) (*Client, error) {
 	}
 	c, err := s.clients.GetClient(ctx, id)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return nil, oauth.InvalidClient("unknown client")
 	case err != nil:
 		return nil, storeErr(err)
@@ -174,7 +175,7 @@ func (s *Server) getClient(ctx context.Context, id string) (*Client, error) {
 }
 
 // validateAuthorizationRequest is phase 2: response type, PKCE, scope, resource.
-func (s *Server) validateAuthorizationRequest(params url.Values, client *Client) (*PendingAuthorization, error) {
+func (s *Server) validateAuthorizationRequest(params url.Values, client *store.Client) (*store.PendingAuthorization, error) {
 	if rt := params.Get("response_type"); rt != "code" {
 		if rt == "" {
 			return nil, oauth.InvalidRequest("response_type is required")
@@ -199,12 +200,12 @@ func (s *Server) validateAuthorizationRequest(params url.Values, client *Client)
 	if err != nil {
 		return nil, err
 	}
-	return &PendingAuthorization{ClientID: client.ID, CodeChallenge: challenge, Scopes: scopes, Resource: resource}, nil
+	return &store.PendingAuthorization{ClientID: client.ID, CodeChallenge: challenge, Scopes: scopes, Resource: resource}, nil
 }
 
 // requestedScopes validates the scope parameter against the supported set
 // and the client's registered scope; empty means the defaults.
-func (s *Server) requestedScopes(raw string, client *Client) ([]string, error) {
+func (s *Server) requestedScopes(raw string, client *store.Client) ([]string, error) {
 	if len(raw) > 4096 {
 		return nil, oauth.InvalidScope("scope is too long")
 	}

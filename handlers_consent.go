@@ -19,6 +19,7 @@ import (
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/secret"
 	"github.com/mcpauth/mcpauth/internal/ui"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // consentURL is the consent step of a pending authorization.
@@ -62,7 +63,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) error {
 
 // pendingRequest reads a page request's parameters and the pending
 // authorization its req parameter names.
-func (s *Server) pendingRequest(w http.ResponseWriter, r *http.Request) (url.Values, string, *PendingAuthorization, error) {
+func (s *Server) pendingRequest(w http.ResponseWriter, r *http.Request) (url.Values, string, *store.PendingAuthorization, error) {
 	params, err := readParams(w, r, false)
 	if err != nil {
 		return nil, "", nil, noRedirect(err)
@@ -76,13 +77,13 @@ func (s *Server) pendingRequest(w http.ResponseWriter, r *http.Request) (url.Val
 }
 
 // loadPending finds a live pending authorization by its id.
-func (s *Server) loadPending(ctx context.Context, pendingID string) (*PendingAuthorization, error) {
+func (s *Server) loadPending(ctx context.Context, pendingID string) (*store.PendingAuthorization, error) {
 	if pendingID == "" || len(pendingID) > 128 {
 		return nil, noRedirect(oauth.InvalidRequest("this sign-in request is missing or malformed"))
 	}
 	p, err := s.grants.GetPending(ctx, secret.Digest(pendingID))
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return nil, noRedirect(oauth.InvalidRequest("this sign-in request has expired or was already used; return to the application and start again"))
 	case err != nil:
 		return nil, noRedirect(storeErr(err))
@@ -126,7 +127,7 @@ func (s *Server) approve(ctx context.Context, req consentRequest) (step, error) 
 		return step{}, toClient(p.RedirectURI, p.State, err)
 	}
 	now := s.now()
-	g := &GrantRecord{ID: "grnt_" + uuid.NewString(), ClientID: req.client.ID, Subject: req.user.Subject, Scopes: p.Scopes,
+	g := &store.GrantRecord{ID: "grnt_" + uuid.NewString(), ClientID: req.client.ID, Subject: req.user.Subject, Scopes: p.Scopes,
 		Resource: p.Resource, CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL)}
 	if err := s.grants.CreateGrant(ctx, g); err != nil {
 		return step{}, toClient(s.redirectTarget(ctx, p), p.State, storeErr(err))
@@ -144,10 +145,10 @@ func (s *Server) deny(ctx context.Context, pendingID string) error {
 	return toClient(s.redirectTarget(ctx, p), p.State, oauth.AccessDenied("the user denied the request"))
 }
 
-func (s *Server) consumePending(ctx context.Context, pendingID string) (*PendingAuthorization, error) {
+func (s *Server) consumePending(ctx context.Context, pendingID string) (*store.PendingAuthorization, error) {
 	p, err := s.grants.ConsumePending(ctx, secret.Digest(pendingID))
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return nil, noRedirect(oauth.InvalidRequest("this sign-in request has expired or was already used; return to the application and start again"))
 	case err != nil:
 		return nil, noRedirect(storeErr(err))
@@ -157,13 +158,13 @@ func (s *Server) consumePending(ctx context.Context, pendingID string) (*Pending
 
 // completeAuthorization stores a single-use code for the consented request:
 // the step is the redirect to the client with code, state and iss (RFC 9207).
-func (s *Server) completeAuthorization(ctx context.Context, p *PendingAuthorization, grantID, subject string, upstream []byte) (step, error) {
+func (s *Server) completeAuthorization(ctx context.Context, p *store.PendingAuthorization, grantID, subject string, upstream []byte) (step, error) {
 	target := s.redirectTarget(ctx, p)
 	if target == "" {
 		return step{}, noRedirect(oauth.InvalidRequest("the application's redirect URI changed during sign-in; return to the application and start again"))
 	}
 	code := secret.New("")
-	rec := &CodeRecord{
+	rec := &store.CodeRecord{
 		GrantID: grantID, ClientID: p.ClientID, Subject: subject, RedirectURI: p.RedirectURI,
 		CodeChallenge: p.CodeChallenge, Resource: p.Resource, Scopes: p.Scopes,
 		AuthTime: s.now(), ExpiresAt: s.now().Add(s.cfg.CodeTTL),

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/secret"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // introspection is the RFC 7662 §2.2 answer plus the Grantex fields.
@@ -83,7 +84,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) error 
 // Config.AllowAnonymousIntrospection anyone may, as the credentials are
 // optional there and withholding from an authenticated client would only
 // make it drop them. The owner is found as for revocation ([Server.tokenOwner]).
-func (s *Server) mayIntrospect(ctx context.Context, caller *Client, resp *introspection) (bool, error) {
+func (s *Server) mayIntrospect(ctx context.Context, caller *store.Client, resp *introspection) (bool, error) {
 	if s.cfg.AllowAnonymousIntrospection {
 		return true, nil
 	}
@@ -123,7 +124,7 @@ func (s *Server) introspect(ctx context.Context, token, hint string) (*introspec
 	}
 	rec, err := s.grants.GetRefresh(ctx, secret.Digest(token))
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return &introspection{}, nil
 	case err != nil:
 		return nil, err

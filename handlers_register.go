@@ -19,6 +19,7 @@ import (
 	"github.com/mcpauth/mcpauth/internal/clientmeta"
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/secret"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // maxRegistrationBody bounds POST /register bodies.
@@ -26,7 +27,7 @@ const maxRegistrationBody = 16 << 10
 
 // registrationRequest is the RFC 7591 §2 client metadata we accept.
 type registrationRequest struct {
-	clientmeta.Metadata
+	store.ClientMetadata
 	// Fields we do not support are rejected rather than silently ignored.
 	JWKSURI string          `json:"jwks_uri"`
 	JWKS    json.RawMessage `json:"jwks"`
@@ -38,7 +39,7 @@ type registrationResponse struct {
 	ClientSecret          string `json:"client_secret,omitempty"`
 	ClientIDIssuedAt      int64  `json:"client_id_issued_at"`
 	ClientSecretExpiresAt *int64 `json:"client_secret_expires_at,omitempty"`
-	clientmeta.Metadata
+	store.ClientMetadata
 }
 
 // handleRegister implements RFC 7591 dynamic client registration.
@@ -66,7 +67,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) error {
 		ClientID:         client.ID,
 		ClientSecret:     plainSecret,
 		ClientIDIssuedAt: client.IssuedAt.Unix(),
-		Metadata:         client.metadata(),
+		ClientMetadata:   client.ClientMetadata,
 	}
 	if plainSecret != "" {
 		never := int64(0) // RFC 7591 §3.2.1: 0 means the secret does not expire
@@ -135,8 +136,8 @@ func hasNUL(v any) bool {
 
 // validateRegistration checks every field (RFC 7591 §2, §3.2.2) and returns
 // the client to store.
-func (s *Server) validateRegistration(req *registrationRequest) (*Client, error) {
-	err := req.CheckRedirectURIs(func(u string) error {
+func (s *Server) validateRegistration(req *registrationRequest) (*store.Client, error) {
+	err := clientmeta.CheckRedirectURIs(&req.ClientMetadata, func(u string) error {
 		if err := validRedirectURI(u); err != nil {
 			return err
 		}
@@ -151,10 +152,10 @@ func (s *Server) validateRegistration(req *registrationRequest) (*Client, error)
 	if req.JWKSURI != "" || len(req.JWKS) > 0 {
 		return nil, oauth.InvalidClientMetadata("jwks and jwks_uri are not supported (no private_key_jwt)")
 	}
-	if err := req.CheckDescription(clientmeta.Registration); err != nil {
+	if err := clientmeta.CheckDescription(&req.ClientMetadata, clientmeta.Registration); err != nil {
 		return nil, oauth.InvalidClientMetadata("%v", err)
 	}
-	c := clientFromMetadata(&req.Metadata)
+	c := &store.Client{ClientMetadata: req.ClientMetadata.Clone()}
 	c.Scope = strings.Join(parseScope(req.Scope), " ")
 	switch c.TokenEndpointAuthMethod {
 	case "":

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/secret"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // handleRevoke implements RFC 7009. The client must authenticate (public
@@ -39,7 +40,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) revoke(ctx context.Context, client *Client, token, hint string) error {
+func (s *Server) revoke(ctx context.Context, client *store.Client, token, hint string) error {
 	if isJWT(token) {
 		g, err := s.authority.verify(ctx, token)
 		switch {
@@ -68,7 +69,7 @@ func (s *Server) revoke(ctx context.Context, client *Client, token, hint string)
 	}
 	rec, err := s.grants.GetRefresh(ctx, secret.Digest(token))
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return nil
 	case err != nil:
 		return storeErr(err)
@@ -98,7 +99,7 @@ func (s *Server) tokenOwner(ctx context.Context, g *Grant) (string, error) {
 	}
 	rec, err := s.grants.GetGrant(ctx, g.GrantID)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return "", nil
 	case err != nil:
 		return "", err

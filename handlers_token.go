@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/secret"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // handleToken implements the token endpoint (OAuth 2.1 §3.2): the
@@ -55,7 +56,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 // for public clients; each client only with its registered method
 // (checkAuthMethod). Secrets are compared as digests in constant time.
 // With optional set, a request without any client credentials yields nil.
-func (s *Server) authenticateClient(r *http.Request, params url.Values, optional bool) (*Client, error) {
+func (s *Server) authenticateClient(r *http.Request, params url.Values, optional bool) (*store.Client, error) {
 	id, sec, basic, err := clientCredentials(r, params)
 	if err != nil {
 		return nil, err
@@ -140,7 +141,7 @@ func clientCredentials(r *http.Request, params url.Values) (id, sec string, basi
 // what those tokens need in the store (GrantStore.RedeemCode): a failure
 // before that leaves the code redeemable, so the client may retry. A failed
 // check burns the code, so it cannot be retried with other parameters.
-func (s *Server) codeGrant(ctx context.Context, params url.Values, client *Client) (*tokenResponse, error) {
+func (s *Server) codeGrant(ctx context.Context, params url.Values, client *store.Client) (*tokenResponse, error) {
 	code, verifier := params.Get("code"), params.Get("code_verifier")
 	switch {
 	case code == "":
@@ -156,7 +157,7 @@ func (s *Server) codeGrant(ctx context.Context, params url.Values, client *Clien
 		return nil, s.codeErr(ctx, rec, err)
 	}
 	if err := s.checkCode(params, rec, client, verifier); err != nil {
-		if _, burnErr := s.grants.ConsumeCode(ctx, digest); burnErr != nil && !errors.Is(burnErr, ErrCodeReplayed) && !errors.Is(burnErr, ErrNotFound) {
+		if _, burnErr := s.grants.ConsumeCode(ctx, digest); burnErr != nil && !errors.Is(burnErr, store.ErrCodeReplayed) && !errors.Is(burnErr, store.ErrNotFound) {
 			s.log.Warn("mcpauth: burning an authorization code after a failed check", "client_id", client.ID, "err", burnErr)
 		}
 		return nil, err
@@ -173,19 +174,19 @@ func (s *Server) codeGrant(ctx context.Context, params url.Values, client *Clien
 
 // codeErr turns a store error about a code into the OAuth answer; a replay
 // revokes what the code issued.
-func (s *Server) codeErr(ctx context.Context, rec *CodeRecord, err error) error {
+func (s *Server) codeErr(ctx context.Context, rec *store.CodeRecord, err error) error {
 	switch {
-	case errors.Is(err, ErrCodeReplayed):
+	case errors.Is(err, store.ErrCodeReplayed):
 		s.compromised(ctx, EventCodeReplayDetected, rec.GrantID, rec.ClientID, rec.Subject)
 		return oauth.InvalidGrant("the authorization code was already used; tokens issued from it are revoked")
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return oauth.InvalidGrant("the authorization code is invalid, expired or already used")
 	}
 	return storeErr(err)
 }
 
 // checkCode applies the checks of OAuth 2.1 §4.1.3 to a code's record.
-func (s *Server) checkCode(params url.Values, rec *CodeRecord, client *Client, verifier string) error {
+func (s *Server) checkCode(params url.Values, rec *store.CodeRecord, client *store.Client, verifier string) error {
 	if rec.ClientID != client.ID {
 		return oauth.InvalidGrant("the authorization code was issued to another client")
 	}
@@ -229,13 +230,13 @@ func (s *Server) compromised(ctx context.Context, ev EventType, grantID, clientI
 }
 
 // refreshReused is compromised for a refresh token.
-func (s *Server) refreshReused(ctx context.Context, old *RefreshRecord) {
+func (s *Server) refreshReused(ctx context.Context, old *store.RefreshRecord) {
 	s.compromised(ctx, EventRefreshReuseDetected, old.GrantID, old.ClientID, old.Subject)
 }
 
 // refreshGrant implements the refresh_token grant (OAuth 2.1 §4.3): bound to
 // its client, rotated on every use, scope may narrow but never widen.
-func (s *Server) refreshGrant(ctx context.Context, params url.Values, client *Client) (*tokenResponse, error) {
+func (s *Server) refreshGrant(ctx context.Context, params url.Values, client *store.Client) (*tokenResponse, error) {
 	token := params.Get("refresh_token")
 	if token == "" {
 		return nil, oauth.InvalidRequest("refresh_token is required")
@@ -245,13 +246,13 @@ func (s *Server) refreshGrant(ctx context.Context, params url.Values, client *Cl
 	}
 	rec, err := s.grants.LookupRefresh(ctx, secret.Digest(token))
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return nil, oauth.InvalidGrant("the refresh token is invalid, expired or revoked")
-	case errors.Is(err, ErrRefreshReused) && rec.ClientID == client.ID && s.cfg.RefreshRetryWindow > 0 && s.cfg.Grantex.Client == nil:
+	case errors.Is(err, store.ErrRefreshReused) && rec.ClientID == client.ID && s.cfg.RefreshRetryWindow > 0 && s.cfg.Grantex.Client == nil:
 		// The same client may be retrying a refresh whose answer it lost:
 		// the rotation decides, atomically, and ends the grant if the
 		// window (Config.RefreshRetryWindow) is shut.
-	case errors.Is(err, ErrRefreshReused):
+	case errors.Is(err, store.ErrRefreshReused):
 		s.refreshReused(ctx, rec)
 		return nil, oauth.InvalidGrant("the refresh token was already used; the grant has been revoked")
 	case err != nil:
@@ -277,7 +278,7 @@ func (s *Server) refreshGrant(ctx context.Context, params url.Values, client *Cl
 }
 
 // tokenIssued fires the OnTokenIssued hook and the audit event.
-func (s *Server) tokenIssued(ctx context.Context, client *Client, resp *tokenResponse, refreshed bool) {
+func (s *Server) tokenIssued(ctx context.Context, client *store.Client, resp *tokenResponse, refreshed bool) {
 	typ := EventTokenIssued
 	if refreshed {
 		typ = EventTokenRefreshed

@@ -12,6 +12,7 @@ import (
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/grantex/grantextest"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // introspectAs posts token to /introspect with Basic credentials (none when
@@ -142,10 +143,10 @@ func TestManagedIntrospectOwner(t *testing.T) {
 	}
 	srv, ts := e2eServer(t, func(c *mcpauth.Config) {
 		c.Grantex = mcpauth.GrantexConfig{Client: client, AgentID: grantextest.DefaultAgentID, Issuer: gx.Issuer()}
-		c.StaticClients = []mcpauth.Client{
-			{ID: "owner", ClientSecret: "owner-secret", TokenEndpointAuthMethod: "client_secret_post", RedirectURIs: []string{managedRedirect}},
-			{ID: "stranger", ClientSecret: "stranger-secret", RedirectURIs: []string{"https://stranger.example/cb"}},
-			{ID: "resource-server", ClientSecret: "rs-secret", RedirectURIs: []string{"https://rs.example/cb"}},
+		c.StaticClients = []store.Client{
+			{ID: "owner", ClientSecret: "owner-secret", ClientMetadata: store.ClientMetadata{TokenEndpointAuthMethod: "client_secret_post", RedirectURIs: []string{managedRedirect}}},
+			{ID: "stranger", ClientSecret: "stranger-secret", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{"https://stranger.example/cb"}}},
+			{ID: "resource-server", ClientSecret: "rs-secret", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{"https://rs.example/cb"}}},
 		}
 		c.Introspectors = []string{"resource-server"}
 	})

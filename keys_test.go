@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/internal/signing"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // fakeClock is a settable clock safe for concurrent use.
@@ -25,7 +26,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newKeyTestServer(t *testing.T, clock *fakeClock, keys KeyStore) *Server {
+func newKeyTestServer(t *testing.T, clock *fakeClock, keys store.KeyStore) *Server {
 	t.Helper()
 	s, err := NewServer(Config{
 		Issuer: "http://127.0.0.1:8080", Scopes: []string{"a"}, Authenticator: testAutoApprove("alice"),
@@ -75,7 +76,7 @@ func signingKid(t *testing.T, s *Server) string {
 func TestKeyRotation(t *testing.T) {
 	ctx := context.Background()
 	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	s := newKeyTestServer(t, clock, NewMemoryKeyStore())
+	s := newKeyTestServer(t, clock, store.NewMemoryKeyStore())
 	first := signingKid(t, s)
 	_, _, _, err := s.signAccessToken(ctx, "c", "alice", "g", "aud", []string{"a"})
 	if err != nil {
@@ -119,7 +120,7 @@ func TestKeyRotation(t *testing.T) {
 func TestKeyRotationAcrossReplicas(t *testing.T) {
 	ctx := context.Background()
 	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	shared := NewMemoryKeyStore()
+	shared := store.NewMemoryKeyStore()
 	a := newKeyTestServer(t, clock, shared)
 	b := newKeyTestServer(t, clock, shared)
 	if signingKid(t, a) != signingKid(t, b) {

@@ -15,6 +15,8 @@ import (
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/secret"
 	"github.com/mcpauth/mcpauth/internal/ui"
+	"github.com/mcpauth/mcpauth/limits"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // sessionTTL is how long a built-in login lasts within a browser session.
@@ -33,7 +35,7 @@ func (s *Server) cookieName() string {
 // consentingUser is the signed-in user of r when the Authenticator answers
 // the consent step itself and approves client's request
 // ([ConsentingAuthenticator]).
-func (s *Server) consentingUser(r *http.Request, client *Client) (User, bool) {
+func (s *Server) consentingUser(r *http.Request, client *store.Client) (User, bool) {
 	ca, ok := s.cfg.Authenticator.(ConsentingAuthenticator)
 	if !ok {
 		return User{}, false
@@ -51,7 +53,7 @@ func (s *Server) consentingUser(r *http.Request, client *Client) (User, bool) {
 // currentUser finds who is consenting: the built-in login cookie, the host's
 // Authenticator, or, in managed mode without either, the client itself (see
 // README).
-func (s *Server) currentUser(r *http.Request, p *PendingAuthorization) (User, bool, error) {
+func (s *Server) currentUser(r *http.Request, p *store.PendingAuthorization) (User, bool, error) {
 	switch {
 	case s.cfg.Authenticator != nil:
 		u, ok, err := s.cfg.Authenticator.Authenticate(r)
@@ -205,7 +207,7 @@ func (s *Server) checkLogin(r *http.Request, username, password string) (User, *
 		return User{}, oe
 	}
 	if s.limiter != nil {
-		if rate, ok := s.cfg.RateLimits.For(EndpointLogin); ok {
+		if rate, ok := s.cfg.RateLimits.For(limits.EndpointLogin); ok {
 			if wait := s.limiter.Allow("login|"+s.clientIP(r), rate.Requests, rate.Per); wait > 0 {
 				return User{}, loginThrottled(wait, "Too many sign-in attempts from your network. Please try again in %s.")
 			}

@@ -17,6 +17,7 @@ import (
 	xargon2 "golang.org/x/crypto/argon2"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
 )
 
 // loginTarget is one pending authorization request with its login form's
@@ -101,7 +102,7 @@ func withBob(t testing.TB) func(*mcpauth.Config) {
 // name costs no hashing, and the right password works once the window passes.
 func TestLoginBackoffPerAccount(t *testing.T) {
 	e := newEnv(t, withUsers(t), withBob(t), func(c *mcpauth.Config) {
-		c.LoginBackoff = &mcpauth.LoginBackoff{Free: 3, Base: 10 * time.Second, Max: 40 * time.Second}
+		c.LoginBackoff = &limits.LoginBackoff{Free: 3, Base: 10 * time.Second, Max: 40 * time.Second}
 	})
 	l := newLoginTarget(t, e)
 	const (
@@ -162,12 +163,12 @@ func TestLoginBackoffPerAccount(t *testing.T) {
 // other rate limit.
 func TestLoginRateLimitByAddress(t *testing.T) {
 	e := newEnv(t, withUsers(t), func(c *mcpauth.Config) {
-		c.RateLimits = &mcpauth.RateLimits{Limits: map[string]mcpauth.Rate{
-			mcpauth.EndpointLogin:   {Requests: 2, Per: time.Minute},
-			mcpauth.EndpointToken:   {Requests: 1, Per: time.Minute},
-			mcpauth.EndpointDefault: {Requests: 1000, Per: time.Minute},
+		c.RateLimits = &limits.RateLimits{Limits: map[string]limits.Rate{
+			limits.EndpointLogin:   {Requests: 2, Per: time.Minute},
+			limits.EndpointToken:   {Requests: 1, Per: time.Minute},
+			limits.EndpointDefault: {Requests: 1000, Per: time.Minute},
 		}}
-		c.LoginBackoff = &mcpauth.LoginBackoff{Disabled: true}
+		c.LoginBackoff = &limits.LoginBackoff{Disabled: true}
 		c.TrustForwardedFor = true
 	})
 	l := newLoginTarget(t, e)
@@ -303,10 +304,10 @@ func TestLoginBoundsConfig(t *testing.T) {
 	}{
 		{"negative concurrency", func(c *mcpauth.Config) { c.PasswordCheckConcurrency = -1 }, "PasswordCheckConcurrency"},
 		{"base over max", func(c *mcpauth.Config) {
-			c.LoginBackoff = &mcpauth.LoginBackoff{Base: time.Hour, Max: time.Minute}
+			c.LoginBackoff = &limits.LoginBackoff{Base: time.Hour, Max: time.Minute}
 		}, "LoginBackoff"},
-		{"negative free", func(c *mcpauth.Config) { c.LoginBackoff = &mcpauth.LoginBackoff{Free: -1} }, "LoginBackoff"},
-		{"max over a day", func(c *mcpauth.Config) { c.LoginBackoff = &mcpauth.LoginBackoff{Max: 48 * time.Hour} }, "LoginBackoff"},
+		{"negative free", func(c *mcpauth.Config) { c.LoginBackoff = &limits.LoginBackoff{Free: -1} }, "LoginBackoff"},
+		{"max over a day", func(c *mcpauth.Config) { c.LoginBackoff = &limits.LoginBackoff{Max: 48 * time.Hour} }, "LoginBackoff"},
 	}
 	for _, tt := range tests {
 		cfg := mcpauth.Config{Issuer: testIssuer, Scopes: []string{"read"}, Users: []mcpauth.PasswordUser{{Username: "alice", PasswordHash: passwordHash(t)}}}
@@ -337,7 +338,7 @@ func TestParseLoginBackoff(t *testing.T) {
 		{"free=x", "error"},
 	}
 	for _, tt := range tests {
-		b, err := mcpauth.ParseLoginBackoff(tt.in)
+		b, err := limits.ParseLoginBackoff(tt.in)
 		got := "error"
 		if err == nil {
 			got = b.String()

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
 )
 
 // floodPosts is how many wrong-password POST /login requests hit the server
@@ -87,8 +88,8 @@ func loginFlood(t testing.TB) floodResult {
 		t.Skip("reads /proc/self/status")
 	}
 	e := newEnv(t, withUsers(t), func(c *mcpauth.Config) {
-		c.RateLimits = &mcpauth.RateLimits{Disabled: true}
-		c.LoginBackoff = &mcpauth.LoginBackoff{Disabled: true}
+		c.RateLimits = &limits.RateLimits{Disabled: true}
+		c.LoginBackoff = &limits.LoginBackoff{Disabled: true}
 		c.Logger = discard
 	})
 	ts := httptest.NewServer(e.srv)

@@ -14,6 +14,7 @@ import (
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/grantex"
 	"github.com/mcpauth/mcpauth/grantex/grantextest"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // managedScopesFixture is managed mode with an operator scope configured
@@ -26,10 +27,10 @@ func managedScopesFixture(t *testing.T, gx mcpauth.GrantexClient, policy func(co
 		c.DefaultScopes = []string{"tools:read", "tools:execute"}
 		c.GrantPolicy = policy
 		c.Introspectors = []string{"resource-server"}
-		c.StaticClients = []mcpauth.Client{
-			{ID: "mcp-client", RedirectURIs: []string{managedRedirect}},
-			{ID: "other-client", RedirectURIs: []string{managedRedirect}},
-			{ID: "resource-server", ClientSecret: "rs-secret", RedirectURIs: []string{"https://rs.example/cb"}},
+		c.StaticClients = []store.Client{
+			{ID: "mcp-client", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{managedRedirect}}},
+			{ID: "other-client", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{managedRedirect}}},
+			{ID: "resource-server", ClientSecret: "rs-secret", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{"https://rs.example/cb"}}},
 		}
 	})
 	return &managedFixture{srv: srv, ts: ts, resource: ts.URL + "/mcp", conf: &oauth2.Config{

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth/grantex"
+	"github.com/mcpauth/mcpauth/limits"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // Config configures a [Server]. Required are Issuer, at least one of
@@ -80,7 +82,7 @@ type Config struct {
 	GrantPolicy func(ctx context.Context, req GrantRequest) ([]string, error)
 
 	// StaticClients are pre-registered clients (RFC 7591 is not needed for them).
-	StaticClients []Client
+	StaticClients []store.Client
 	// DisableRegistration turns off POST /register.
 	DisableRegistration bool
 	// DisableClientIDMetadataDocuments turns off Client ID Metadata Documents
@@ -106,10 +108,12 @@ type Config struct {
 	// Each must be a confidential client (static or registered).
 	Introspectors []string
 
-	// Clients, Grants and Keys hold all state. Nil means in-memory.
-	Clients ClientStore
-	Grants  GrantStore
-	Keys    KeyStore
+	// Clients, Grants and Keys hold all state (package store: the records,
+	// the role interfaces, SQL stores in store/sqlite and store/postgres).
+	// Nil means in-memory (store.NewMemoryClientStore, …).
+	Clients store.ClientStore
+	Grants  store.GrantStore
+	Keys    store.KeyStore
 
 	// MaxStateLength bounds, in bytes, the state parameter of an
 	// authorization request, which is echoed to the redirect URI (RFC 6749
@@ -155,8 +159,8 @@ type Config struct {
 	// Hooks observe issuance and revocation.
 	Hooks Hooks
 	// RateLimits limits requests per endpoint and client IP. Nil means
-	// DefaultRateLimits; set Disabled to turn limiting off.
-	RateLimits *RateLimits
+	// limits.DefaultRateLimits; set Disabled to turn limiting off.
+	RateLimits *limits.RateLimits
 	// TrustForwardedFor takes the client IP from X-Forwarded-For (its last
 	// hop) for rate limiting. Only set it behind a proxy you control.
 	TrustForwardedFor bool
@@ -177,8 +181,8 @@ type Config struct {
 	// §10.2.3). Default 2 s; negative means do not wait.
 	PasswordCheckWait time.Duration
 	// LoginBackoff throttles failed sign-ins per account name on the built-in
-	// login page. Nil means DefaultLoginBackoff; set Disabled to turn it off.
-	LoginBackoff *LoginBackoff
+	// login page. Nil means limits.DefaultLoginBackoff; set Disabled to turn it off.
+	LoginBackoff *limits.LoginBackoff
 
 	// Logger receives server logs. Default slog.Default().
 	Logger *slog.Logger
@@ -233,7 +237,9 @@ type User struct {
 	AllowedScopes []string
 }
 
-// Authenticator connects the authorization endpoint to the host's own sign-in.
+// Authenticator connects the authorization endpoint to the host's own
+// sign-in: a small type with the host's session lookup and the URL of its
+// sign-in page implements it (see the example).
 type Authenticator interface {
 	// Authenticate reports the user signed in on r; ok is false when nobody is.
 	Authenticate(r *http.Request) (u User, ok bool, err error)
@@ -252,23 +258,7 @@ type ConsentingAuthenticator interface {
 	Authenticator
 	// Consents reports whether the signed-in user of r approves client's
 	// request without being asked.
-	Consents(r *http.Request, client *Client) bool
-}
-
-// AuthenticatorFunc adapts a host session lookup and a sign-in URL builder
-// to an [Authenticator].
-type AuthenticatorFunc struct {
-	Current func(r *http.Request) (User, bool, error)
-	// LoginURL returns where to send the browser; returnTo must come back.
-	LoginURL func(returnTo string) string
-}
-
-// Authenticate implements Authenticator.
-func (f AuthenticatorFunc) Authenticate(r *http.Request) (User, bool, error) { return f.Current(r) }
-
-// SignIn implements Authenticator.
-func (f AuthenticatorFunc) SignIn(w http.ResponseWriter, r *http.Request, returnTo string) {
-	http.Redirect(w, r, f.LoginURL(returnTo), http.StatusFound)
+	Consents(r *http.Request, client *store.Client) bool
 }
 
 // PasswordUser is an account of the built-in login page.

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // TestNewServerLeavesConfigAlone: NewServer must not write into the
@@ -23,13 +25,13 @@ func TestNewServerLeavesConfigAlone(t *testing.T) {
 			Resources:         []string{resourceA},
 			Authenticator:     mcpauthtest.AutoApprove(autoSubject),
 			StaticClients:     staticClients(),
-			RateLimits:        &mcpauth.RateLimits{Limits: map[string]mcpauth.Rate{mcpauth.EndpointToken: {Requests: 50, Per: time.Minute}}},
+			RateLimits:        &limits.RateLimits{Limits: map[string]limits.Rate{limits.EndpointToken: {Requests: 50, Per: time.Minute}}},
 			Logger:            discard,
 		}
 	}
 	cfg, before := build(), build()
 	// Shared stores, so both servers can be used on the same tokens.
-	cfg.Clients, cfg.Grants, cfg.Keys = mcpauth.NewMemoryClientStore(), mcpauth.NewMemoryGrantStore(nil), mcpauth.NewMemoryKeyStore()
+	cfg.Clients, cfg.Grants, cfg.Keys = store.NewMemoryClientStore(), store.NewMemoryGrantStore(nil), store.NewMemoryKeyStore()
 	before.Clients, before.Grants, before.Keys = cfg.Clients, cfg.Grants, cfg.Keys
 	for i := range 2 {
 		srv, err := mcpauth.NewServer(cfg)

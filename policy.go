@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/mcpauth/mcpauth/internal/oauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // GrantRequest is what a [Config.GrantPolicy] decides on: who signed in,
@@ -19,7 +20,7 @@ type GrantRequest struct {
 	// Authenticator attached (an OIDC sign-in can map groups to scopes).
 	User User
 	// Client is the client the grant is for.
-	Client Client
+	Client store.Client
 	// Scopes are the requested scopes after defaults were applied (RFC 6749
 	// §3.3); offline_access is among them when the client asked for it.
 	Scopes []string
@@ -47,7 +48,7 @@ var (
 // It runs when the consent page is built and again when the grant is made,
 // so the page shows only grantable scopes and a policy that changed in
 // between (an operator removed) is obeyed at issuance.
-func (s *Server) grantableScopes(ctx context.Context, user User, client *Client, p *PendingAuthorization) ([]string, error) {
+func (s *Server) grantableScopes(ctx context.Context, user User, client *store.Client, p *store.PendingAuthorization) ([]string, error) {
 	requested := p.Scopes
 	if user.AllowedScopes != nil {
 		// The sign-in's own limit (User.AllowedScopes) first; offline_access

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
 )
 
 // limited sends one request from ip and reports the response.
@@ -39,15 +40,15 @@ func check429(t *testing.T, resp *http.Response, wantRetry int) {
 }
 
 func TestRateLimits(t *testing.T) {
-	limits := func(c *mcpauth.Config) {
-		c.RateLimits = &mcpauth.RateLimits{Limits: map[string]mcpauth.Rate{
-			mcpauth.EndpointToken:   {Requests: 2, Per: time.Minute},
-			mcpauth.EndpointDefault: {Requests: 3, Per: time.Minute},
+	tight := func(c *mcpauth.Config) {
+		c.RateLimits = &limits.RateLimits{Limits: map[string]limits.Rate{
+			limits.EndpointToken:   {Requests: 2, Per: time.Minute},
+			limits.EndpointDefault: {Requests: 3, Per: time.Minute},
 		}}
 	}
 	tok := url.Values{"grant_type": {"password"}}
 	t.Run("per endpoint and IP", func(t *testing.T) {
-		e := newEnv(t, limits)
+		e := newEnv(t, tight)
 		for i := range 2 {
 			if resp := e.from("203.0.113.1", http.MethodPost, "/token", tok); resp.StatusCode == 429 {
 				t.Fatalf("request %d limited", i+1)
@@ -74,7 +75,7 @@ func TestRateLimits(t *testing.T) {
 		}
 	})
 	t.Run("default bucket for unlisted endpoints", func(t *testing.T) {
-		e := newEnv(t, limits)
+		e := newEnv(t, tight)
 		for range 3 {
 			e.from("203.0.113.1", http.MethodGet, "/.well-known/oauth-authorization-server", nil)
 		}
@@ -86,7 +87,7 @@ func TestRateLimits(t *testing.T) {
 	})
 	t.Run("browser gets a page", func(t *testing.T) {
 		e := newEnv(t, func(c *mcpauth.Config) {
-			c.RateLimits = &mcpauth.RateLimits{Limits: map[string]mcpauth.Rate{mcpauth.EndpointAuthorize: {Requests: 1, Per: time.Minute}}}
+			c.RateLimits = &limits.RateLimits{Limits: map[string]limits.Rate{limits.EndpointAuthorize: {Requests: 1, Per: time.Minute}}}
 		})
 		q := authzQuery("pub", pubRedirect, newVerifier())
 		e.from("203.0.113.1", http.MethodGet, "/authorize", q)
@@ -121,7 +122,7 @@ func TestRateLimits(t *testing.T) {
 	})
 	t.Run("Disabled", func(t *testing.T) {
 		e := newEnv(t, func(c *mcpauth.Config) {
-			c.RateLimits = &mcpauth.RateLimits{Disabled: true, Limits: map[string]mcpauth.Rate{mcpauth.EndpointToken: {Requests: 1, Per: time.Hour}}}
+			c.RateLimits = &limits.RateLimits{Disabled: true, Limits: map[string]limits.Rate{limits.EndpointToken: {Requests: 1, Per: time.Hour}}}
 		})
 		for i := range 50 {
 			if resp := e.from("203.0.113.1", http.MethodPost, "/token", tok); resp.StatusCode == 429 {
@@ -131,7 +132,7 @@ func TestRateLimits(t *testing.T) {
 	})
 	t.Run("zero requests means unlimited", func(t *testing.T) {
 		e := newEnv(t, func(c *mcpauth.Config) {
-			c.RateLimits = &mcpauth.RateLimits{Limits: map[string]mcpauth.Rate{mcpauth.EndpointToken: {Requests: 0, Per: time.Minute}}}
+			c.RateLimits = &limits.RateLimits{Limits: map[string]limits.Rate{limits.EndpointToken: {Requests: 0, Per: time.Minute}}}
 		})
 		for i := range 30 {
 			if resp := e.from("203.0.113.1", http.MethodPost, "/token", tok); resp.StatusCode == 429 {
@@ -141,7 +142,7 @@ func TestRateLimits(t *testing.T) {
 	})
 	t.Run("X-Forwarded-For only when trusted", func(t *testing.T) {
 		for _, trusted := range []bool{false, true} {
-			e := newEnv(t, limits, func(c *mcpauth.Config) { c.TrustForwardedFor = trusted })
+			e := newEnv(t, tight, func(c *mcpauth.Config) { c.TrustForwardedFor = trusted })
 			limited := 0
 			for i := range 4 {
 				xff := "198.51.100.7, 198.51.100." + strconv.Itoa(i)
@@ -155,7 +156,7 @@ func TestRateLimits(t *testing.T) {
 		}
 	})
 	t.Run("IPv6 peers by /64", func(t *testing.T) {
-		e := newEnv(t, limits)
+		e := newEnv(t, tight)
 		for range 2 {
 			e.from("[2001:db8::1]", http.MethodPost, "/token", tok)
 		}
@@ -166,79 +167,4 @@ func TestRateLimits(t *testing.T) {
 			t.Errorf("a peer in another /64 is limited")
 		}
 	})
-}
-
-func TestParseRateLimits(t *testing.T) {
-	def := mcpauth.DefaultRateLimits()
-	tests := []struct {
-		spec     string
-		disabled bool
-		want     map[string]mcpauth.Rate // entries that must be present
-		err      bool
-	}{
-		{"", false, def.Limits, false},
-		{"default", false, def.Limits, false},
-		{"  default ", false, def.Limits, false},
-		{"off", true, nil, false},
-		{"token=60/m", false, map[string]mcpauth.Rate{"token": {60, time.Minute}, "authorize": {10, time.Minute}}, false},
-		{"token=60/m,default=200/m", false, map[string]mcpauth.Rate{"token": {60, time.Minute}, "default": {200, time.Minute}}, false},
-		{"token=5/s, revoke=100/h", false, map[string]mcpauth.Rate{"token": {5, time.Second}, "revoke": {100, time.Hour}}, false},
-		{"register=3/10m", false, map[string]mcpauth.Rate{"register": {3, 10 * time.Minute}}, false},
-		{"introspect=0/m", false, map[string]mcpauth.Rate{"introspect": {0, time.Minute}}, false},
-		{"authorize=7/minute,token=1/second,revoke=2/hour", false, map[string]mcpauth.Rate{"authorize": {7, time.Minute}, "token": {1, time.Second}, "revoke": {2, time.Hour}}, false},
-		{"token", false, nil, true},
-		{"token=", false, nil, true},
-		{"token=60", false, nil, true},
-		{"token=x/m", false, nil, true},
-		{"token=-1/m", false, nil, true},
-		{"token=5/fortnight", false, nil, true},
-		{"token=5/-1m", false, nil, true},
-		{"token=5/0s", false, nil, true},
-		{"login=5/m", false, map[string]mcpauth.Rate{"login": {5, time.Minute}, "token": {20, time.Minute}}, false},
-		{"consent=5/m", false, nil, true},
-		{"=5/m", false, nil, true},
-		{"token=5/m,,", false, nil, true},
-		{"on", false, nil, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.spec, func(t *testing.T) {
-			got, err := mcpauth.ParseRateLimits(tt.spec)
-			if (err != nil) != tt.err {
-				t.Fatalf("got error %v, want error=%v", err, tt.err)
-			}
-			if err != nil {
-				return
-			}
-			if got.Disabled != tt.disabled {
-				t.Errorf("Disabled %v, want %v", got.Disabled, tt.disabled)
-			}
-			for k, v := range tt.want {
-				if got.Limits[k] != v {
-					t.Errorf("%s: got %v, want %v", k, got.Limits[k], v)
-				}
-			}
-		})
-	}
-}
-
-func TestRateLimitsFor(t *testing.T) {
-	l := &mcpauth.RateLimits{Limits: map[string]mcpauth.Rate{"token": {5, time.Minute}, "default": {9, time.Minute}, "revoke": {0, time.Minute}}}
-	tests := []struct {
-		endpoint string
-		want     mcpauth.Rate
-		ok       bool
-	}{
-		{"token", mcpauth.Rate{5, time.Minute}, true},
-		{"introspect", mcpauth.Rate{9, time.Minute}, true},
-		{"revoke", mcpauth.Rate{0, time.Minute}, false},
-	}
-	for _, tt := range tests {
-		if got, ok := l.For(tt.endpoint); got != tt.want || ok != tt.ok {
-			t.Errorf("For(%q) = (%v, %v), want (%v, %v)", tt.endpoint, got, ok, tt.want, tt.ok)
-		}
-	}
-	var nilLimits *mcpauth.RateLimits
-	if _, ok := nilLimits.For("token"); ok {
-		t.Errorf("nil RateLimits limits")
-	}
 }

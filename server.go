@@ -25,6 +25,8 @@ import (
 	"github.com/mcpauth/mcpauth/internal/ratelimit"
 	"github.com/mcpauth/mcpauth/internal/secret"
 	"github.com/mcpauth/mcpauth/internal/signing"
+	"github.com/mcpauth/mcpauth/limits"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // Server is the authorization server: an http.Handler serving every endpoint
@@ -39,7 +41,7 @@ type Server struct {
 	basePath string // issuer path, "" for a bare origin
 
 	clients   *timedClients
-	grants    GrantStore
+	grants    store.GrantStore
 	keys      *signing.Manager
 	authority authority
 	limiter   *ratelimit.Limiter
@@ -56,7 +58,7 @@ type Server struct {
 	scopes    map[string]bool
 	resources map[string]bool
 	users     map[string]PasswordUser
-	static    map[string]*Client
+	static    map[string]*store.Client
 
 	mux    *http.ServeMux
 	events eventBus
@@ -92,7 +94,7 @@ func NewServer(cfg Config) (*Server, error) {
 		scopes:    map[string]bool{},
 		resources: map[string]bool{},
 		users:     map[string]PasswordUser{},
-		static:    map[string]*Client{},
+		static:    map[string]*store.Client{},
 		stop:      make(chan struct{}),
 	}
 	for _, sc := range cfg.Scopes {
@@ -233,7 +235,7 @@ func (s *Server) answerError(w http.ResponseWriter, r *http.Request, style error
 
 func (s *Server) routes() {
 	s.mux = http.NewServeMux()
-	meta := route{methods: "GET, HEAD", limit: EndpointDefault, cors: true, handler: s.handleMetadata, errors: errorsJSON}
+	meta := route{methods: "GET, HEAD", limit: limits.EndpointDefault, cors: true, handler: s.handleMetadata, errors: errorsJSON}
 	// RFC 8414 §3.1 path insertion, and the OIDC Discovery forms clients also probe.
 	s.handle(wellKnownAS+s.basePath, meta)
 	s.handle(wellKnownOIDC+s.basePath, meta)
@@ -241,24 +243,24 @@ func (s *Server) routes() {
 		s.handle(s.basePath+wellKnownAS, meta)
 		s.handle(s.basePath+wellKnownOIDC, meta)
 	}
-	s.handle(s.basePath+pathJWKS, route{methods: "GET, HEAD", limit: EndpointDefault, cors: true, handler: s.handleJWKS, errors: errorsJSON})
+	s.handle(s.basePath+pathJWKS, route{methods: "GET, HEAD", limit: limits.EndpointDefault, cors: true, handler: s.handleJWKS, errors: errorsJSON})
 	if !s.cfg.DisableRegistration {
-		s.handle(s.basePath+pathRegister, route{methods: "POST", limit: EndpointRegister, cors: true, handler: s.handleRegister, errors: errorsJSON})
+		s.handle(s.basePath+pathRegister, route{methods: "POST", limit: limits.EndpointRegister, cors: true, handler: s.handleRegister, errors: errorsJSON})
 	}
-	s.handle(s.basePath+pathAuthorize, route{methods: "GET, POST", limit: EndpointAuthorize, handler: s.handleAuthorize, errors: errorsRedirect})
+	s.handle(s.basePath+pathAuthorize, route{methods: "GET, POST", limit: limits.EndpointAuthorize, handler: s.handleAuthorize, errors: errorsRedirect})
 	// One browser login takes several page requests: only /authorize itself
 	// counts against the authorize limit.
-	s.handle(s.basePath+pathLogin, route{methods: "GET, POST", limit: EndpointDefault, handler: s.handleLogin, errors: errorsRedirect})
-	s.handle(s.basePath+pathLogout, route{methods: "POST", limit: EndpointDefault, handler: s.handleLogout, errors: errorsPage})
-	s.handle(s.basePath+pathConsent, route{methods: "GET, POST", limit: EndpointDefault, handler: s.handleConsent, errors: errorsRedirect})
+	s.handle(s.basePath+pathLogin, route{methods: "GET, POST", limit: limits.EndpointDefault, handler: s.handleLogin, errors: errorsRedirect})
+	s.handle(s.basePath+pathLogout, route{methods: "POST", limit: limits.EndpointDefault, handler: s.handleLogout, errors: errorsPage})
+	s.handle(s.basePath+pathConsent, route{methods: "GET, POST", limit: limits.EndpointDefault, handler: s.handleConsent, errors: errorsRedirect})
 	if gx, ok := s.authority.(*grantexAuthority); ok {
 		// Managed mode only: the browser's way back from Grantex's consent page.
-		s.handle(s.basePath+pathCallback, route{methods: "GET", limit: EndpointDefault, handler: gx.handleCallback, errors: errorsRedirect})
+		s.handle(s.basePath+pathCallback, route{methods: "GET", limit: limits.EndpointDefault, handler: gx.handleCallback, errors: errorsRedirect})
 	}
-	s.handle(s.basePath+pathToken, route{methods: "POST", limit: EndpointToken, cors: true, handler: s.handleToken, errors: errorsJSON})
-	s.handle(s.basePath+pathIntrospect, route{methods: "POST", limit: EndpointIntrospect, cors: true, handler: s.handleIntrospect, errors: errorsJSON})
-	s.handle(s.basePath+pathRevoke, route{methods: "POST", limit: EndpointRevoke, cors: true, handler: s.handleRevoke, errors: errorsJSON})
-	s.handle(s.basePath+pathAssets, route{methods: "GET, HEAD", limit: EndpointDefault, handler: s.handleAssets, errors: errorsJSON})
+	s.handle(s.basePath+pathToken, route{methods: "POST", limit: limits.EndpointToken, cors: true, handler: s.handleToken, errors: errorsJSON})
+	s.handle(s.basePath+pathIntrospect, route{methods: "POST", limit: limits.EndpointIntrospect, cors: true, handler: s.handleIntrospect, errors: errorsJSON})
+	s.handle(s.basePath+pathRevoke, route{methods: "POST", limit: limits.EndpointRevoke, cors: true, handler: s.handleRevoke, errors: errorsJSON})
+	s.handle(s.basePath+pathAssets, route{methods: "GET, HEAD", limit: limits.EndpointDefault, handler: s.handleAssets, errors: errorsJSON})
 }
 
 // handle registers r at path with method checks, CORS, rate limiting and

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // sessionMAC is the login cookie's HMAC as the server computes it.
@@ -122,7 +124,7 @@ func TestSessionKeyRotation(t *testing.T) {
 	// the new signing key: its cookie passes here.
 	replica, err := mcpauth.NewServer(mcpauth.Config{
 		Issuer: testIssuer, Scopes: []string{"read"}, Users: []mcpauth.PasswordUser{{Username: "alice", PasswordHash: passwordHash(t)}},
-		StaticClients: staticClients(), Resources: []string{resourceA}, RateLimits: &mcpauth.RateLimits{Disabled: true},
+		StaticClients: staticClients(), Resources: []string{resourceA}, RateLimits: &limits.RateLimits{Disabled: true},
 		Keys: e.keys, Now: e.clock.Now, Logger: discard,
 	})
 	if err != nil {
@@ -155,7 +157,7 @@ func TestSessionKeyRotation(t *testing.T) {
 	}
 }
 
-func sessionEntries(t *testing.T, ks mcpauth.KeyStore) []string {
+func sessionEntries(t *testing.T, ks store.KeyStore) []string {
 	t.Helper()
 	stored, err := ks.ListKeys(context.Background())
 	if err != nil {

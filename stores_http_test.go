@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // serveRaw runs a request without env.serve's no-5xx rule, for tests that
@@ -33,18 +34,18 @@ func (e *env) postFormRaw(path string, v url.Values) *http.Response {
 // consumed fails as an outage: RedeemCode, or SaveRefresh where a handler
 // saves the refresh token after consuming the code.
 type failingWrites struct {
-	mcpauth.GrantStore
+	store.GrantStore
 	fail atomic.Int32 // failures left
 }
 
-func (f *failingWrites) RedeemCode(ctx context.Context, d string, r *mcpauth.Redemption) (*mcpauth.CodeRecord, error) {
+func (f *failingWrites) RedeemCode(ctx context.Context, d string, r *store.Redemption) (*store.CodeRecord, error) {
 	if f.fail.Add(-1) >= 0 {
 		return nil, mcpauth.ErrUnavailable
 	}
 	return f.GrantStore.RedeemCode(ctx, d, r)
 }
 
-func (f *failingWrites) SaveRefresh(ctx context.Context, d string, r *mcpauth.RefreshRecord) error {
+func (f *failingWrites) SaveRefresh(ctx context.Context, d string, r *store.RefreshRecord) error {
 	if f.fail.Add(-1) >= 0 {
 		return mcpauth.ErrUnavailable
 	}
@@ -159,7 +160,7 @@ func TestRefreshRetryWindow(t *testing.T) {
 // blockingGrants blocks the token endpoint's store reads until the call's
 // context ends (a partitioned database), or the test ends.
 type blockingGrants struct {
-	mcpauth.GrantStore
+	store.GrantStore
 	block   atomic.Bool
 	release chan struct{}
 }
@@ -173,28 +174,28 @@ func (b *blockingGrants) wait(ctx context.Context) error {
 	}
 }
 
-func (b *blockingGrants) GetCode(ctx context.Context, d string) (*mcpauth.CodeRecord, error) {
+func (b *blockingGrants) GetCode(ctx context.Context, d string) (*store.CodeRecord, error) {
 	if b.block.Load() {
 		return nil, b.wait(ctx)
 	}
 	return b.GrantStore.GetCode(ctx, d)
 }
 
-func (b *blockingGrants) ConsumeCode(ctx context.Context, d string) (*mcpauth.CodeRecord, error) {
+func (b *blockingGrants) ConsumeCode(ctx context.Context, d string) (*store.CodeRecord, error) {
 	if b.block.Load() {
 		return nil, b.wait(ctx)
 	}
 	return b.GrantStore.ConsumeCode(ctx, d)
 }
 
-func (b *blockingGrants) GetRefresh(ctx context.Context, d string) (*mcpauth.RefreshRecord, error) {
+func (b *blockingGrants) GetRefresh(ctx context.Context, d string) (*store.RefreshRecord, error) {
 	if b.block.Load() {
 		return nil, b.wait(ctx)
 	}
 	return b.GrantStore.GetRefresh(ctx, d)
 }
 
-func (b *blockingGrants) LookupRefresh(ctx context.Context, d string) (*mcpauth.RefreshRecord, error) {
+func (b *blockingGrants) LookupRefresh(ctx context.Context, d string) (*store.RefreshRecord, error) {
 	if b.block.Load() {
 		return nil, b.wait(ctx)
 	}
@@ -243,12 +244,12 @@ func TestStoreDeadline(t *testing.T) {
 // countingPending remembers every pending digest saved, to count how many
 // the store still holds.
 type countingPending struct {
-	mcpauth.GrantStore
+	store.GrantStore
 	mu      sync.Mutex
 	digests []string
 }
 
-func (c *countingPending) SavePending(ctx context.Context, d string, p *mcpauth.PendingAuthorization) error {
+func (c *countingPending) SavePending(ctx context.Context, d string, p *store.PendingAuthorization) error {
 	c.mu.Lock()
 	c.digests = append(c.digests, d)
 	c.mu.Unlock()
@@ -322,7 +323,7 @@ func TestRegisteredClientIdleExpiry(t *testing.T) {
 	if st := authorize(idle); st != http.StatusBadRequest {
 		t.Fatalf("a client idle for 240 days: authorize status %d, want 400 (unknown client)", st)
 	}
-	if _, err := e.clients.GetClient(t.Context(), idle); err != mcpauth.ErrNotFound {
+	if _, err := e.clients.GetClient(t.Context(), idle); err != store.ErrNotFound {
 		t.Fatalf("idle client in the store: %v, want ErrNotFound", err)
 	}
 	if _, err := e.clients.GetClient(t.Context(), used); err != nil {
@@ -382,11 +383,11 @@ func TestAccessTokenCappedAtGrantEnd(t *testing.T) {
 
 // rotationCounter counts the store's refresh rotations (writes).
 type rotationCounter struct {
-	mcpauth.GrantStore
+	store.GrantStore
 	rotations atomic.Int32
 }
 
-func (c *rotationCounter) RotateRefresh(ctx context.Context, o, n string, next *mcpauth.RefreshRecord, w time.Duration) (*mcpauth.RefreshRecord, error) {
+func (c *rotationCounter) RotateRefresh(ctx context.Context, o, n string, next *store.RefreshRecord, w time.Duration) (*store.RefreshRecord, error) {
 	c.rotations.Add(1)
 	return c.GrantStore.RotateRefresh(ctx, o, n, next, w)
 }

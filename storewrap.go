@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // The server reaches its stores only through these decorators, which add
@@ -41,56 +43,56 @@ func deadlineErr(parent context.Context, d time.Duration, op string, f func(cont
 // timedGrants is the server's GrantStore: the configured one with deadlines
 // and the pending-request cap.
 type timedGrants struct {
-	s          GrantStore
+	s          store.GrantStore
 	d          time.Duration
 	maxPending int
 	log        *slog.Logger
 }
 
-func (g *timedGrants) SaveCode(ctx context.Context, digest string, rec *CodeRecord) error {
+func (g *timedGrants) SaveCode(ctx context.Context, digest string, rec *store.CodeRecord) error {
 	return deadlineErr(ctx, g.d, "SaveCode", func(ctx context.Context) error { return g.s.SaveCode(ctx, digest, rec) })
 }
 
-func (g *timedGrants) ConsumeCode(ctx context.Context, digest string) (*CodeRecord, error) {
-	return deadlineCall(ctx, g.d, "ConsumeCode", func(ctx context.Context) (*CodeRecord, error) { return g.s.ConsumeCode(ctx, digest) })
+func (g *timedGrants) ConsumeCode(ctx context.Context, digest string) (*store.CodeRecord, error) {
+	return deadlineCall(ctx, g.d, "ConsumeCode", func(ctx context.Context) (*store.CodeRecord, error) { return g.s.ConsumeCode(ctx, digest) })
 }
 
-func (g *timedGrants) GetCode(ctx context.Context, digest string) (*CodeRecord, error) {
-	return deadlineCall(ctx, g.d, "GetCode", func(ctx context.Context) (*CodeRecord, error) { return g.s.GetCode(ctx, digest) })
+func (g *timedGrants) GetCode(ctx context.Context, digest string) (*store.CodeRecord, error) {
+	return deadlineCall(ctx, g.d, "GetCode", func(ctx context.Context) (*store.CodeRecord, error) { return g.s.GetCode(ctx, digest) })
 }
 
-func (g *timedGrants) RedeemCode(ctx context.Context, digest string, r *Redemption) (*CodeRecord, error) {
-	return deadlineCall(ctx, g.d, "RedeemCode", func(ctx context.Context) (*CodeRecord, error) { return g.s.RedeemCode(ctx, digest, r) })
+func (g *timedGrants) RedeemCode(ctx context.Context, digest string, r *store.Redemption) (*store.CodeRecord, error) {
+	return deadlineCall(ctx, g.d, "RedeemCode", func(ctx context.Context) (*store.CodeRecord, error) { return g.s.RedeemCode(ctx, digest, r) })
 }
 
-func (g *timedGrants) CreateGrant(ctx context.Context, gr *GrantRecord) error {
+func (g *timedGrants) CreateGrant(ctx context.Context, gr *store.GrantRecord) error {
 	return deadlineErr(ctx, g.d, "CreateGrant", func(ctx context.Context) error { return g.s.CreateGrant(ctx, gr) })
 }
 
-func (g *timedGrants) GetGrant(ctx context.Context, id string) (*GrantRecord, error) {
-	return deadlineCall(ctx, g.d, "GetGrant", func(ctx context.Context) (*GrantRecord, error) { return g.s.GetGrant(ctx, id) })
+func (g *timedGrants) GetGrant(ctx context.Context, id string) (*store.GrantRecord, error) {
+	return deadlineCall(ctx, g.d, "GetGrant", func(ctx context.Context) (*store.GrantRecord, error) { return g.s.GetGrant(ctx, id) })
 }
 
 func (g *timedGrants) RevokeGrant(ctx context.Context, id string, at time.Time) error {
 	return deadlineErr(ctx, g.d, "RevokeGrant", func(ctx context.Context) error { return g.s.RevokeGrant(ctx, id, at) })
 }
 
-func (g *timedGrants) SaveRefresh(ctx context.Context, digest string, rec *RefreshRecord) error {
+func (g *timedGrants) SaveRefresh(ctx context.Context, digest string, rec *store.RefreshRecord) error {
 	return deadlineErr(ctx, g.d, "SaveRefresh", func(ctx context.Context) error { return g.s.SaveRefresh(ctx, digest, rec) })
 }
 
-func (g *timedGrants) RotateRefresh(ctx context.Context, oldDigest, newDigest string, next *RefreshRecord, retryWindow time.Duration) (*RefreshRecord, error) {
-	return deadlineCall(ctx, g.d, "RotateRefresh", func(ctx context.Context) (*RefreshRecord, error) {
+func (g *timedGrants) RotateRefresh(ctx context.Context, oldDigest, newDigest string, next *store.RefreshRecord, retryWindow time.Duration) (*store.RefreshRecord, error) {
+	return deadlineCall(ctx, g.d, "RotateRefresh", func(ctx context.Context) (*store.RefreshRecord, error) {
 		return g.s.RotateRefresh(ctx, oldDigest, newDigest, next, retryWindow)
 	})
 }
 
-func (g *timedGrants) LookupRefresh(ctx context.Context, digest string) (*RefreshRecord, error) {
-	return deadlineCall(ctx, g.d, "LookupRefresh", func(ctx context.Context) (*RefreshRecord, error) { return g.s.LookupRefresh(ctx, digest) })
+func (g *timedGrants) LookupRefresh(ctx context.Context, digest string) (*store.RefreshRecord, error) {
+	return deadlineCall(ctx, g.d, "LookupRefresh", func(ctx context.Context) (*store.RefreshRecord, error) { return g.s.LookupRefresh(ctx, digest) })
 }
 
-func (g *timedGrants) GetRefresh(ctx context.Context, digest string) (*RefreshRecord, error) {
-	return deadlineCall(ctx, g.d, "GetRefresh", func(ctx context.Context) (*RefreshRecord, error) { return g.s.GetRefresh(ctx, digest) })
+func (g *timedGrants) GetRefresh(ctx context.Context, digest string) (*store.RefreshRecord, error) {
+	return deadlineCall(ctx, g.d, "GetRefresh", func(ctx context.Context) (*store.RefreshRecord, error) { return g.s.GetRefresh(ctx, digest) })
 }
 
 func (g *timedGrants) DenyToken(ctx context.Context, jti string, until time.Time) error {
@@ -103,7 +105,7 @@ func (g *timedGrants) IsRevoked(ctx context.Context, jti, grantID string) (bool,
 
 // SavePending saves p, then trims the oldest requests beyond the cap, so a
 // flood of abandoned /authorize starts cannot grow the store without bound.
-func (g *timedGrants) SavePending(ctx context.Context, digest string, p *PendingAuthorization) error {
+func (g *timedGrants) SavePending(ctx context.Context, digest string, p *store.PendingAuthorization) error {
 	if err := deadlineErr(ctx, g.d, "SavePending", func(ctx context.Context) error { return g.s.SavePending(ctx, digest, p) }); err != nil {
 		return err
 	}
@@ -114,12 +116,12 @@ func (g *timedGrants) SavePending(ctx context.Context, digest string, p *Pending
 	return nil
 }
 
-func (g *timedGrants) GetPending(ctx context.Context, digest string) (*PendingAuthorization, error) {
-	return deadlineCall(ctx, g.d, "GetPending", func(ctx context.Context) (*PendingAuthorization, error) { return g.s.GetPending(ctx, digest) })
+func (g *timedGrants) GetPending(ctx context.Context, digest string) (*store.PendingAuthorization, error) {
+	return deadlineCall(ctx, g.d, "GetPending", func(ctx context.Context) (*store.PendingAuthorization, error) { return g.s.GetPending(ctx, digest) })
 }
 
-func (g *timedGrants) ConsumePending(ctx context.Context, digest string) (*PendingAuthorization, error) {
-	return deadlineCall(ctx, g.d, "ConsumePending", func(ctx context.Context) (*PendingAuthorization, error) { return g.s.ConsumePending(ctx, digest) })
+func (g *timedGrants) ConsumePending(ctx context.Context, digest string) (*store.PendingAuthorization, error) {
+	return deadlineCall(ctx, g.d, "ConsumePending", func(ctx context.Context) (*store.PendingAuthorization, error) { return g.s.ConsumePending(ctx, digest) })
 }
 
 func (g *timedGrants) TrimPending(ctx context.Context, keep int) (int, error) {
@@ -133,7 +135,7 @@ func (g *timedGrants) DeleteExpired(ctx context.Context, now time.Time, limit in
 // timedClients is the server's ClientStore: the configured one with
 // deadlines and idle expiry of registered clients.
 type timedClients struct {
-	s    ClientStore
+	s    store.ClientStore
 	d    time.Duration
 	idle time.Duration // <= 0: clients never expire
 	now  func() time.Time
@@ -143,21 +145,21 @@ type timedClients struct {
 // GetClient returns the client and records its use (at most once a day); a
 // client unused for longer than the idle expiry is deleted and unknown, even
 // before the sweeper gets to it.
-func (c *timedClients) GetClient(ctx context.Context, id string) (*Client, error) {
-	cl, err := deadlineCall(ctx, c.d, "GetClient", func(ctx context.Context) (*Client, error) { return c.s.GetClient(ctx, id) })
+func (c *timedClients) GetClient(ctx context.Context, id string) (*store.Client, error) {
+	cl, err := deadlineCall(ctx, c.d, "GetClient", func(ctx context.Context) (*store.Client, error) { return c.s.GetClient(ctx, id) })
 	if err != nil || c.idle <= 0 {
 		return cl, err
 	}
 	now := c.now()
-	last := cl.lastUsed()
+	last := cl.LastUsed()
 	if !last.IsZero() && last.Before(now.Add(-c.idle)) {
 		if _, err := c.DeleteClient(ctx, id); err != nil {
 			c.log.Warn("mcpauth: deleting an expired client", "client_id", id, "err", err)
 		}
-		return nil, ErrNotFound
+		return nil, store.ErrNotFound
 	}
 	if now.Sub(last) >= clientTouchEvery {
-		touched := cloneClient(cl)
+		touched := cl.Clone()
 		touched.LastUsedAt = now
 		if err := c.SetClient(ctx, touched); err != nil {
 			c.log.Warn("mcpauth: recording a client's last use", "client_id", id, "err", err)
@@ -167,7 +169,7 @@ func (c *timedClients) GetClient(ctx context.Context, id string) (*Client, error
 	return cl, nil
 }
 
-func (c *timedClients) SetClient(ctx context.Context, cl *Client) error {
+func (c *timedClients) SetClient(ctx context.Context, cl *store.Client) error {
 	return deadlineErr(ctx, c.d, "SetClient", func(ctx context.Context) error { return c.s.SetClient(ctx, cl) })
 }
 
@@ -178,7 +180,7 @@ func (c *timedClients) DeleteClient(ctx context.Context, id string) (bool, error
 // sweepClients deletes registered clients idle past the expiry, in bounded
 // batches, when the store can list them (ClientSweeper).
 func (c *timedClients) sweepClients(ctx context.Context, limit int) (int, error) {
-	sw, ok := c.s.(ClientSweeper)
+	sw, ok := c.s.(store.ClientSweeper)
 	if !ok || c.idle <= 0 {
 		return 0, nil
 	}
@@ -190,15 +192,15 @@ func (c *timedClients) sweepClients(ctx context.Context, limit int) (int, error)
 
 // timedKeys is the server's KeyStore with deadlines.
 type timedKeys struct {
-	s KeyStore
+	s store.KeyStore
 	d time.Duration
 }
 
-func (k *timedKeys) ListKeys(ctx context.Context) ([]SigningKey, error) {
-	return deadlineCall(ctx, k.d, "ListKeys", func(ctx context.Context) ([]SigningKey, error) { return k.s.ListKeys(ctx) })
+func (k *timedKeys) ListKeys(ctx context.Context) ([]store.SigningKey, error) {
+	return deadlineCall(ctx, k.d, "ListKeys", func(ctx context.Context) ([]store.SigningKey, error) { return k.s.ListKeys(ctx) })
 }
 
-func (k *timedKeys) AddKey(ctx context.Context, key SigningKey) error {
+func (k *timedKeys) AddKey(ctx context.Context, key store.SigningKey) error {
 	return deadlineErr(ctx, k.d, "AddKey", func(ctx context.Context) error { return k.s.AddKey(ctx, key) })
 }
 

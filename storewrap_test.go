@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // TestSweepDeletesIdleClients: the periodic sweep deletes registered
@@ -12,7 +14,7 @@ import (
 // for a lookup (issue 9.3).
 func TestSweepDeletesIdleClients(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
-	clients := NewMemoryClientStore()
+	clients := store.NewMemoryClientStore()
 	s, err := NewServer(Config{
 		Issuer: "http://127.0.0.1:8080", Scopes: []string{"a"}, Authenticator: testAutoApprove("alice"),
 		Clients: clients, Now: clock.Now, ClientIdleExpiry: 90 * 24 * time.Hour,
@@ -22,7 +24,7 @@ func TestSweepDeletesIdleClients(t *testing.T) {
 	}
 	t.Cleanup(func() { s.Close() })
 	now := clock.Now()
-	for _, c := range []*Client{
+	for _, c := range []*store.Client{
 		{ID: "idle", IssuedAt: now.Add(-200 * 24 * time.Hour), LastUsedAt: now.Add(-91 * 24 * time.Hour)},
 		{ID: "never-used", IssuedAt: now.Add(-91 * 24 * time.Hour)},
 		{ID: "used", IssuedAt: now.Add(-200 * 24 * time.Hour), LastUsedAt: now.Add(-89 * 24 * time.Hour)},
@@ -33,7 +35,7 @@ func TestSweepDeletesIdleClients(t *testing.T) {
 		}
 	}
 	s.sweepOnce()
-	for id, want := range map[string]error{"idle": ErrNotFound, "never-used": ErrNotFound, "used": nil, "new": nil} {
+	for id, want := range map[string]error{"idle": store.ErrNotFound, "never-used": store.ErrNotFound, "used": nil, "new": nil} {
 		if _, err := clients.GetClient(t.Context(), id); !errors.Is(err, want) {
 			t.Errorf("client %s after the sweep: %v, want %v", id, err, want)
 		}
@@ -51,7 +53,7 @@ func TestDeadlineCall(t *testing.T) {
 	if _, err := deadlineCall(gone, time.Hour, "op", block); errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
 		t.Errorf("a store call whose caller went away: %v, want context.Canceled only", err)
 	}
-	if _, err := deadlineCall(t.Context(), time.Hour, "op", func(context.Context) (int, error) { return 0, ErrNotFound }); !errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnavailable) {
+	if _, err := deadlineCall(t.Context(), time.Hour, "op", func(context.Context) (int, error) { return 0, store.ErrNotFound }); !errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrUnavailable) {
 		t.Errorf("a store answer: %v, want ErrNotFound as is", err)
 	}
 }

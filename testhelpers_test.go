@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // Shared fixtures of the endpoint tests. Requests go straight to
@@ -95,25 +97,30 @@ type env struct {
 	t       testing.TB
 	srv     *mcpauth.Server
 	issuer  string
-	clients mcpauth.ClientStore
-	grants  mcpauth.GrantStore
-	keys    mcpauth.KeyStore
+	clients store.ClientStore
+	grants  store.GrantStore
+	keys    store.KeyStore
 	clock   *fakeClock
 	logs    *syncBuffer
 }
 
 // staticClients are pre-registered clients shared by most tests.
-func staticClients() []mcpauth.Client {
-	return []mcpauth.Client{
-		{ID: "pub", Name: "Pub App", RedirectURIs: []string{pubRedirect, pubRedirect2}, TokenEndpointAuthMethod: "none"},
-		{ID: "pub1", Name: "Single Redirect", RedirectURIs: []string{pubRedirect}, TokenEndpointAuthMethod: "none"},
-		{ID: "other", Name: "Other App", RedirectURIs: []string{pubRedirect}, TokenEndpointAuthMethod: "none"},
-		{ID: "nort", Name: "No Refresh", RedirectURIs: []string{pubRedirect}, TokenEndpointAuthMethod: "none",
-			GrantTypes: []string{"authorization_code"}},
-		{ID: "conf", Name: "Conf App", RedirectURIs: []string{confRedirect}, ClientSecret: confSecret},
-		{ID: "confpost", Name: "Conf Post", RedirectURIs: []string{confRedirect}, ClientSecret: confSecret,
-			TokenEndpointAuthMethod: "client_secret_post"},
-		{ID: weirdClientID, Name: "Weird", RedirectURIs: []string{confRedirect}, ClientSecret: weirdSecret},
+func staticClients() []store.Client {
+	return []store.Client{
+		{ID: "pub", ClientMetadata: store.ClientMetadata{Name: "Pub App", RedirectURIs: []string{pubRedirect, pubRedirect2}, TokenEndpointAuthMethod: "none"}},
+		{ID: "pub1", ClientMetadata: store.ClientMetadata{Name: "Single Redirect", RedirectURIs: []string{pubRedirect}, TokenEndpointAuthMethod: "none"}},
+		{ID: "other", ClientMetadata: store.ClientMetadata{Name: "Other App", RedirectURIs: []string{pubRedirect}, TokenEndpointAuthMethod: "none"}},
+		{
+			ID:             "nort",
+			ClientMetadata: store.ClientMetadata{Name: "No Refresh", RedirectURIs: []string{pubRedirect}, TokenEndpointAuthMethod: "none", GrantTypes: []string{"authorization_code"}},
+		},
+		{ID: "conf", ClientSecret: confSecret, ClientMetadata: store.ClientMetadata{Name: "Conf App", RedirectURIs: []string{confRedirect}}},
+		{
+			ID:             "confpost",
+			ClientSecret:   confSecret,
+			ClientMetadata: store.ClientMetadata{Name: "Conf Post", RedirectURIs: []string{confRedirect}, TokenEndpointAuthMethod: "client_secret_post"},
+		},
+		{ID: weirdClientID, ClientSecret: weirdSecret, ClientMetadata: store.ClientMetadata{Name: "Weird", RedirectURIs: []string{confRedirect}}},
 	}
 }
 
@@ -123,9 +130,9 @@ func newEnv(t testing.TB, edits ...func(*mcpauth.Config)) *env {
 	t.Helper()
 	e := &env{
 		t: t, clock: &fakeClock{t: testEpoch}, logs: &syncBuffer{},
-		clients: mcpauth.NewMemoryClientStore(), keys: mcpauth.NewMemoryKeyStore(),
+		clients: store.NewMemoryClientStore(), keys: store.NewMemoryKeyStore(),
 	}
-	e.grants = mcpauth.NewMemoryGrantStore(e.clock.Now)
+	e.grants = store.NewMemoryGrantStore(e.clock.Now)
 	cfg := mcpauth.Config{
 		Issuer:            testIssuer,
 		Scopes:            []string{"read", "write"},
@@ -137,7 +144,7 @@ func newEnv(t testing.TB, edits ...func(*mcpauth.Config)) *env {
 		Clients:           e.clients,
 		Grants:            e.grants,
 		Keys:              e.keys,
-		RateLimits:        &mcpauth.RateLimits{Disabled: true},
+		RateLimits:        &limits.RateLimits{Disabled: true},
 		Logger:            slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:               e.clock.Now,
 		// conf is the resource server that e.introspect asks.
@@ -462,3 +469,17 @@ func (e *env) absolute(u *url.URL) string {
 }
 
 func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
+
+// hostSignIn is a host application's sign-in as an [mcpauth.Authenticator]:
+// current looks the user up, loginURL is where to send the browser so that
+// it comes back to returnTo.
+type hostSignIn struct {
+	current  func(r *http.Request) (mcpauth.User, bool, error)
+	loginURL func(returnTo string) string
+}
+
+func (h hostSignIn) Authenticate(r *http.Request) (mcpauth.User, bool, error) { return h.current(r) }
+
+func (h hostSignIn) SignIn(w http.ResponseWriter, r *http.Request, returnTo string) {
+	http.Redirect(w, r, h.loginURL(returnTo), http.StatusFound)
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // registerPublic registers a public client over HTTP and returns its client_id.
@@ -283,8 +284,10 @@ func TestConsentPageAntiSpoofing(t *testing.T) {
 	})
 	t.Run("a stored name with a bidi override is not shown", func(t *testing.T) {
 		// As a client registered before names were checked would be.
-		if err := e.clients.SetClient(t.Context(), &mcpauth.Client{ID: "legacy", Name: "Evil\u202Eppa", RedirectURIs: []string{pubRedirect},
-			TokenEndpointAuthMethod: "none", GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"}}); err != nil {
+		if err := e.clients.SetClient(t.Context(), &store.Client{
+			ID:             "legacy",
+			ClientMetadata: store.ClientMetadata{Name: "Evil\u202Eppa", RedirectURIs: []string{pubRedirect}, TokenEndpointAuthMethod: "none", GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"}},
+		}); err != nil {
 			t.Fatal(err)
 		}
 		_, page := loginFlow(t, e, e.browser(), authzQuery("legacy", pubRedirect, newVerifier()))

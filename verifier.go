@@ -20,6 +20,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/mcpauth/mcpauth/internal/jwks"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // ErrInvalidToken is the verification refusal. Every error from
@@ -56,10 +57,18 @@ func (e *TokenError) Is(target error) bool { return target == ErrInvalidToken }
 // Unwrap returns the cause.
 func (e *TokenError) Unwrap() error { return e.Err }
 
+// ErrUnavailable means the work cannot be done now but may be retried. It
+// is [ErrUnavailable] itself (one sentinel, so stores can return it
+// without importing this package), named here for the middleware's and the
+// Verifier's callers: a token that could not be checked ([*UnavailableError]),
+// a store that is down. Endpoints answer 503 temporarily_unavailable, the
+// middleware 503 with Retry-After.
+var ErrUnavailable = store.ErrUnavailable
+
 // UnavailableError means a token could not be checked right now: no
 // signing keys could be fetched yet, or the store failed. Never a reason to
 // let a request through: the middleware answers 503 with Retry-After. It
-// matches [ErrUnavailable], the one "unavailable" error of the package.
+// matches [ErrUnavailable], the one "unavailable" error of the module.
 type UnavailableError struct {
 	// RetryAfter is a hint for the Retry-After header (RFC 9110 §10.2.3).
 	RetryAfter time.Duration
@@ -331,7 +340,7 @@ func (v *Verifier) verifyLocal(ctx context.Context, token string, now time.Time)
 	case err == nil && g == nil:
 		return nil, &UnavailableError{RetryAfter: time.Second, Err: errors.New("local verifier returned no grant")}
 	case err == nil:
-	case errors.Is(err, ErrInvalidToken), errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrInvalidToken), errors.Is(err, store.ErrNotFound):
 		var te *TokenError
 		if errors.As(err, &te) {
 			return nil, te

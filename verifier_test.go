@@ -27,6 +27,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 const testAudience = "https://mcp.example.com/mcp"
@@ -724,7 +725,7 @@ func TestVerifierLocalChecks(t *testing.T) {
 	if _, err := v.Verify(ctx, "x"); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("store down: err = %v, want ErrUnavailable", err)
 	}
-	local.err = fmt.Errorf("no such grant: %w", ErrNotFound)
+	local.err = fmt.Errorf("no such grant: %w", store.ErrNotFound)
 	if _, err := v.Verify(ctx, "x"); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("not found: err = %v, want invalid", err)
 	}

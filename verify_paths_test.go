@@ -22,6 +22,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // es256 signs header.claims as a compact JWS with an ECDSA P-256 key.
@@ -195,7 +196,7 @@ func mustJSON(v any) []byte {
 // downRevocations is a GrantStore whose revocation lookups fail, as a
 // database outage does.
 type downRevocations struct {
-	mcpauth.GrantStore
+	store.GrantStore
 	down atomic.Bool
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // AutoApprove returns an authenticator for tests: it signs every
@@ -36,7 +37,7 @@ func (a autoApprove) SignIn(w http.ResponseWriter, r *http.Request, returnTo str
 	http.Error(w, "mcpauthtest.AutoApprove answers loopback requests only", http.StatusForbidden)
 }
 
-func (a autoApprove) Consents(r *http.Request, client *mcpauth.Client) bool { return loopback(r.Host) }
+func (a autoApprove) Consents(r *http.Request, client *store.Client) bool { return loopback(r.Host) }
 
 func loopback(hostport string) bool {
 	host, _, err := net.SplitHostPort(hostport)

@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // TestAutoApproveLoopbackOnly: on a loopback host /authorize answers with
@@ -18,8 +20,8 @@ func TestAutoApproveLoopbackOnly(t *testing.T) {
 	srv, err := mcpauth.NewServer(mcpauth.Config{
 		Issuer: "http://127.0.0.1:8080", Scopes: []string{"read"},
 		Authenticator: mcpauthtest.AutoApprove("alice"),
-		StaticClients: []mcpauth.Client{{ID: "app", RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: "none"}},
-		RateLimits:    &mcpauth.RateLimits{Disabled: true},
+		StaticClients: []store.Client{{ID: "app", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: "none"}}},
+		RateLimits:    &limits.RateLimits{Disabled: true},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,8 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/authn/github"
+	"github.com/mcpauth/mcpauth/limits"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 const (
@@ -125,8 +127,8 @@ func newEnv(t *testing.T, gh *fakeGitHub, mutate func(*github.Config)) *env {
 	as, err := mcpauth.NewServer(mcpauth.Config{
 		Issuer: base, Scopes: []string{"tools:read", "tools:execute"},
 		SignInProviders: []mcpauth.SignInProvider{{Name: "GitHub", Authenticator: a}},
-		StaticClients:   []mcpauth.Client{{ID: "app", RedirectURIs: []string{clientRedirect}, TokenEndpointAuthMethod: "none"}},
-		RateLimits:      &mcpauth.RateLimits{Disabled: true},
+		StaticClients:   []store.Client{{ID: "app", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{clientRedirect}, TokenEndpointAuthMethod: "none"}}},
+		RateLimits:      &limits.RateLimits{Disabled: true},
 	})
 	if err != nil {
 		t.Fatal(err)

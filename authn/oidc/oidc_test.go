@@ -20,6 +20,8 @@ import (
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/authn/oidc"
 	"github.com/mcpauth/mcpauth/internal/testop"
+	"github.com/mcpauth/mcpauth/limits"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // clientRedirect is the MCP client's redirect URI; nothing listens there:
@@ -53,8 +55,8 @@ func newEnv(t *testing.T, issuer func(redirect string) string, mutate func(*oidc
 	sc := mcpauth.Config{
 		Issuer: base, Scopes: []string{"tools:read", "tools:execute"},
 		SignInProviders: []mcpauth.SignInProvider{{Name: "Zitadel", Authenticator: a}},
-		StaticClients:   []mcpauth.Client{{ID: "app", Name: "App", RedirectURIs: []string{clientRedirect}, TokenEndpointAuthMethod: "none"}},
-		RateLimits:      &mcpauth.RateLimits{Disabled: true},
+		StaticClients:   []store.Client{{ID: "app", ClientMetadata: store.ClientMetadata{Name: "App", RedirectURIs: []string{clientRedirect}, TokenEndpointAuthMethod: "none"}}},
+		RateLimits:      &limits.RateLimits{Disabled: true},
 	}
 	for _, f := range server {
 		f(&sc)

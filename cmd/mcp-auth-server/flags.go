@@ -16,6 +16,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/mcpauth/mcpauth/limits"
+	authstore "github.com/mcpauth/mcpauth/store"
+
 	"github.com/mcpauth/mcpauth"
 )
 
@@ -49,11 +52,11 @@ type options struct {
 	grantexAgentID string
 	grantexIssuer  string
 	grantexJWKSURL string
-	rateLimits     *mcpauth.RateLimits
+	rateLimits     *limits.RateLimits
 	demoMCP        bool
 	logFormat      string
 	logLevel       string
-	staticClients  []mcpauth.Client
+	staticClients  []authstore.Client
 	auditSecret    string
 	// introspectors are the resource servers' client ids that may
 	// introspect every token (Config.Introspectors).
@@ -80,7 +83,7 @@ type options struct {
 	// Login bounds: concurrent password checks, their wait, per-account back-off.
 	passwordCheckConcurrency int
 	passwordCheckWait        time.Duration
-	loginBackoff             *mcpauth.LoginBackoff
+	loginBackoff             *limits.LoginBackoff
 	// issuerFromAddr: the issuer is the default, derived from -addr (and
 	// fixed up once the listener knows its port when -addr ends in :0).
 	issuerFromAddr bool
@@ -275,7 +278,7 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 		return nil, usagef("-password-check-concurrency: must not be negative")
 	}
 	var err error
-	if o.loginBackoff, err = mcpauth.ParseLoginBackoff(*backoff); err != nil {
+	if o.loginBackoff, err = limits.ParseLoginBackoff(*backoff); err != nil {
 		return nil, usagef("-login-backoff: %v", err)
 	}
 	if o.maxStateLength = *maxState; o.maxStateLength < 1 {
@@ -302,7 +305,7 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 		switch {
 		case id == "":
 			return nil, usagef("-introspector: want a client_id")
-		case slices.ContainsFunc(o.staticClients, func(c mcpauth.Client) bool { return c.ID == id }):
+		case slices.ContainsFunc(o.staticClients, func(c authstore.Client) bool { return c.ID == id }):
 			return nil, usagef("-introspector %q: a -static-client is public and cannot authenticate; register a confidential client", id)
 		}
 	}
@@ -518,7 +521,7 @@ func (o *options) check(scopes, rateLimit string, users, statics []string) error
 		o.users = append(o.users, userFlag{name, pw})
 	}
 
-	if o.rateLimits, err = mcpauth.ParseRateLimits(rateLimit); err != nil {
+	if o.rateLimits, err = limits.ParseRateLimits(rateLimit); err != nil {
 		return usagef("-rate-limit: %v", err)
 	}
 	switch o.logFormat {
@@ -546,8 +549,9 @@ func (o *options) check(scopes, rateLimit string, users, statics []string) error
 			continue
 		}
 		byID[id] = len(o.staticClients)
-		o.staticClients = append(o.staticClients, mcpauth.Client{
-			ID: id, Name: id, RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: "none",
+		o.staticClients = append(o.staticClients, authstore.Client{
+			ID:             id,
+			ClientMetadata: authstore.ClientMetadata{Name: id, RedirectURIs: []string{redirect}, TokenEndpointAuthMethod: "none"},
 		})
 	}
 

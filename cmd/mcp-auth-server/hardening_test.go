@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	authstore "github.com/mcpauth/mcpauth/store"
+
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
 	"github.com/mcpauth/mcpauth/store/sqlite"
@@ -163,7 +165,7 @@ type gatedStore struct {
 	release chan struct{}
 }
 
-func (g *gatedStore) SetClient(ctx context.Context, c *mcpauth.Client) error {
+func (g *gatedStore) SetClient(ctx context.Context, c *authstore.Client) error {
 	g.entered.Add(1)
 	select {
 	case <-g.release:

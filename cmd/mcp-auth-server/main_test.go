@@ -25,6 +25,7 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/grantex/grantextest"
+	"github.com/mcpauth/mcpauth/limits"
 )
 
 // envMap is a getenv over a fixed map.
@@ -654,7 +655,7 @@ func TestParseFlagsLoginBounds(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
-		rate, _ := o.rateLimits.For(mcpauth.EndpointLogin)
+		rate, _ := o.rateLimits.For(limits.EndpointLogin)
 		if o.passwordCheckConcurrency != tt.slots || o.passwordCheckWait != tt.wait || o.loginBackoff.String() != tt.backoff || rate.String() != tt.perIP {
 			t.Errorf("%s: got slots %d, wait %v, back-off %s, login rate %s; want %d, %v, %s, %s", tt.name,
 				o.passwordCheckConcurrency, o.passwordCheckWait, o.loginBackoff, rate, tt.slots, tt.wait, tt.backoff, tt.perIP)

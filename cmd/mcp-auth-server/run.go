@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	authstore "github.com/mcpauth/mcpauth/store"
+
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/grantex"
 	"github.com/mcpauth/mcpauth/store/postgres"
@@ -185,23 +187,23 @@ func passwordUsers(flags []userFlag) ([]mcpauth.PasswordUser, *generatedUser, er
 
 // store is what every -store backend gives: the three mcpauth stores in one.
 type store interface {
-	mcpauth.ClientStore
-	mcpauth.GrantStore
-	mcpauth.KeyStore
+	authstore.ClientStore
+	authstore.GrantStore
+	authstore.KeyStore
 	Close() error
 }
 
 // memoryStore bundles the in-memory stores (-store memory:).
 type memoryStore struct {
 	memoryClients
-	mcpauth.GrantStore
-	mcpauth.KeyStore
+	authstore.GrantStore
+	authstore.KeyStore
 }
 
 // memoryClients is the in-memory client store, which also sweeps.
 type memoryClients interface {
-	mcpauth.ClientStore
-	mcpauth.ClientSweeper
+	authstore.ClientStore
+	authstore.ClientSweeper
 }
 
 func (memoryStore) Close() error { return nil }
@@ -270,9 +272,9 @@ func openStore(ctx context.Context, spec string, key []byte, log *slog.Logger) (
 		return s, note, nil
 	}
 	return memoryStore{
-		memoryClients: mcpauth.NewMemoryClientStore().(memoryClients),
-		GrantStore:    mcpauth.NewMemoryGrantStore(time.Now),
-		KeyStore:      mcpauth.NewMemoryKeyStore(),
+		memoryClients: authstore.NewMemoryClientStore().(memoryClients),
+		GrantStore:    authstore.NewMemoryGrantStore(time.Now),
+		KeyStore:      authstore.NewMemoryKeyStore(),
 	}, "", nil
 }
 

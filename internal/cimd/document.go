@@ -20,6 +20,7 @@ import (
 
 	"github.com/mcpauth/mcpauth/internal/clientmeta"
 	"github.com/mcpauth/mcpauth/internal/display"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // Limits on client identifiers and document fields.
@@ -141,13 +142,13 @@ func isDotSegment(seg string) bool {
 // A Document returned by a [Fetcher] is shared: do not modify it.
 type Document struct {
 	ClientID string
-	clientmeta.Metadata
+	store.ClientMetadata
 }
 
 // wireDocument is the JSON form. Unknown members are allowed (§4.1).
 type wireDocument struct {
 	ClientID *string `json:"client_id"`
-	clientmeta.Metadata
+	store.ClientMetadata
 }
 
 // ParseOptions adjust [Parse].
@@ -195,17 +196,17 @@ func Parse(clientID string, body []byte, opts ParseOptions) (*Document, error) {
 	case *w.ClientID != clientID:
 		return nil, invalidDoc("the document's client_id does not equal the URL it was fetched from")
 	}
-	if err := w.CheckDescription(clientmeta.Document); err != nil {
+	if err := clientmeta.CheckDescription(&w.ClientMetadata, clientmeta.Document); err != nil {
 		return nil, invalidDoc("%v", err)
 	}
 	check := opts.ValidateRedirectURI
 	if check == nil {
 		check = defaultRedirectCheck
 	}
-	if err := w.CheckRedirectURIs(check); err != nil {
+	if err := clientmeta.CheckRedirectURIs(&w.ClientMetadata, check); err != nil {
 		return nil, invalidDoc("%v", err)
 	}
-	d := &Document{ClientID: clientID, Metadata: w.Metadata}
+	d := &Document{ClientID: clientID, ClientMetadata: w.ClientMetadata}
 	d.RedirectURIs = slices.Clone(w.RedirectURIs)
 	d.Contacts = slices.Clone(w.Contacts)
 

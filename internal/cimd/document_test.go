@@ -76,7 +76,7 @@ func TestParse(t *testing.T) {
 	}{
 		{name: "minimal, defaults", body: string(doc("")), check: func(t *testing.T, d *Document) {
 			if d.TokenEndpointAuthMethod != "none" || !slices.Equal(d.GrantTypes, []string{"authorization_code"}) ||
-				!slices.Equal(d.ResponseTypes, []string{"code"}) || d.ClientName != "Example" || d.ClientID != testID {
+				!slices.Equal(d.ResponseTypes, []string{"code"}) || d.Name != "Example" || d.ClientID != testID {
 				t.Errorf("got %+v", d)
 			}
 		}},
@@ -192,7 +192,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if d.ClientID != clientID || d.TokenEndpointAuthMethod != "none" || strings.TrimSpace(d.ClientName) == "" {
+		if d.ClientID != clientID || d.TokenEndpointAuthMethod != "none" || strings.TrimSpace(d.Name) == "" {
 			t.Fatalf("accepted an invalid document: %+v", d)
 		}
 		if len(d.RedirectURIs) == 0 || len(d.RedirectURIs) > MaxRedirectURIs {
@@ -212,7 +212,7 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		// Nothing the consent page shows carries control or bidi characters.
-		for _, x := range append([]string{d.ClientName, d.ClientURI, d.LogoURI, d.TOSURI, d.PolicyURI, d.SoftwareID, d.SoftwareVersion, d.Scope},
+		for _, x := range append([]string{d.Name, d.ClientURI, d.LogoURI, d.TOSURI, d.PolicyURI, d.SoftwareID, d.SoftwareVersion, d.Scope},
 			append(d.Contacts, d.RedirectURIs...)...) {
 			if !display.Safe(x) {
 				t.Fatalf("unsafe text accepted: %q", x)

@@ -97,7 +97,7 @@ func TestFetchValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Get: %v", err)
 	}
-	if d.ClientID != id || d.ClientName != "Test App" || d.RedirectURIs[0] != "http://127.0.0.1:9999/cb" {
+	if d.ClientID != id || d.Name != "Test App" || d.RedirectURIs[0] != "http://127.0.0.1:9999/cb" {
 		t.Fatalf("got %+v", d)
 	}
 }

@@ -1,7 +1,8 @@
-// Package clientmeta is RFC 7591 §2 client metadata: the one type for what
-// a client registers (dynamic registration, RFC 7591 §3.1) or publishes (a
-// client ID metadata document, draft-ietf-oauth-client-id-metadata-document
-// §4.1), and the checks both share. What differs stays with the caller:
+// Package clientmeta checks RFC 7591 §2 client metadata
+// ([store.ClientMetadata], the one type for what a client registers by
+// dynamic registration, RFC 7591 §3.1, or publishes in a client ID metadata
+// document, draft-ietf-oauth-client-id-metadata-document §4.1): the one
+// validator both share. What differs stays with the caller:
 // which redirect URIs, authentication methods and grant types are allowed.
 package clientmeta
 
@@ -14,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mcpauth/mcpauth/internal/display"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // Bounds on client metadata.
@@ -26,25 +28,6 @@ const (
 	maxVersion      = 100
 	maxScope        = 4096
 )
-
-// Metadata is RFC 7591 §2 client metadata. The field order is the order of
-// the RFC 7591 §3.2.1 registration response.
-type Metadata struct {
-	RedirectURIs            []string `json:"redirect_uris"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
-	GrantTypes              []string `json:"grant_types"`
-	ResponseTypes           []string `json:"response_types"`
-	ApplicationType         string   `json:"application_type"`
-	ClientName              string   `json:"client_name,omitempty"`
-	ClientURI               string   `json:"client_uri,omitempty"`
-	LogoURI                 string   `json:"logo_uri,omitempty"`
-	Scope                   string   `json:"scope,omitempty"`
-	Contacts                []string `json:"contacts,omitempty"`
-	TOSURI                  string   `json:"tos_uri,omitempty"`
-	PolicyURI               string   `json:"policy_uri,omitempty"`
-	SoftwareID              string   `json:"software_id,omitempty"`
-	SoftwareVersion         string   `json:"software_version,omitempty"`
-}
 
 // Source is where metadata comes from; the two differ in what they require.
 type Source int
@@ -61,7 +44,7 @@ const (
 // CheckRedirectURIs requires 1 to [MaxRedirectURIs] redirect URIs, each
 // accepted by check. Every error it returns is about redirect_uris (RFC
 // 7591 §3.2.2 invalid_redirect_uri).
-func (m *Metadata) CheckRedirectURIs(check func(string) error) error {
+func CheckRedirectURIs(m *store.ClientMetadata, check func(string) error) error {
 	if len(m.RedirectURIs) == 0 {
 		return errors.New("redirect_uris is required and must not be empty")
 	}
@@ -82,11 +65,11 @@ func (m *Metadata) CheckRedirectURIs(check func(string) error) error {
 // the scope text and application_type. Everything the consent page may show
 // is bounded and free of control and bidi formatting characters, which
 // could disguise it (see package display). The error names the field.
-func (m *Metadata) CheckDescription(src Source) error {
+func CheckDescription(m *store.ClientMetadata, src Source) error {
 	switch {
-	case src == Document && strings.TrimSpace(m.ClientName) == "":
+	case src == Document && strings.TrimSpace(m.Name) == "":
 		return errors.New("the client metadata document has no client_name")
-	case !displayable(m.ClientName, MaxNameLength):
+	case !displayable(m.Name, MaxNameLength):
 		return fmt.Errorf("client_name must be at most %d printable characters", MaxNameLength)
 	}
 	for _, f := range []struct{ name, v string }{

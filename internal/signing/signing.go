@@ -22,37 +22,15 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/mcpauth/mcpauth/internal/jwks"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // Key is a key as the key store keeps it: a private signing key, or (with
 // Algorithm [SessionKeyAlg]) a random session key.
-type Key struct {
-	// ID is the kid: the RFC 7638 thumbprint of the public key.
-	ID        string `json:"kid"`
-	Algorithm string `json:"alg"`
-	// PrivateJWK is the private key as a JWK (JSON). Stores may encrypt it at rest.
-	PrivateJWK []byte `json:"-"`
-	// CreatedAt is when the key was made and published in the JWKS.
-	CreatedAt time.Time `json:"created_at"`
-	// SignFrom is when it starts signing: after every replica and client
-	// cache has seen it published.
-	SignFrom time.Time `json:"sign_from"`
-	// ExpiresAt is when it leaves the JWKS: after the last token it signed
-	// has expired. Zero until the key is retired.
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-}
+type Key = store.SigningKey
 
-// Store keeps the keys shared by all replicas (mcpauth.KeyStore).
-type Store interface {
-	// ListKeys returns every stored key, newest first.
-	ListKeys(ctx context.Context) ([]Key, error)
-	// AddKey stores a new key; an error if its ID exists.
-	AddKey(ctx context.Context, k Key) error
-	// RetireKey sets the key's ExpiresAt (if it is unset or later).
-	RetireKey(ctx context.Context, id string, expiresAt time.Time) error
-	// DeleteKey removes a key.
-	DeleteKey(ctx context.Context, id string) error
-}
+// Store keeps the keys shared by all replicas.
+type Store = store.KeyStore
 
 // Options configure a [Manager].
 type Options struct {

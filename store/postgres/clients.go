@@ -8,12 +8,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
-// GetClient implements [mcpauth.ClientStore].
-func (s *Store) GetClient(ctx context.Context, id string) (*mcpauth.Client, error) {
+// GetClient implements [store.ClientStore].
+func (s *Store) GetClient(ctx context.Context, id string) (*store.Client, error) {
 	var (
 		secret, meta []byte
 		lastUsed     *time.Time
@@ -21,11 +20,11 @@ func (s *Store) GetClient(ctx context.Context, id string) (*mcpauth.Client, erro
 	err := s.pool.QueryRow(ctx, s.q.sql[qGetClient], id).Scan(&secret, &meta, &lastUsed)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return nil, mcpauth.ErrNotFound
+		return nil, store.ErrNotFound
 	case err != nil:
 		return nil, s.fail("get client", err)
 	}
-	var c mcpauth.Client
+	var c store.Client
 	if err := json.Unmarshal(meta, &c); err != nil {
 		return nil, fmt.Errorf("postgres: get client %q: metadata: %w", id, err)
 	}
@@ -36,9 +35,9 @@ func (s *Store) GetClient(ctx context.Context, id string) (*mcpauth.Client, erro
 	return &c, nil
 }
 
-// SetClient implements [mcpauth.ClientStore]. The secret digest has its own
+// SetClient implements [store.ClientStore]. The secret digest has its own
 // column; the rest of the metadata is stored as JSON.
-func (s *Store) SetClient(ctx context.Context, c *mcpauth.Client) error {
+func (s *Store) SetClient(ctx context.Context, c *store.Client) error {
 	cp := *c
 	cp.SecretDigest, cp.ClientSecret = nil, ""
 	meta, err := json.Marshal(&cp)
@@ -49,14 +48,14 @@ func (s *Store) SetClient(ctx context.Context, c *mcpauth.Client) error {
 }
 
 // lastUsedAt is the client's LastUsedAt, or IssuedAt when unset.
-func lastUsedAt(c *mcpauth.Client) time.Time {
+func lastUsedAt(c *store.Client) time.Time {
 	if c.LastUsedAt.IsZero() {
 		return c.IssuedAt
 	}
 	return c.LastUsedAt
 }
 
-// DeleteUnusedClients implements [mcpauth.ClientSweeper].
+// DeleteUnusedClients implements [store.ClientSweeper].
 func (s *Store) DeleteUnusedClients(ctx context.Context, before time.Time, limit int) (int, error) {
 	tag, err := s.pool.Exec(ctx, s.q.sql[qDeleteUnusedClients], before, limit)
 	if err != nil {
@@ -65,7 +64,7 @@ func (s *Store) DeleteUnusedClients(ctx context.Context, before time.Time, limit
 	return int(tag.RowsAffected()), nil
 }
 
-// DeleteClient implements [mcpauth.ClientStore].
+// DeleteClient implements [store.ClientStore].
 func (s *Store) DeleteClient(ctx context.Context, id string) (bool, error) {
 	tag, err := s.pool.Exec(ctx, s.q.sql[qDeleteClient], id)
 	if err != nil {

@@ -5,21 +5,21 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
-// ListKeys implements [mcpauth.KeyStore]. A key that cannot be decrypted
+// ListKeys implements [store.KeyStore]. A key that cannot be decrypted
 // fails the whole call with an error wrapping [ErrEncryptionKey].
-func (s *Store) ListKeys(ctx context.Context) ([]mcpauth.SigningKey, error) {
+func (s *Store) ListKeys(ctx context.Context) ([]store.SigningKey, error) {
 	rows, err := s.pool.Query(ctx, s.q.sql[qListKeys])
 	if err != nil {
 		return nil, s.fail("list keys", err)
 	}
 	defer rows.Close()
-	var keys []mcpauth.SigningKey
+	var keys []store.SigningKey
 	for rows.Next() {
 		var (
-			k        mcpauth.SigningKey
+			k        store.SigningKey
 			stored   []byte
 			encKeyID *string
 			expires  *time.Time
@@ -43,9 +43,9 @@ func (s *Store) ListKeys(ctx context.Context) ([]mcpauth.SigningKey, error) {
 	return keys, nil
 }
 
-// AddKey implements [mcpauth.KeyStore], encrypting the private key when an
+// AddKey implements [store.KeyStore], encrypting the private key when an
 // encryption key is configured.
-func (s *Store) AddKey(ctx context.Context, k mcpauth.SigningKey) error {
+func (s *Store) AddKey(ctx context.Context, k store.SigningKey) error {
 	stored, encKeyID, err := s.sealer.Seal(k.ID, k.PrivateJWK)
 	if err != nil {
 		return fmt.Errorf("postgres: add key: %w", err)
@@ -57,12 +57,12 @@ func (s *Store) AddKey(ctx context.Context, k mcpauth.SigningKey) error {
 	return s.insert(ctx, "add key", qAddKey, k.ID, k.Algorithm, stored, id, k.CreatedAt, k.SignFrom, nullTime(k.ExpiresAt))
 }
 
-// RetireKey implements [mcpauth.KeyStore].
+// RetireKey implements [store.KeyStore].
 func (s *Store) RetireKey(ctx context.Context, id string, expiresAt time.Time) error {
 	return s.exec(ctx, "retire key", qRetireKey, id, expiresAt)
 }
 
-// DeleteKey implements [mcpauth.KeyStore].
+// DeleteKey implements [store.KeyStore].
 func (s *Store) DeleteKey(ctx context.Context, id string) error {
 	return s.exec(ctx, "delete key", qDeleteKey, id)
 }

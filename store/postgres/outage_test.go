@@ -14,7 +14,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // TestServerDuringOutage kills a Server's database connections while
@@ -33,9 +35,11 @@ func TestServerDuringOutage(t *testing.T) {
 	st, app := killableStore(t, dsn, schema)
 	srv, err := mcpauth.NewServer(mcpauth.Config{
 		Issuer: replicaIssuer, Scopes: []string{"read"}, Authenticator: mcpauthtest.AutoApprove("alice"),
-		StaticClients: []mcpauth.Client{{ID: "app", RedirectURIs: []string{replicaRedirect}, TokenEndpointAuthMethod: "none",
-			GrantTypes: []string{"authorization_code", "refresh_token"}}},
-		Clients: st, Grants: st, Keys: st, RateLimits: &mcpauth.RateLimits{Disabled: true}, Logger: quiet,
+		StaticClients: []store.Client{{
+			ID:             "app",
+			ClientMetadata: store.ClientMetadata{RedirectURIs: []string{replicaRedirect}, TokenEndpointAuthMethod: "none", GrantTypes: []string{"authorization_code", "refresh_token"}},
+		}},
+		Clients: st, Grants: st, Keys: st, RateLimits: &limits.RateLimits{Disabled: true}, Logger: quiet,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,8 +1,8 @@
 // Package postgres keeps mcpauth state in PostgreSQL (via pgx), for several
 // server replicas behind a load balancer.
 //
-// One [Store] implements [mcpauth.ClientStore], [mcpauth.GrantStore] and
-// [mcpauth.KeyStore]; hand the same value to all three Config fields. Every
+// One [Store] implements [store.ClientStore], [store.GrantStore] and
+// [store.KeyStore]; hand the same value to all three Config fields. Every
 // replica opens its own Store on the same database and schema.
 //
 // Tables live in their own schema (default "mcpauth", see [WithSchema]),
@@ -14,7 +14,7 @@
 // any number of concurrent callers on any number of replicas exactly one
 // wins. Connection failures (the database restarting, a failover, a killed
 // backend, a pool that cannot connect before the context's deadline) are
-// returned wrapping [mcpauth.ErrUnavailable]; the pool reconnects by itself
+// returned wrapping [store.ErrUnavailable]; the pool reconnects by itself
 // when the database is back.
 //
 // Private signing keys are stored in plaintext unless [WithEncryptionKey]
@@ -43,7 +43,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 	"github.com/mcpauth/mcpauth/store/internal/keycrypt"
 	"github.com/mcpauth/mcpauth/store/internal/migrate"
 )
@@ -72,9 +72,9 @@ type Store struct {
 }
 
 var (
-	_ mcpauth.ClientStore = (*Store)(nil)
-	_ mcpauth.GrantStore  = (*Store)(nil)
-	_ mcpauth.KeyStore    = (*Store)(nil)
+	_ store.ClientStore = (*Store)(nil)
+	_ store.GrantStore  = (*Store)(nil)
+	_ store.KeyStore    = (*Store)(nil)
 )
 
 // Option configures [Open] and [New].
@@ -286,7 +286,7 @@ func (s *Store) inTx(ctx context.Context, op string, f func(pgx.Tx) error) error
 // fail wraps err from operation op, marking outages as ErrUnavailable.
 func (s *Store) fail(op string, err error) error {
 	if unavailable(err) {
-		return fmt.Errorf("postgres: %s: %w: %w", op, mcpauth.ErrUnavailable, err)
+		return fmt.Errorf("postgres: %s: %w: %w", op, store.ErrUnavailable, err)
 	}
 	return fmt.Errorf("postgres: %s: %w", op, err)
 }

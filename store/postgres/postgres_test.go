@@ -24,7 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 	"github.com/mcpauth/mcpauth/store/storetest"
 )
 
@@ -176,7 +176,7 @@ func TestNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	if err := b.CreateGrant(t.Context(), &mcpauth.GrantRecord{ID: "g", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+	if err := b.CreateGrant(t.Context(), &store.GrantRecord{ID: "g", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.GetGrant(t.Context(), "g"); err != nil {
@@ -205,7 +205,7 @@ func TestEncryption(t *testing.T) {
 	secret := []byte(`{"kty":"OKP","d":"very-secret-private-part"}`)
 	now := time.Now()
 	s := openSchema(t, dsn, schema, WithEncryptionKey(key))
-	if err := s.AddKey(ctx, mcpauth.SigningKey{ID: "k1", Algorithm: "EdDSA", PrivateJWK: secret, CreatedAt: now, SignFrom: now}); err != nil {
+	if err := s.AddKey(ctx, store.SigningKey{ID: "k1", Algorithm: "EdDSA", PrivateJWK: secret, CreatedAt: now, SignFrom: now}); err != nil {
 		t.Fatal(err)
 	}
 	var stored []byte
@@ -253,7 +253,7 @@ func TestUnreachable(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now
 	_, err = Open(t.Context(), "postgres://postgres@"+addr+"/test?sslmode=disable&connect_timeout=2")
-	if !errors.Is(err, mcpauth.ErrUnavailable) {
+	if !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("Open on a closed port = %v, want ErrUnavailable", err)
 	}
 }
@@ -266,7 +266,7 @@ func TestDeadlineIsUnavailable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), -time.Second)
 	defer cancel()
 	_, err := s.GetGrant(ctx, "g")
-	if !errors.Is(err, mcpauth.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+	if !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("GetGrant with an expired context = %v, want ErrUnavailable and DeadlineExceeded", err)
 	}
 }
@@ -342,7 +342,7 @@ func TestTerminatedBackends(t *testing.T) {
 	s, app := killableStore(t, dsn, schema)
 
 	now := time.Now()
-	if err := s.CreateGrant(ctx, &mcpauth.GrantRecord{ID: "g", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+	if err := s.CreateGrant(ctx, &store.GrantRecord{ID: "g", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -385,9 +385,9 @@ func TestTerminatedBackends(t *testing.T) {
 	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); {
 		d := "code-" + strconv.Itoa(len(wins))
 		wins = append(wins, 0)
-		rec := &mcpauth.CodeRecord{GrantID: "g", ExpiresAt: now.Add(time.Hour)}
+		rec := &store.CodeRecord{GrantID: "g", ExpiresAt: now.Add(time.Hour)}
 		if err := s.SaveCode(ctx, d, rec); err != nil {
-			if !errors.Is(err, mcpauth.ErrUnavailable) {
+			if !errors.Is(err, store.ErrUnavailable) {
 				t.Fatalf("SaveCode: %v", err)
 			}
 			unavailable.Add(1)
@@ -403,9 +403,9 @@ func TestTerminatedBackends(t *testing.T) {
 				case err == nil:
 					won.Add(1)
 					redeemed.Add(1)
-				case errors.Is(err, mcpauth.ErrUnavailable):
+				case errors.Is(err, store.ErrUnavailable):
 					unavailable.Add(1)
-				case errors.Is(err, mcpauth.ErrCodeReplayed), errors.Is(err, mcpauth.ErrNotFound):
+				case errors.Is(err, store.ErrCodeReplayed), errors.Is(err, store.ErrNotFound):
 					replayed.Add(1)
 				default:
 					mu.Lock()
@@ -439,7 +439,7 @@ func TestTerminatedBackends(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	for i := range 50 {
 		d := "after-" + strconv.Itoa(i)
-		if err := s.SaveCode(ctx, d, &mcpauth.CodeRecord{GrantID: "g", ExpiresAt: now.Add(time.Hour)}); err != nil {
+		if err := s.SaveCode(ctx, d, &store.CodeRecord{GrantID: "g", ExpiresAt: now.Add(time.Hour)}); err != nil {
 			t.Fatalf("SaveCode after the outage: %v", err)
 		}
 		if _, err := s.ConsumeCode(ctx, d); err != nil {
@@ -479,7 +479,7 @@ func BenchmarkMillionClients(b *testing.B) {
 }
 
 // clientMeta is the metadata column for c (GetClient takes the ID from the row).
-func clientMeta(c *mcpauth.Client) string {
+func clientMeta(c *store.Client) string {
 	cp := *c
 	cp.SecretDigest = nil
 	b, _ := json.Marshal(&cp) // a Client always marshals

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // Two authorization servers, each with its own Store and pool on one
@@ -61,12 +63,14 @@ func newReplicasWindow(t *testing.T, retryWindow time.Duration) *replicas {
 			Scopes:        []string{"read"},
 			Resources:     []string{replicaResource},
 			Authenticator: mcpauthtest.AutoApprove("alice"),
-			StaticClients: []mcpauth.Client{{ID: "app", Name: "App", RedirectURIs: []string{replicaRedirect},
-				TokenEndpointAuthMethod: "none", GrantTypes: []string{"authorization_code", "refresh_token"}}},
+			StaticClients: []store.Client{{
+				ID:             "app",
+				ClientMetadata: store.ClientMetadata{Name: "App", RedirectURIs: []string{replicaRedirect}, TokenEndpointAuthMethod: "none", GrantTypes: []string{"authorization_code", "refresh_token"}},
+			}},
 			Clients:    st,
 			Grants:     st,
 			Keys:       st,
-			RateLimits: &mcpauth.RateLimits{Disabled: true},
+			RateLimits: &limits.RateLimits{Disabled: true},
 			Logger:     quiet,
 			Now:        r.clock.Now,
 

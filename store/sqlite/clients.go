@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
-// GetClient implements [mcpauth.ClientStore].
-func (s *Store) GetClient(ctx context.Context, id string) (*mcpauth.Client, error) {
+// GetClient implements [store.ClientStore].
+func (s *Store) GetClient(ctx context.Context, id string) (*store.Client, error) {
 	var (
 		secret   []byte
 		meta     string
@@ -22,11 +22,11 @@ func (s *Store) GetClient(ctx context.Context, id string) (*mcpauth.Client, erro
 		Scan(&secret, &meta, &lastUsed)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return nil, mcpauth.ErrNotFound
+		return nil, store.ErrNotFound
 	case err != nil:
 		return nil, s.fail("get client", err)
 	}
-	var c mcpauth.Client
+	var c store.Client
 	if err := json.Unmarshal([]byte(meta), &c); err != nil {
 		return nil, fmt.Errorf("sqlite: get client %q: metadata: %w", id, err)
 	}
@@ -37,9 +37,9 @@ func (s *Store) GetClient(ctx context.Context, id string) (*mcpauth.Client, erro
 	return &c, nil
 }
 
-// SetClient implements [mcpauth.ClientStore]. The secret digest has its own
+// SetClient implements [store.ClientStore]. The secret digest has its own
 // column; the rest of the metadata is stored as JSON.
-func (s *Store) SetClient(ctx context.Context, c *mcpauth.Client) error {
+func (s *Store) SetClient(ctx context.Context, c *store.Client) error {
 	cp := *c
 	cp.SecretDigest, cp.ClientSecret = nil, ""
 	meta, err := json.Marshal(&cp)
@@ -56,7 +56,7 @@ func (s *Store) SetClient(ctx context.Context, c *mcpauth.Client) error {
 	return nil
 }
 
-// DeleteClient implements [mcpauth.ClientStore].
+// DeleteClient implements [store.ClientStore].
 func (s *Store) DeleteClient(ctx context.Context, id string) (bool, error) {
 	res, err := s.w.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
 	if err != nil {
@@ -70,14 +70,14 @@ func (s *Store) DeleteClient(ctx context.Context, id string) (bool, error) {
 }
 
 // lastUsedAt is the client's LastUsedAt, or IssuedAt when unset.
-func lastUsedAt(c *mcpauth.Client) time.Time {
+func lastUsedAt(c *store.Client) time.Time {
 	if c.LastUsedAt.IsZero() {
 		return c.IssuedAt
 	}
 	return c.LastUsedAt
 }
 
-// DeleteUnusedClients implements [mcpauth.ClientSweeper].
+// DeleteUnusedClients implements [store.ClientSweeper].
 func (s *Store) DeleteUnusedClients(ctx context.Context, before time.Time, limit int) (int, error) {
 	res, err := s.w.ExecContext(ctx, `DELETE FROM clients WHERE rowid IN
 		(SELECT rowid FROM clients WHERE last_used_at < ? LIMIT ?)`, micros(before), limit)

@@ -7,7 +7,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // scanner is *sql.Row or *sql.Rows.
@@ -41,9 +41,9 @@ func changed(res sql.Result) (bool, error) {
 
 const codeCols = `grant_id, client_id, subject, redirect_uri, code_challenge, resource, scopes, auth_time, expires_at, upstream`
 
-func scanCode(row scanner, extra ...any) (*mcpauth.CodeRecord, error) {
+func scanCode(row scanner, extra ...any) (*store.CodeRecord, error) {
 	var (
-		r             mcpauth.CodeRecord
+		r             store.CodeRecord
 		sc            string
 		auth, expires int64
 	)
@@ -57,8 +57,8 @@ func scanCode(row scanner, extra ...any) (*mcpauth.CodeRecord, error) {
 	return &r, err
 }
 
-// SaveCode implements [mcpauth.GrantStore].
-func (s *Store) SaveCode(ctx context.Context, digest string, rec *mcpauth.CodeRecord) error {
+// SaveCode implements [store.GrantStore].
+func (s *Store) SaveCode(ctx context.Context, digest string, rec *store.CodeRecord) error {
 	res, err := s.w.ExecContext(ctx, `INSERT INTO codes (digest, `+codeCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		digest, rec.GrantID, rec.ClientID, rec.Subject, rec.RedirectURI, rec.CodeChallenge, rec.Resource,
@@ -69,15 +69,15 @@ func (s *Store) SaveCode(ctx context.Context, digest string, rec *mcpauth.CodeRe
 	if ok, err := changed(res); err != nil {
 		return s.fail("save code", err)
 	} else if !ok {
-		return mcpauth.ErrConflict
+		return store.ErrConflict
 	}
 	return nil
 }
 
-// ConsumeCode implements [mcpauth.GrantStore]. One conditional UPDATE marks
+// ConsumeCode implements [store.GrantStore]. One conditional UPDATE marks
 // the code consumed, so exactly one caller gets it; a second read tells a
 // replay from an unknown code.
-func (s *Store) ConsumeCode(ctx context.Context, digest string) (*mcpauth.CodeRecord, error) {
+func (s *Store) ConsumeCode(ctx context.Context, digest string) (*store.CodeRecord, error) {
 	now := micros(s.now())
 	rec, err := scanCode(s.w.QueryRowContext(ctx, consumeCode, now, digest))
 	if err == nil {
@@ -96,37 +96,37 @@ const consumeCode = `UPDATE codes SET consumed_at = ?1
 
 // unconsumable tells why a code could not be consumed: it was already
 // (ErrCodeReplayed, with its record), or it is unknown or expired.
-func (s *Store) unconsumable(ctx context.Context, op, digest string) (*mcpauth.CodeRecord, error) {
+func (s *Store) unconsumable(ctx context.Context, op, digest string) (*store.CodeRecord, error) {
 	rec, err := s.GetCode(ctx, digest)
 	switch {
 	case err == nil: // expired in between
-		return nil, mcpauth.ErrNotFound
-	case errors.Is(err, mcpauth.ErrCodeReplayed), errors.Is(err, mcpauth.ErrNotFound):
+		return nil, store.ErrNotFound
+	case errors.Is(err, store.ErrCodeReplayed), errors.Is(err, store.ErrNotFound):
 		return rec, err
 	}
 	return nil, s.fail(op, err)
 }
 
-// GetCode implements [mcpauth.GrantStore].
-func (s *Store) GetCode(ctx context.Context, digest string) (*mcpauth.CodeRecord, error) {
+// GetCode implements [store.GrantStore].
+func (s *Store) GetCode(ctx context.Context, digest string) (*store.CodeRecord, error) {
 	var consumed bool
 	rec, err := scanCode(s.r.QueryRowContext(ctx, `SELECT `+codeCols+`, consumed_at IS NOT NULL FROM codes
 		WHERE digest = ? AND expires_at > ?`, digest, micros(s.now())), &consumed)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return nil, mcpauth.ErrNotFound
+		return nil, store.ErrNotFound
 	case err != nil:
 		return nil, s.fail("get code", err)
 	case consumed:
-		return rec, mcpauth.ErrCodeReplayed
+		return rec, store.ErrCodeReplayed
 	}
 	return rec, nil
 }
 
-// RedeemCode implements [mcpauth.GrantStore] in one write transaction: the
+// RedeemCode implements [store.GrantStore] in one write transaction: the
 // code's conditional UPDATE, the grants, the refresh token; any failure
 // rolls all of it back.
-func (s *Store) RedeemCode(ctx context.Context, digest string, r *mcpauth.Redemption) (*mcpauth.CodeRecord, error) {
+func (s *Store) RedeemCode(ctx context.Context, digest string, r *store.Redemption) (*store.CodeRecord, error) {
 	now := micros(s.now())
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -155,7 +155,7 @@ func (s *Store) RedeemCode(ctx context.Context, digest string, r *mcpauth.Redemp
 			return nil, s.fail("redeem code", err)
 		}
 		if !ok {
-			return nil, mcpauth.ErrConflict
+			return nil, store.ErrConflict
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -166,8 +166,8 @@ func (s *Store) RedeemCode(ctx context.Context, digest string, r *mcpauth.Redemp
 
 const grantCols = `id, client_id, subject, scopes, resource, created_at, expires_at, revoked_at, upstream_grant_id`
 
-// CreateGrant implements [mcpauth.GrantStore].
-func (s *Store) CreateGrant(ctx context.Context, g *mcpauth.GrantRecord) error {
+// CreateGrant implements [store.GrantStore].
+func (s *Store) CreateGrant(ctx context.Context, g *store.GrantRecord) error {
 	res, err := s.w.ExecContext(ctx, `INSERT INTO grants (`+grantCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		g.ID, g.ClientID, g.Subject, scopes(g.Scopes), g.Resource,
@@ -178,15 +178,15 @@ func (s *Store) CreateGrant(ctx context.Context, g *mcpauth.GrantRecord) error {
 	if ok, err := changed(res); err != nil {
 		return s.fail("create grant", err)
 	} else if !ok {
-		return mcpauth.ErrConflict
+		return store.ErrConflict
 	}
 	return nil
 }
 
-// GetGrant implements [mcpauth.GrantStore].
-func (s *Store) GetGrant(ctx context.Context, id string) (*mcpauth.GrantRecord, error) {
+// GetGrant implements [store.GrantStore].
+func (s *Store) GetGrant(ctx context.Context, id string) (*store.GrantRecord, error) {
 	var (
-		g                mcpauth.GrantRecord
+		g                store.GrantRecord
 		sc               string
 		created, expires int64
 		revoked          sql.NullInt64
@@ -196,7 +196,7 @@ func (s *Store) GetGrant(ctx context.Context, id string) (*mcpauth.GrantRecord, 
 		Scan(&g.ID, &g.ClientID, &g.Subject, &sc, &g.Resource, &created, &expires, &revoked, &g.UpstreamGrantID)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return nil, mcpauth.ErrNotFound
+		return nil, store.ErrNotFound
 	case err != nil:
 		return nil, s.fail("get grant", err)
 	}
@@ -207,7 +207,7 @@ func (s *Store) GetGrant(ctx context.Context, id string) (*mcpauth.GrantRecord, 
 	return &g, nil
 }
 
-// RevokeGrant implements [mcpauth.GrantStore]. The grant's refresh tokens
+// RevokeGrant implements [store.GrantStore]. The grant's refresh tokens
 // end with it: rotation and lookup check that their grant is live.
 func (s *Store) RevokeGrant(ctx context.Context, id string, at time.Time) error {
 	_, err := s.w.ExecContext(ctx, `UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`,
@@ -225,9 +225,9 @@ const refreshCols = `grant_id, client_id, subject, scopes, resource, issued_at, 
 const liveGrant = `EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id
 	AND g.revoked_at IS NULL AND g.expires_at > ?1)`
 
-func scanRefresh(row scanner, extra ...any) (*mcpauth.RefreshRecord, error) {
+func scanRefresh(row scanner, extra ...any) (*store.RefreshRecord, error) {
 	var (
-		r                          mcpauth.RefreshRecord
+		r                          store.RefreshRecord
 		sc                         string
 		issued, expires, accessExp int64
 	)
@@ -247,7 +247,7 @@ func scanRefresh(row scanner, extra ...any) (*mcpauth.RefreshRecord, error) {
 
 func insertRefresh(ctx context.Context, db interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
-}, digest string, rec *mcpauth.RefreshRecord) (bool, error) {
+}, digest string, rec *store.RefreshRecord) (bool, error) {
 	var accessExp int64 // 0: none
 	if !rec.AccessExpiresAt.IsZero() {
 		accessExp = micros(rec.AccessExpiresAt)
@@ -262,23 +262,23 @@ func insertRefresh(ctx context.Context, db interface {
 	return changed(res)
 }
 
-// SaveRefresh implements [mcpauth.GrantStore].
-func (s *Store) SaveRefresh(ctx context.Context, digest string, rec *mcpauth.RefreshRecord) error {
+// SaveRefresh implements [store.GrantStore].
+func (s *Store) SaveRefresh(ctx context.Context, digest string, rec *store.RefreshRecord) error {
 	ok, err := insertRefresh(ctx, s.w, digest, rec)
 	if err != nil {
 		return s.fail("save refresh token", err)
 	}
 	if !ok {
-		return mcpauth.ErrConflict
+		return store.ErrConflict
 	}
 	return nil
 }
 
-// RotateRefresh implements [mcpauth.GrantStore]. In one write transaction a
+// RotateRefresh implements [store.GrantStore]. In one write transaction a
 // conditional UPDATE retires the old token (only if unrotated, unexpired and
 // its grant live) and the new token is inserted; either both happen or
 // neither does. A retry within retryWindow kills the successor instead.
-func (s *Store) RotateRefresh(ctx context.Context, oldDigest, newDigest string, next *mcpauth.RefreshRecord, retryWindow time.Duration) (*mcpauth.RefreshRecord, error) {
+func (s *Store) RotateRefresh(ctx context.Context, oldDigest, newDigest string, next *store.RefreshRecord, retryWindow time.Duration) (*store.RefreshRecord, error) {
 	now := micros(s.now())
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -300,14 +300,14 @@ func (s *Store) RotateRefresh(ctx context.Context, oldDigest, newDigest string, 
 			&rotated, &live, &rotatedAt, &successor)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			return nil, mcpauth.ErrNotFound
+			return nil, store.ErrNotFound
 		case err != nil:
 			return nil, s.fail("rotate refresh token", err)
 		case !live || !rotated:
-			return nil, mcpauth.ErrNotFound
+			return nil, store.ErrNotFound
 		case retryWindow <= 0 || now >= rotatedAt.Int64+retryWindow.Microseconds() ||
 			next.ClientID != old.ClientID || successor.String == "":
-			return old, mcpauth.ErrRefreshReused
+			return old, store.ErrRefreshReused
 		}
 		// A retry: kill the successor the client never received, if it
 		// was never used itself.
@@ -318,7 +318,7 @@ func (s *Store) RotateRefresh(ctx context.Context, oldDigest, newDigest string, 
 			RETURNING access_jti, access_expires_at`, now, successor.String).Scan(&jti, &accessExp)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			return old, mcpauth.ErrRefreshReused
+			return old, store.ErrRefreshReused
 		case err != nil:
 			return nil, s.fail("rotate refresh token", err)
 		}
@@ -340,7 +340,7 @@ func (s *Store) RotateRefresh(ctx context.Context, oldDigest, newDigest string, 
 		return nil, s.fail("rotate refresh token", err)
 	}
 	if !ok {
-		return nil, mcpauth.ErrConflict // the rollback keeps the old token live
+		return nil, store.ErrConflict // the rollback keeps the old token live
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, s.fail("rotate refresh token", err)
@@ -348,38 +348,38 @@ func (s *Store) RotateRefresh(ctx context.Context, oldDigest, newDigest string, 
 	return old, nil
 }
 
-// GetRefresh implements [mcpauth.GrantStore].
-func (s *Store) GetRefresh(ctx context.Context, digest string) (*mcpauth.RefreshRecord, error) {
+// GetRefresh implements [store.GrantStore].
+func (s *Store) GetRefresh(ctx context.Context, digest string) (*store.RefreshRecord, error) {
 	rec, err := scanRefresh(s.r.QueryRowContext(ctx, `SELECT `+refreshCols+` FROM refresh_tokens
 		WHERE digest = ?2 AND rotated_at IS NULL AND expires_at > ?1 AND `+liveGrant,
 		micros(s.now()), digest))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return nil, mcpauth.ErrNotFound
+		return nil, store.ErrNotFound
 	case err != nil:
 		return nil, s.fail("get refresh token", err)
 	}
 	return rec, nil
 }
 
-// LookupRefresh implements [mcpauth.GrantStore].
-func (s *Store) LookupRefresh(ctx context.Context, digest string) (*mcpauth.RefreshRecord, error) {
+// LookupRefresh implements [store.GrantStore].
+func (s *Store) LookupRefresh(ctx context.Context, digest string) (*store.RefreshRecord, error) {
 	var rotated bool
 	rec, err := scanRefresh(s.r.QueryRowContext(ctx, `SELECT `+refreshCols+`, rotated_at IS NOT NULL FROM refresh_tokens
 		WHERE digest = ?2 AND expires_at > ?1 AND `+liveGrant,
 		micros(s.now()), digest), &rotated)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return nil, mcpauth.ErrNotFound
+		return nil, store.ErrNotFound
 	case err != nil:
 		return nil, s.fail("look up refresh token", err)
 	case rotated:
-		return rec, mcpauth.ErrRefreshReused
+		return rec, store.ErrRefreshReused
 	}
 	return rec, nil
 }
 
-// DenyToken implements [mcpauth.GrantStore]. A later until extends the entry.
+// DenyToken implements [store.GrantStore]. A later until extends the entry.
 func (s *Store) DenyToken(ctx context.Context, jti string, until time.Time) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO denied_tokens (jti, expires_at) VALUES (?1, ?2)
 		ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`,
@@ -390,7 +390,7 @@ func (s *Store) DenyToken(ctx context.Context, jti string, until time.Time) erro
 	return nil
 }
 
-// IsRevoked implements [mcpauth.GrantStore].
+// IsRevoked implements [store.GrantStore].
 func (s *Store) IsRevoked(ctx context.Context, jti, grantID string) (bool, error) {
 	var revoked bool
 	err := s.r.QueryRowContext(ctx, `SELECT
@@ -405,9 +405,9 @@ func (s *Store) IsRevoked(ctx context.Context, jti, grantID string) (bool, error
 
 const pendingCols = `client_id, redirect_uri, state, code_challenge, resource, scopes, subject, expires_at, upstream`
 
-func scanPending(row scanner) (*mcpauth.PendingAuthorization, error) {
+func scanPending(row scanner) (*store.PendingAuthorization, error) {
 	var (
-		p       mcpauth.PendingAuthorization
+		p       store.PendingAuthorization
 		sc      string
 		expires int64
 	)
@@ -421,8 +421,8 @@ func scanPending(row scanner) (*mcpauth.PendingAuthorization, error) {
 	return &p, err
 }
 
-// SavePending implements [mcpauth.GrantStore].
-func (s *Store) SavePending(ctx context.Context, digest string, p *mcpauth.PendingAuthorization) error {
+// SavePending implements [store.GrantStore].
+func (s *Store) SavePending(ctx context.Context, digest string, p *store.PendingAuthorization) error {
 	res, err := s.w.ExecContext(ctx, `INSERT INTO pending_authorizations (digest, `+pendingCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		digest, p.ClientID, p.RedirectURI, p.State, p.CodeChallenge, p.Resource,
@@ -433,38 +433,38 @@ func (s *Store) SavePending(ctx context.Context, digest string, p *mcpauth.Pendi
 	if ok, err := changed(res); err != nil {
 		return s.fail("save pending authorization", err)
 	} else if !ok {
-		return mcpauth.ErrConflict
+		return store.ErrConflict
 	}
 	return nil
 }
 
-// GetPending implements [mcpauth.GrantStore].
-func (s *Store) GetPending(ctx context.Context, digest string) (*mcpauth.PendingAuthorization, error) {
+// GetPending implements [store.GrantStore].
+func (s *Store) GetPending(ctx context.Context, digest string) (*store.PendingAuthorization, error) {
 	p, err := scanPending(s.r.QueryRowContext(ctx, `SELECT `+pendingCols+` FROM pending_authorizations
 		WHERE digest = ? AND expires_at > ?`, digest, micros(s.now())))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return nil, mcpauth.ErrNotFound
+		return nil, store.ErrNotFound
 	case err != nil:
 		return nil, s.fail("get pending authorization", err)
 	}
 	return p, nil
 }
 
-// ConsumePending implements [mcpauth.GrantStore] with one DELETE … RETURNING.
-func (s *Store) ConsumePending(ctx context.Context, digest string) (*mcpauth.PendingAuthorization, error) {
+// ConsumePending implements [store.GrantStore] with one DELETE … RETURNING.
+func (s *Store) ConsumePending(ctx context.Context, digest string) (*store.PendingAuthorization, error) {
 	p, err := scanPending(s.w.QueryRowContext(ctx, `DELETE FROM pending_authorizations
 		WHERE digest = ? AND expires_at > ? RETURNING `+pendingCols, digest, micros(s.now())))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return nil, mcpauth.ErrNotFound
+		return nil, store.ErrNotFound
 	case err != nil:
 		return nil, s.fail("consume pending authorization", err)
 	}
 	return p, nil
 }
 
-// TrimPending implements [mcpauth.GrantStore]. Rowids grow with insertion,
+// TrimPending implements [store.GrantStore]. Rowids grow with insertion,
 // so the newest keep requests have the highest; one range DELETE on the
 // rowid drops the rest.
 func (s *Store) TrimPending(ctx context.Context, keep int) (int, error) {
@@ -484,7 +484,7 @@ func (s *Store) TrimPending(ctx context.Context, keep int) (int, error) {
 // so their tokens expire first.
 var expiring = []string{"codes", "refresh_tokens", "denied_tokens", "pending_authorizations", "grants"}
 
-// DeleteExpired implements [mcpauth.GrantStore]. Each table is swept with
+// DeleteExpired implements [store.GrantStore]. Each table is swept with
 // one bounded DELETE, so the write lock is held briefly.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (int, error) {
 	n := 0

@@ -6,22 +6,22 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
-// ListKeys implements [mcpauth.KeyStore]. A key that cannot be decrypted
+// ListKeys implements [store.KeyStore]. A key that cannot be decrypted
 // fails the whole call with an error wrapping [ErrEncryptionKey].
-func (s *Store) ListKeys(ctx context.Context) ([]mcpauth.SigningKey, error) {
+func (s *Store) ListKeys(ctx context.Context) ([]store.SigningKey, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT kid, alg, private_jwk, enc_key_id, created_at, sign_from, expires_at
 		FROM signing_keys ORDER BY created_at DESC, rowid`)
 	if err != nil {
 		return nil, s.fail("list keys", err)
 	}
 	defer rows.Close()
-	var keys []mcpauth.SigningKey
+	var keys []store.SigningKey
 	for rows.Next() {
 		var (
-			k               mcpauth.SigningKey
+			k               store.SigningKey
 			stored          []byte
 			encKeyID        sql.NullString
 			created, signAt int64
@@ -42,9 +42,9 @@ func (s *Store) ListKeys(ctx context.Context) ([]mcpauth.SigningKey, error) {
 	return keys, nil
 }
 
-// AddKey implements [mcpauth.KeyStore], encrypting the private key when an
+// AddKey implements [store.KeyStore], encrypting the private key when an
 // encryption key is configured.
-func (s *Store) AddKey(ctx context.Context, k mcpauth.SigningKey) error {
+func (s *Store) AddKey(ctx context.Context, k store.SigningKey) error {
 	stored, encKeyID, err := s.sealer.Seal(k.ID, k.PrivateJWK)
 	if err != nil {
 		return fmt.Errorf("sqlite: add key: %w", err)
@@ -59,12 +59,12 @@ func (s *Store) AddKey(ctx context.Context, k mcpauth.SigningKey) error {
 	if ok, err := changed(res); err != nil {
 		return s.fail("add key", err)
 	} else if !ok {
-		return mcpauth.ErrConflict
+		return store.ErrConflict
 	}
 	return nil
 }
 
-// RetireKey implements [mcpauth.KeyStore].
+// RetireKey implements [store.KeyStore].
 func (s *Store) RetireKey(ctx context.Context, id string, expiresAt time.Time) error {
 	_, err := s.w.ExecContext(ctx, `UPDATE signing_keys SET expires_at = ?2
 		WHERE kid = ?1 AND (expires_at IS NULL OR expires_at > ?2)`, id, micros(expiresAt))
@@ -74,7 +74,7 @@ func (s *Store) RetireKey(ctx context.Context, id string, expiresAt time.Time) e
 	return nil
 }
 
-// DeleteKey implements [mcpauth.KeyStore].
+// DeleteKey implements [store.KeyStore].
 func (s *Store) DeleteKey(ctx context.Context, id string) error {
 	if _, err := s.w.ExecContext(ctx, `DELETE FROM signing_keys WHERE kid = ?`, id); err != nil {
 		return s.fail("delete key", err)

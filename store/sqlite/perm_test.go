@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // TestFilesCreatedPrivate: the database and the -wal and -shm files SQLite
@@ -19,7 +19,7 @@ func TestFilesCreatedPrivate(t *testing.T) {
 	s := open(t, path)
 	now := time.Now()
 	// A write makes the WAL and the shared-memory index exist.
-	if err := s.AddKey(t.Context(), mcpauth.SigningKey{ID: "k", Algorithm: "ES256", PrivateJWK: []byte(`{}`), CreatedAt: now, SignFrom: now}); err != nil {
+	if err := s.AddKey(t.Context(), store.SigningKey{ID: "k", Algorithm: "ES256", PrivateJWK: []byte(`{}`), CreatedAt: now, SignFrom: now}); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"state.db", "state.db-wal", "state.db-shm"} {

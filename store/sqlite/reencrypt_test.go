@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // TestReencryptKeys: keys stored in plaintext (before an encryption key was
@@ -25,7 +25,7 @@ func TestReencryptKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddKey(t.Context(), mcpauth.SigningKey{ID: "plain", Algorithm: "ES256", PrivateJWK: jwk('1'), CreatedAt: now, SignFrom: now}); err != nil {
+	if err := s.AddKey(t.Context(), store.SigningKey{ID: "plain", Algorithm: "ES256", PrivateJWK: jwk('1'), CreatedAt: now, SignFrom: now}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -34,7 +34,7 @@ func TestReencryptKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddKey(t.Context(), mcpauth.SigningKey{ID: "old", Algorithm: "ES256", PrivateJWK: jwk('2'), CreatedAt: now, SignFrom: now}); err != nil {
+	if err := s.AddKey(t.Context(), store.SigningKey{ID: "old", Algorithm: "ES256", PrivateJWK: jwk('2'), CreatedAt: now, SignFrom: now}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
 )
 
@@ -27,7 +28,7 @@ func TestServerRestart(t *testing.T) {
 		}
 		srv, err := mcpauth.NewServer(mcpauth.Config{
 			Issuer: issuer, Scopes: []string{"read"}, Authenticator: mcpauthtest.AutoApprove("alice"),
-			Clients: st, Grants: st, Keys: st, RateLimits: &mcpauth.RateLimits{Disabled: true},
+			Clients: st, Grants: st, Keys: st, RateLimits: &limits.RateLimits{Disabled: true},
 			Logger: quiet,
 		})
 		if err != nil {

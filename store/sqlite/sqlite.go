@@ -1,8 +1,8 @@
 // Package sqlite keeps mcpauth state in a SQLite database file, using the
 // pure-Go driver modernc.org/sqlite (no cgo).
 //
-// One [Store] implements [mcpauth.ClientStore], [mcpauth.GrantStore] and
-// [mcpauth.KeyStore]; hand the same value to all three Config fields. SQLite
+// One [Store] implements [store.ClientStore], [store.GrantStore] and
+// [store.KeyStore]; hand the same value to all three Config fields. SQLite
 // suits a single server process (several processes on one host may share the
 // file, serialized by SQLite's locks); for several replicas behind a load
 // balancer use package store/postgres.
@@ -11,7 +11,7 @@
 // writes go through one connection, so writers queue in the process instead
 // of failing with SQLITE_BUSY; another process holding the lock longer than
 // the busy timeout (default 5 s) yields an error wrapping
-// [mcpauth.ErrUnavailable].
+// [store.ErrUnavailable].
 //
 // Private signing keys are stored in plaintext unless [WithEncryptionKey]
 // supplies an AES-256 key; [Store.ReencryptKeys] encrypts rows written
@@ -37,7 +37,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
-	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 	"github.com/mcpauth/mcpauth/store/internal/keycrypt"
 	"github.com/mcpauth/mcpauth/store/internal/migrate"
 )
@@ -63,9 +63,9 @@ type Store struct {
 }
 
 var (
-	_ mcpauth.ClientStore = (*Store)(nil)
-	_ mcpauth.GrantStore  = (*Store)(nil)
-	_ mcpauth.KeyStore    = (*Store)(nil)
+	_ store.ClientStore = (*Store)(nil)
+	_ store.GrantStore  = (*Store)(nil)
+	_ store.KeyStore    = (*Store)(nil)
 )
 
 // Option configures [Open].
@@ -266,7 +266,7 @@ func (s *Store) migrate(ctx context.Context) error {
 // fail wraps err from operation op, marking outages as ErrUnavailable.
 func (s *Store) fail(op string, err error) error {
 	if unavailable(err) {
-		return fmt.Errorf("sqlite: %s: %w: %w", op, mcpauth.ErrUnavailable, err)
+		return fmt.Errorf("sqlite: %s: %w: %w", op, store.ErrUnavailable, err)
 	}
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }

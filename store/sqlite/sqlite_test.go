@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 	"github.com/mcpauth/mcpauth/store/storetest"
 )
 
@@ -77,13 +77,17 @@ func TestReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := &mcpauth.Client{ID: "c1", SecretDigest: []byte{0, 1, 2}, IssuedAt: now,
-		RedirectURIs: []string{"https://app.example/cb"}, TokenEndpointAuthMethod: "client_secret_basic", Name: "App"}
-	grant := &mcpauth.GrantRecord{ID: "g1", ClientID: "c1", Subject: "alice", Scopes: []string{"read"},
+	client := &store.Client{
+		ID:             "c1",
+		SecretDigest:   []byte{0, 1, 2},
+		IssuedAt:       now,
+		ClientMetadata: store.ClientMetadata{RedirectURIs: []string{"https://app.example/cb"}, TokenEndpointAuthMethod: "client_secret_basic", Name: "App"},
+	}
+	grant := &store.GrantRecord{ID: "g1", ClientID: "c1", Subject: "alice", Scopes: []string{"read"},
 		CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-	refresh := &mcpauth.RefreshRecord{GrantID: "g1", ClientID: "c1", Subject: "alice", Scopes: []string{"read"},
+	refresh := &store.RefreshRecord{GrantID: "g1", ClientID: "c1", Subject: "alice", Scopes: []string{"read"},
 		IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
-	sk := mcpauth.SigningKey{ID: "k1", Algorithm: "ES256", PrivateJWK: []byte(`{"kty":"EC","d":"secret-d"}`),
+	sk := store.SigningKey{ID: "k1", Algorithm: "ES256", PrivateJWK: []byte(`{"kty":"EC","d":"secret-d"}`),
 		CreatedAt: now, SignFrom: now}
 	for _, err := range []error{
 		s.SetClient(ctx, client),
@@ -125,7 +129,7 @@ func TestEncryption(t *testing.T) {
 	ctx := t.Context()
 	path, key, other := tempPath(t), encKey(t), encKey(t)
 	secret := []byte(`{"kty":"OKP","d":"very-secret-private-part"}`)
-	sk := mcpauth.SigningKey{ID: "k1", Algorithm: "EdDSA", PrivateJWK: secret, CreatedAt: time.Now(), SignFrom: time.Now()}
+	sk := store.SigningKey{ID: "k1", Algorithm: "EdDSA", PrivateJWK: secret, CreatedAt: time.Now(), SignFrom: time.Now()}
 
 	s, err := Open(ctx, path, WithEncryptionKey(key))
 	if err != nil {
@@ -195,7 +199,7 @@ func TestConcurrentWriters(t *testing.T) {
 	path := tempPath(t)
 	a, b := open(t, path), open(t, path)
 	now := time.Now()
-	if err := a.CreateGrant(ctx, &mcpauth.GrantRecord{ID: "g", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+	if err := a.CreateGrant(ctx, &store.GrantRecord{ID: "g", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	const workers, each = 16, 25
@@ -209,7 +213,7 @@ func TestConcurrentWriters(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				d := fmt.Sprintf("w%d-%d", w, i)
-				rec := &mcpauth.CodeRecord{GrantID: "g", ExpiresAt: now.Add(time.Hour)}
+				rec := &store.CodeRecord{GrantID: "g", ExpiresAt: now.Add(time.Hour)}
 				if err := s.SaveCode(ctx, d, rec); err != nil {
 					errs <- err
 					continue
@@ -217,9 +221,9 @@ func TestConcurrentWriters(t *testing.T) {
 				if _, err := s.ConsumeCode(ctx, d); err != nil {
 					errs <- err
 				}
-				if err := s.SaveRefresh(ctx, d, &mcpauth.RefreshRecord{GrantID: "g", ExpiresAt: now.Add(time.Hour)}); err != nil {
+				if err := s.SaveRefresh(ctx, d, &store.RefreshRecord{GrantID: "g", ExpiresAt: now.Add(time.Hour)}); err != nil {
 					errs <- err
-				} else if _, err := s.RotateRefresh(ctx, d, d+"'", &mcpauth.RefreshRecord{GrantID: "g", ExpiresAt: now.Add(time.Hour)}, 0); err != nil {
+				} else if _, err := s.RotateRefresh(ctx, d, d+"'", &store.RefreshRecord{GrantID: "g", ExpiresAt: now.Add(time.Hour)}, 0); err != nil {
 					errs <- err
 				}
 			}
@@ -252,13 +256,13 @@ func TestBusyIsUnavailable(t *testing.T) {
 	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
 		t.Fatal(err)
 	}
-	rec := &mcpauth.CodeRecord{ExpiresAt: time.Now().Add(time.Hour)}
+	rec := &store.CodeRecord{ExpiresAt: time.Now().Add(time.Hour)}
 	err = s.SaveCode(ctx, "d", rec)
-	if !errors.Is(err, mcpauth.ErrUnavailable) {
+	if !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("SaveCode while another process holds the lock = %v, want ErrUnavailable", err)
 	}
 	// Reads go on in WAL mode.
-	if _, err := s.GetClient(ctx, "nobody"); !errors.Is(err, mcpauth.ErrNotFound) {
+	if _, err := s.GetClient(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetClient while locked = %v, want ErrNotFound", err)
 	}
 	if _, err := conn.ExecContext(ctx, `ROLLBACK`); err != nil {
@@ -275,8 +279,8 @@ func TestDeadlineIsUnavailable(t *testing.T) {
 	s := open(t, tempPath(t))
 	ctx, cancel := context.WithTimeout(t.Context(), -time.Second)
 	defer cancel()
-	err := s.SaveCode(ctx, "d", &mcpauth.CodeRecord{ExpiresAt: time.Now().Add(time.Hour)})
-	if !errors.Is(err, mcpauth.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+	err := s.SaveCode(ctx, "d", &store.CodeRecord{ExpiresAt: time.Now().Add(time.Hour)})
+	if !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("SaveCode with an expired context = %v, want ErrUnavailable and DeadlineExceeded", err)
 	}
 }
@@ -370,7 +374,7 @@ func bulkClients(ctx context.Context, s *Store, n int) error {
 }
 
 // clientMeta is the metadata column for c (GetClient takes the ID from the row).
-func clientMeta(c *mcpauth.Client) string {
+func clientMeta(c *store.Client) string {
 	cp := *c
 	cp.SecretDigest = nil
 	b, _ := json.Marshal(&cp) // a Client always marshals

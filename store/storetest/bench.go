@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // RunBenchmarks runs the store benchmarks, each on fresh stores from
@@ -57,7 +57,7 @@ func RunBenchmarks(b *testing.B, newStores func(tb testing.TB) Stores) {
 			if _, err := e.Grants.GetCode(e.ctx, d); err != nil {
 				b.Fatal(err)
 			}
-			red := &mcpauth.Redemption{RefreshDigest: d, Refresh: refreshRecord(gid, now, i)}
+			red := &store.Redemption{RefreshDigest: d, Refresh: refreshRecord(gid, now, i)}
 			if _, err := e.Grants.RedeemCode(e.ctx, d, red); err != nil {
 				b.Fatal(err)
 			}

@@ -4,55 +4,39 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // fullClient returns a confidential client with every stored field set.
 // Calling it twice with the same arguments gives equal, unshared values.
-func fullClient(clientID string, now time.Time) *mcpauth.Client {
-	return &mcpauth.Client{
-		ID:                      clientID,
-		SecretDigest:            []byte{0x00, 0x9f, 0xff, 0x10, 0x80, 0x00, 0x01, 0x02},
-		SecretExpiresAt:         now.Add(90 * 24 * time.Hour),
-		IssuedAt:                now.Add(-time.Minute),
-		RedirectURIs:            []string{"https://app.example.com/cb", "http://127.0.0.1/callback"},
-		GrantTypes:              []string{"authorization_code", "refresh_token"},
-		ResponseTypes:           []string{"code"},
-		TokenEndpointAuthMethod: "client_secret_basic",
-		ApplicationType:         "web",
-		Name:                    "Exämple ✓ client",
-		ClientURI:               "https://app.example.com",
-		LogoURI:                 "https://app.example.com/logo.png",
-		Scope:                   "read write",
-		Contacts:                []string{"ops@example.com", "dev@example.com"},
-		TOSURI:                  "https://app.example.com/tos",
-		PolicyURI:               "https://app.example.com/privacy",
-		SoftwareID:              "4NRB1-0XZABZI9E6-5SM3R",
-		SoftwareVersion:         "2.1.0",
-		LastUsedAt:              now.Add(-30 * time.Second),
+func fullClient(clientID string, now time.Time) *store.Client {
+	return &store.Client{
+		ID:              clientID,
+		SecretDigest:    []byte{0x00, 0x9f, 0xff, 0x10, 0x80, 0x00, 0x01, 0x02},
+		SecretExpiresAt: now.Add(90 * 24 * time.Hour),
+		IssuedAt:        now.Add(-time.Minute),
+		LastUsedAt:      now.Add(-30 * time.Second),
+		ClientMetadata:  store.ClientMetadata{RedirectURIs: []string{"https://app.example.com/cb", "http://127.0.0.1/callback"}, GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: "client_secret_basic", ApplicationType: "web", Name: "Exämple ✓ client", ClientURI: "https://app.example.com", LogoURI: "https://app.example.com/logo.png", Scope: "read write", Contacts: []string{"ops@example.com", "dev@example.com"}, TOSURI: "https://app.example.com/tos", PolicyURI: "https://app.example.com/privacy", SoftwareID: "4NRB1-0XZABZI9E6-5SM3R", SoftwareVersion: "2.1.0"},
 	}
 }
 
 // publicClient returns a public client with every optional field empty.
-func publicClient(clientID string, now time.Time) *mcpauth.Client {
-	return &mcpauth.Client{
-		ID:                      clientID,
-		IssuedAt:                now,
-		RedirectURIs:            []string{"http://127.0.0.1:33418/callback"},
-		GrantTypes:              []string{"authorization_code"},
-		ResponseTypes:           []string{"code"},
-		TokenEndpointAuthMethod: "none",
+func publicClient(clientID string, now time.Time) *store.Client {
+	return &store.Client{
+		ID:             clientID,
+		IssuedAt:       now,
+		ClientMetadata: store.ClientMetadata{RedirectURIs: []string{"http://127.0.0.1:33418/callback"}, GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: "none"},
 	}
 }
 
 var clientTests = []testCase{
 	{"GetUnknown", func(t *testing.T, e env) {
 		_, err := e.Clients.GetClient(e.ctx, id("client"))
-		wantErr(t, "GetClient(unknown)", err, mcpauth.ErrNotFound)
+		wantErr(t, "GetClient(unknown)", err, store.ErrNotFound)
 	}},
 	{"RoundTrip", func(t *testing.T, e env) {
 		now := e.now()
-		for _, mk := range []func(string, time.Time) *mcpauth.Client{fullClient, publicClient} {
+		for _, mk := range []func(string, time.Time) *store.Client{fullClient, publicClient} {
 			cid := id("client")
 			want := mk(cid, now)
 			wantErr(t, "SetClient", e.Clients.SetClient(e.ctx, mk(cid, now)), nil)
@@ -86,7 +70,7 @@ var clientTests = []testCase{
 			t.Errorf("DeleteClient(existing) = false, want true")
 		}
 		_, err = e.Clients.GetClient(e.ctx, cid)
-		wantErr(t, "GetClient(deleted)", err, mcpauth.ErrNotFound)
+		wantErr(t, "GetClient(deleted)", err, store.ErrNotFound)
 		ok, err = e.Clients.DeleteClient(e.ctx, cid)
 		wantErr(t, "DeleteClient(again)", err, nil)
 		if ok {
@@ -118,7 +102,7 @@ var clientTests = []testCase{
 }
 
 // mutateClient scribbles over c in place, including its slices' elements.
-func mutateClient(c *mcpauth.Client) {
+func mutateClient(c *store.Client) {
 	for _, s := range [][]string{c.RedirectURIs, c.GrantTypes, c.ResponseTypes, c.Contacts} {
 		if len(s) > 0 {
 			s[0] = "mutated"

@@ -5,14 +5,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // Fixtures. Each is a pure function of its arguments, so calling one again
 // gives an equal, unshared value to compare with.
 
-func grantRecord(grantID string, now time.Time) *mcpauth.GrantRecord {
-	return &mcpauth.GrantRecord{
+func grantRecord(grantID string, now time.Time) *store.GrantRecord {
+	return &store.GrantRecord{
 		ID:              grantID,
 		ClientID:        "client-" + grantID,
 		Subject:         "usér-" + grantID,
@@ -24,8 +24,8 @@ func grantRecord(grantID string, now time.Time) *mcpauth.GrantRecord {
 	}
 }
 
-func codeRecord(grantID string, now time.Time) *mcpauth.CodeRecord {
-	return &mcpauth.CodeRecord{
+func codeRecord(grantID string, now time.Time) *store.CodeRecord {
+	return &store.CodeRecord{
 		GrantID:       grantID,
 		ClientID:      "client-" + grantID,
 		Subject:       "usér-" + grantID,
@@ -40,9 +40,9 @@ func codeRecord(grantID string, now time.Time) *mcpauth.CodeRecord {
 }
 
 // refreshRecord's gen tells apart the tokens of one grant's rotation chain.
-func refreshRecord(grantID string, now time.Time, gen int) *mcpauth.RefreshRecord {
+func refreshRecord(grantID string, now time.Time, gen int) *store.RefreshRecord {
 	g := strconv.Itoa(gen)
-	return &mcpauth.RefreshRecord{
+	return &store.RefreshRecord{
 		GrantID:   grantID,
 		ClientID:  "client-" + grantID,
 		Subject:   "usér-" + grantID,
@@ -57,8 +57,8 @@ func refreshRecord(grantID string, now time.Time, gen int) *mcpauth.RefreshRecor
 	}
 }
 
-func pendingRecord(key string, now time.Time) *mcpauth.PendingAuthorization {
-	return &mcpauth.PendingAuthorization{
+func pendingRecord(key string, now time.Time) *store.PendingAuthorization {
+	return &store.PendingAuthorization{
 		ClientID:      "client-" + key,
 		RedirectURI:   "https://app.example.com/cb",
 		State:         "st&te=" + key,
@@ -110,13 +110,13 @@ var codeTests = []testCase{
 		wantErr(t, "ConsumeCode", err, nil)
 		for range 2 {
 			got, err := e.Grants.ConsumeCode(e.ctx, d)
-			wantErr(t, "ConsumeCode(consumed)", err, mcpauth.ErrCodeReplayed)
+			wantErr(t, "ConsumeCode(consumed)", err, store.ErrCodeReplayed)
 			wantRecord(t, "ConsumeCode(consumed)", codeRecord(gid, now), got)
 		}
 	}},
 	{"Unknown", func(t *testing.T, e env) {
 		_, err := e.Grants.ConsumeCode(e.ctx, digest())
-		wantErr(t, "ConsumeCode(unknown)", err, mcpauth.ErrNotFound)
+		wantErr(t, "ConsumeCode(unknown)", err, store.ErrNotFound)
 	}},
 	{"Expired", func(t *testing.T, e env) {
 		now := e.now()
@@ -126,7 +126,7 @@ var codeTests = []testCase{
 		rec.ExpiresAt = now.Add(-time.Hour)
 		wantErr(t, "SaveCode", e.Grants.SaveCode(e.ctx, d, rec), nil)
 		_, err := e.Grants.ConsumeCode(e.ctx, d)
-		wantErr(t, "ConsumeCode(expired)", err, mcpauth.ErrNotFound)
+		wantErr(t, "ConsumeCode(expired)", err, store.ErrNotFound)
 	}},
 	{"SaveConflict", func(t *testing.T, e env) {
 		now := e.now()
@@ -134,7 +134,7 @@ var codeTests = []testCase{
 		d := digest()
 		wantErr(t, "SaveCode", e.Grants.SaveCode(e.ctx, d, codeRecord(gid, now)), nil)
 		err := e.Grants.SaveCode(e.ctx, d, codeRecord(other, now))
-		wantErr(t, "SaveCode(same digest)", err, mcpauth.ErrConflict)
+		wantErr(t, "SaveCode(same digest)", err, store.ErrConflict)
 		got, err := e.Grants.ConsumeCode(e.ctx, d)
 		wantErr(t, "ConsumeCode", err, nil)
 		wantRecord(t, "ConsumeCode after a conflicting save", codeRecord(gid, now), got)
@@ -151,7 +151,7 @@ var codeTests = []testCase{
 		wantRecord(t, "ConsumeCode after mutating the saved value", codeRecord(gid, now), got)
 		mutateSlices(got.Scopes, got.Upstream)
 		got, err = e.Grants.ConsumeCode(e.ctx, d)
-		wantErr(t, "ConsumeCode(consumed)", err, mcpauth.ErrCodeReplayed)
+		wantErr(t, "ConsumeCode(consumed)", err, store.ErrCodeReplayed)
 		wantRecord(t, "ConsumeCode after mutating a returned value", codeRecord(gid, now), got)
 	}},
 	{"ConcurrentConsume", func(t *testing.T, e env) {
@@ -160,10 +160,10 @@ var codeTests = []testCase{
 		for range rounds {
 			d := digest()
 			wantErr(t, "SaveCode", e.Grants.SaveCode(e.ctx, d, codeRecord(gid, now)), nil)
-			recs, errs := race(racers, func(int) (*mcpauth.CodeRecord, error) {
+			recs, errs := race(racers, func(int) (*store.CodeRecord, error) {
 				return e.Grants.ConsumeCode(e.ctx, d)
 			})
-			tally(t, "ConsumeCode", errs, mcpauth.ErrCodeReplayed)
+			tally(t, "ConsumeCode", errs, store.ErrCodeReplayed)
 			for _, rec := range recs {
 				wantRecord(t, "ConsumeCode racer", codeRecord(gid, now), rec)
 			}
@@ -187,14 +187,14 @@ var grantTests = []testCase{
 		wantErr(t, "CreateGrant", e.Grants.CreateGrant(e.ctx, grantRecord(gid, now)), nil)
 		dup := grantRecord(gid, now)
 		dup.Subject, dup.Scopes = "someone-else", []string{"admin"}
-		wantErr(t, "CreateGrant(same id)", e.Grants.CreateGrant(e.ctx, dup), mcpauth.ErrConflict)
+		wantErr(t, "CreateGrant(same id)", e.Grants.CreateGrant(e.ctx, dup), store.ErrConflict)
 		got, err := e.Grants.GetGrant(e.ctx, gid)
 		wantErr(t, "GetGrant", err, nil)
 		wantRecord(t, "GetGrant after a conflicting create", grantRecord(gid, now), got)
 	}},
 	{"Unknown", func(t *testing.T, e env) {
 		_, err := e.Grants.GetGrant(e.ctx, id("grant"))
-		wantErr(t, "GetGrant(unknown)", err, mcpauth.ErrNotFound)
+		wantErr(t, "GetGrant(unknown)", err, store.ErrNotFound)
 	}},
 	{"Expired", func(t *testing.T, e env) {
 		now := e.now()
@@ -203,7 +203,7 @@ var grantTests = []testCase{
 		g.CreatedAt, g.ExpiresAt = now.Add(-2*time.Hour), now.Add(-time.Hour)
 		wantErr(t, "CreateGrant", e.Grants.CreateGrant(e.ctx, g), nil)
 		_, err := e.Grants.GetGrant(e.ctx, gid)
-		wantErr(t, "GetGrant(expired)", err, mcpauth.ErrNotFound)
+		wantErr(t, "GetGrant(expired)", err, store.ErrNotFound)
 	}},
 	{"Revoke", func(t *testing.T, e env) {
 		now := e.now()
@@ -234,13 +234,13 @@ var grantTests = []testCase{
 		wantErr(t, "RevokeGrant", e.Grants.RevokeGrant(e.ctx, gid, now), nil)
 		for _, d := range []string{d1, d2} {
 			_, err := e.Grants.GetRefresh(e.ctx, d)
-			wantErr(t, "GetRefresh(revoked grant)", err, mcpauth.ErrNotFound)
+			wantErr(t, "GetRefresh(revoked grant)", err, store.ErrNotFound)
 		}
 		next := digest()
 		_, err := e.Grants.RotateRefresh(e.ctx, d1, next, refreshRecord(gid, now, 2), 0)
-		wantErr(t, "RotateRefresh(revoked grant)", err, mcpauth.ErrNotFound)
+		wantErr(t, "RotateRefresh(revoked grant)", err, store.ErrNotFound)
 		_, err = e.Grants.GetRefresh(e.ctx, next)
-		wantErr(t, "GetRefresh(rotation target of revoked grant)", err, mcpauth.ErrNotFound)
+		wantErr(t, "GetRefresh(rotation target of revoked grant)", err, store.ErrNotFound)
 		got, err := e.Grants.GetRefresh(e.ctx, dOther)
 		wantErr(t, "GetRefresh(other grant)", err, nil)
 		wantRecord(t, "GetRefresh(other grant)", refreshRecord(other, now, 0), got)
@@ -269,17 +269,17 @@ var refreshTests = []testCase{
 		wantErr(t, "RotateRefresh", err, nil)
 		wantRecord(t, "RotateRefresh", refreshRecord(gid, now, 0), got)
 		_, err = e.Grants.GetRefresh(e.ctx, old)
-		wantErr(t, "GetRefresh(rotated)", err, mcpauth.ErrNotFound)
+		wantErr(t, "GetRefresh(rotated)", err, store.ErrNotFound)
 		got, err = e.Grants.GetRefresh(e.ctx, next)
 		wantErr(t, "GetRefresh(new)", err, nil)
 		wantRecord(t, "GetRefresh(new)", refreshRecord(gid, now, 1), got)
 
 		// Reuse: the old record comes back and nothing is stored.
 		got, err = e.Grants.RotateRefresh(e.ctx, old, newer, refreshRecord(gid, now, 2), 0)
-		wantErr(t, "RotateRefresh(rotated)", err, mcpauth.ErrRefreshReused)
+		wantErr(t, "RotateRefresh(rotated)", err, store.ErrRefreshReused)
 		wantRecord(t, "RotateRefresh(rotated)", refreshRecord(gid, now, 0), got)
 		_, err = e.Grants.GetRefresh(e.ctx, newer)
-		wantErr(t, "GetRefresh(target of a reuse)", err, mcpauth.ErrNotFound)
+		wantErr(t, "GetRefresh(target of a reuse)", err, store.ErrNotFound)
 
 		// The new token rotates like any other.
 		got, err = e.Grants.RotateRefresh(e.ctx, next, newer, refreshRecord(gid, now, 2), 0)
@@ -303,30 +303,30 @@ var refreshTests = []testCase{
 		wantErr(t, "RotateRefresh", err, nil)
 		for range 2 { // a lookup is not a use
 			got, err = e.Grants.LookupRefresh(e.ctx, old)
-			wantErr(t, "LookupRefresh(rotated)", err, mcpauth.ErrRefreshReused)
+			wantErr(t, "LookupRefresh(rotated)", err, store.ErrRefreshReused)
 			wantRecord(t, "LookupRefresh(rotated)", refreshRecord(gid, now, 0), got)
 		}
 		got, err = e.Grants.LookupRefresh(e.ctx, next)
 		wantErr(t, "LookupRefresh(successor)", err, nil)
 		wantRecord(t, "LookupRefresh(successor)", refreshRecord(gid, now, 1), got)
 		_, err = e.Grants.RotateRefresh(e.ctx, old, lost, refreshRecord(gid, now, 2), 0)
-		wantErr(t, "RotateRefresh(rotated)", err, mcpauth.ErrRefreshReused)
+		wantErr(t, "RotateRefresh(rotated)", err, store.ErrRefreshReused)
 		_, err = e.Grants.LookupRefresh(e.ctx, lost)
-		wantErr(t, "LookupRefresh(target of a reuse)", err, mcpauth.ErrNotFound)
+		wantErr(t, "LookupRefresh(target of a reuse)", err, store.ErrNotFound)
 		_, err = e.Grants.LookupRefresh(e.ctx, again)
-		wantErr(t, "LookupRefresh(unknown)", err, mcpauth.ErrNotFound)
+		wantErr(t, "LookupRefresh(unknown)", err, store.ErrNotFound)
 
 		expired := digest()
 		rec := refreshRecord(gid, now, 3)
 		rec.IssuedAt, rec.ExpiresAt = now.Add(-2*time.Hour), now.Add(-time.Hour)
 		wantErr(t, "SaveRefresh", e.Grants.SaveRefresh(e.ctx, expired, rec), nil)
 		_, err = e.Grants.LookupRefresh(e.ctx, expired)
-		wantErr(t, "LookupRefresh(expired)", err, mcpauth.ErrNotFound)
+		wantErr(t, "LookupRefresh(expired)", err, store.ErrNotFound)
 
 		wantErr(t, "RevokeGrant", e.Grants.RevokeGrant(e.ctx, gid, now), nil)
 		for _, d := range []string{old, next} {
 			_, err = e.Grants.LookupRefresh(e.ctx, d)
-			wantErr(t, "LookupRefresh(revoked grant)", err, mcpauth.ErrNotFound)
+			wantErr(t, "LookupRefresh(revoked grant)", err, store.ErrNotFound)
 		}
 	}},
 	{"Expired", func(t *testing.T, e env) {
@@ -337,22 +337,22 @@ var refreshTests = []testCase{
 		rec.IssuedAt, rec.ExpiresAt = now.Add(-2*time.Hour), now.Add(-time.Hour)
 		wantErr(t, "SaveRefresh", e.Grants.SaveRefresh(e.ctx, d, rec), nil)
 		_, err := e.Grants.GetRefresh(e.ctx, d)
-		wantErr(t, "GetRefresh(expired)", err, mcpauth.ErrNotFound)
+		wantErr(t, "GetRefresh(expired)", err, store.ErrNotFound)
 		_, err = e.Grants.RotateRefresh(e.ctx, d, next, refreshRecord(gid, now, 1), 0)
-		wantErr(t, "RotateRefresh(expired)", err, mcpauth.ErrNotFound)
+		wantErr(t, "RotateRefresh(expired)", err, store.ErrNotFound)
 		_, err = e.Grants.GetRefresh(e.ctx, next)
-		wantErr(t, "GetRefresh(rotation target of expired)", err, mcpauth.ErrNotFound)
+		wantErr(t, "GetRefresh(rotation target of expired)", err, store.ErrNotFound)
 	}},
 	{"Unknown", func(t *testing.T, e env) {
 		now := e.now()
 		gid := e.grant(t, now)
 		_, err := e.Grants.GetRefresh(e.ctx, digest())
-		wantErr(t, "GetRefresh(unknown)", err, mcpauth.ErrNotFound)
+		wantErr(t, "GetRefresh(unknown)", err, store.ErrNotFound)
 		next := digest()
 		_, err = e.Grants.RotateRefresh(e.ctx, digest(), next, refreshRecord(gid, now, 1), 0)
-		wantErr(t, "RotateRefresh(unknown)", err, mcpauth.ErrNotFound)
+		wantErr(t, "RotateRefresh(unknown)", err, store.ErrNotFound)
 		_, err = e.Grants.GetRefresh(e.ctx, next)
-		wantErr(t, "GetRefresh(rotation target of unknown)", err, mcpauth.ErrNotFound)
+		wantErr(t, "GetRefresh(rotation target of unknown)", err, store.ErrNotFound)
 	}},
 	{"SaveConflict", func(t *testing.T, e env) {
 		now := e.now()
@@ -360,7 +360,7 @@ var refreshTests = []testCase{
 		d := digest()
 		wantErr(t, "SaveRefresh", e.Grants.SaveRefresh(e.ctx, d, refreshRecord(gid, now, 0)), nil)
 		err := e.Grants.SaveRefresh(e.ctx, d, refreshRecord(gid, now, 1))
-		wantErr(t, "SaveRefresh(same digest)", err, mcpauth.ErrConflict)
+		wantErr(t, "SaveRefresh(same digest)", err, store.ErrConflict)
 		got, err := e.Grants.GetRefresh(e.ctx, d)
 		wantErr(t, "GetRefresh", err, nil)
 		wantRecord(t, "GetRefresh after a conflicting save", refreshRecord(gid, now, 0), got)
@@ -395,24 +395,24 @@ var refreshTests = []testCase{
 				news[i] = digest()
 			}
 			wantErr(t, "SaveRefresh", e.Grants.SaveRefresh(e.ctx, old, refreshRecord(gid, now, 0)), nil)
-			recs, errs := race(racers, func(i int) (*mcpauth.RefreshRecord, error) {
+			recs, errs := race(racers, func(i int) (*store.RefreshRecord, error) {
 				return e.Grants.RotateRefresh(e.ctx, old, news[i], refreshRecord(gid, now, i+1), 0)
 			})
-			w := tally(t, "RotateRefresh", errs, mcpauth.ErrRefreshReused)
+			w := tally(t, "RotateRefresh", errs, store.ErrRefreshReused)
 			for _, rec := range recs {
 				wantRecord(t, "RotateRefresh racer", refreshRecord(gid, now, 0), rec)
 			}
 			for i, d := range news {
 				got, err := e.Grants.GetRefresh(e.ctx, d)
 				if i != w {
-					wantErr(t, "GetRefresh(loser's new digest)", err, mcpauth.ErrNotFound)
+					wantErr(t, "GetRefresh(loser's new digest)", err, store.ErrNotFound)
 					continue
 				}
 				wantErr(t, "GetRefresh(winner's new digest)", err, nil)
 				wantRecord(t, "GetRefresh(winner's new digest)", refreshRecord(gid, now, i+1), got)
 			}
 			_, err := e.Grants.GetRefresh(e.ctx, old)
-			wantErr(t, "GetRefresh(rotated)", err, mcpauth.ErrNotFound)
+			wantErr(t, "GetRefresh(rotated)", err, store.ErrNotFound)
 		}
 	}},
 }
@@ -488,9 +488,9 @@ var pendingTests = []testCase{
 		wantErr(t, "ConsumePending", err, nil)
 		wantRecord(t, "ConsumePending", pendingRecord(key, now), got)
 		_, err = e.Grants.ConsumePending(e.ctx, d)
-		wantErr(t, "ConsumePending(consumed)", err, mcpauth.ErrNotFound)
+		wantErr(t, "ConsumePending(consumed)", err, store.ErrNotFound)
 		_, err = e.Grants.GetPending(e.ctx, d)
-		wantErr(t, "GetPending(consumed)", err, mcpauth.ErrNotFound)
+		wantErr(t, "GetPending(consumed)", err, store.ErrNotFound)
 		allSet(t, pendingRecord(key, now))
 	}},
 	{"EmptyFieldsRoundTrip", func(t *testing.T, e env) {
@@ -505,9 +505,9 @@ var pendingTests = []testCase{
 	}},
 	{"Unknown", func(t *testing.T, e env) {
 		_, err := e.Grants.GetPending(e.ctx, digest())
-		wantErr(t, "GetPending(unknown)", err, mcpauth.ErrNotFound)
+		wantErr(t, "GetPending(unknown)", err, store.ErrNotFound)
 		_, err = e.Grants.ConsumePending(e.ctx, digest())
-		wantErr(t, "ConsumePending(unknown)", err, mcpauth.ErrNotFound)
+		wantErr(t, "ConsumePending(unknown)", err, store.ErrNotFound)
 	}},
 	{"Expired", func(t *testing.T, e env) {
 		now := e.now()
@@ -516,16 +516,16 @@ var pendingTests = []testCase{
 		p.ExpiresAt = now.Add(-time.Hour)
 		wantErr(t, "SavePending", e.Grants.SavePending(e.ctx, d, p), nil)
 		_, err := e.Grants.GetPending(e.ctx, d)
-		wantErr(t, "GetPending(expired)", err, mcpauth.ErrNotFound)
+		wantErr(t, "GetPending(expired)", err, store.ErrNotFound)
 		_, err = e.Grants.ConsumePending(e.ctx, d)
-		wantErr(t, "ConsumePending(expired)", err, mcpauth.ErrNotFound)
+		wantErr(t, "ConsumePending(expired)", err, store.ErrNotFound)
 	}},
 	{"SaveConflict", func(t *testing.T, e env) {
 		now := e.now()
 		d, key := digest(), id("p")
 		wantErr(t, "SavePending", e.Grants.SavePending(e.ctx, d, pendingRecord(key, now)), nil)
 		err := e.Grants.SavePending(e.ctx, d, pendingRecord(id("p"), now))
-		wantErr(t, "SavePending(same digest)", err, mcpauth.ErrConflict)
+		wantErr(t, "SavePending(same digest)", err, store.ErrConflict)
 		got, err := e.Grants.GetPending(e.ctx, d)
 		wantErr(t, "GetPending", err, nil)
 		wantRecord(t, "GetPending after a conflicting save", pendingRecord(key, now), got)
@@ -549,10 +549,10 @@ var pendingTests = []testCase{
 		for range rounds {
 			d, key := digest(), id("p")
 			wantErr(t, "SavePending", e.Grants.SavePending(e.ctx, d, pendingRecord(key, now)), nil)
-			recs, errs := race(racers, func(int) (*mcpauth.PendingAuthorization, error) {
+			recs, errs := race(racers, func(int) (*store.PendingAuthorization, error) {
 				return e.Grants.ConsumePending(e.ctx, d)
 			})
-			w := tally(t, "ConsumePending", errs, mcpauth.ErrNotFound)
+			w := tally(t, "ConsumePending", errs, store.ErrNotFound)
 			wantRecord(t, "ConsumePending winner", pendingRecord(key, now), recs[w])
 		}
 	}},
@@ -634,12 +634,12 @@ var deleteExpiredTests = []testCase{
 		_, err = e.Grants.ConsumeCode(e.ctx, liveCode)
 		wantErr(t, "ConsumeCode(live) after DeleteExpired", err, nil)
 		_, err = e.Grants.ConsumeCode(e.ctx, usedCode)
-		wantErr(t, "ConsumeCode(consumed) after DeleteExpired", err, mcpauth.ErrCodeReplayed)
+		wantErr(t, "ConsumeCode(consumed) after DeleteExpired", err, store.ErrCodeReplayed)
 		got, err := e.Grants.GetRefresh(e.ctx, liveRefresh)
 		wantErr(t, "GetRefresh(live) after DeleteExpired", err, nil)
 		wantRecord(t, "GetRefresh(live) after DeleteExpired", refreshRecord(g, now, 1), got)
 		_, err = e.Grants.RotateRefresh(e.ctx, rotated, digest(), refreshRecord(g, now, 2), 0)
-		wantErr(t, "RotateRefresh(rotated) after DeleteExpired", err, mcpauth.ErrRefreshReused)
+		wantErr(t, "RotateRefresh(rotated) after DeleteExpired", err, store.ErrRefreshReused)
 		gp, err := e.Grants.GetPending(e.ctx, livePending)
 		wantErr(t, "GetPending(live) after DeleteExpired", err, nil)
 		wantRecord(t, "GetPending(live) after DeleteExpired", pendingRecord(key, now), gp)

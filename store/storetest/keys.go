@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // signingKey returns a key fixture; ExpiresAt stays zero as for a new key.
-func signingKey(kid string, created time.Time) mcpauth.SigningKey {
+func signingKey(kid string, created time.Time) store.SigningKey {
 	d := base64.RawURLEncoding.EncodeToString(blob("key " + kid))
-	return mcpauth.SigningKey{
+	return store.SigningKey{
 		ID:         kid,
 		Algorithm:  "ES256",
 		PrivateJWK: []byte(`{"kty":"EC","crv":"P-256","kid":"` + kid + `","d":"` + d + `"}`),
@@ -22,7 +22,7 @@ func signingKey(kid string, created time.Time) mcpauth.SigningKey {
 }
 
 // listKeys lists the keys and fails on error.
-func (e env) listKeys(t *testing.T) []mcpauth.SigningKey {
+func (e env) listKeys(t *testing.T) []store.SigningKey {
 	t.Helper()
 	keys, err := e.Keys.ListKeys(e.ctx)
 	wantErr(t, "ListKeys", err, nil)
@@ -30,7 +30,7 @@ func (e env) listKeys(t *testing.T) []mcpauth.SigningKey {
 }
 
 // keyIDs returns the IDs of keys in order.
-func keyIDs(keys []mcpauth.SigningKey) []string {
+func keyIDs(keys []store.SigningKey) []string {
 	ids := make([]string, len(keys))
 	for i, k := range keys {
 		ids[i] = k.ID
@@ -39,7 +39,7 @@ func keyIDs(keys []mcpauth.SigningKey) []string {
 }
 
 // wantKeys fails unless keys are exactly want, in order.
-func wantKeys(t *testing.T, op string, want, keys []mcpauth.SigningKey) {
+func wantKeys(t *testing.T, op string, want, keys []store.SigningKey) {
 	t.Helper()
 	if !slices.Equal(keyIDs(keys), keyIDs(want)) {
 		t.Fatalf("%s: key ids %q, want %q", op, keyIDs(keys), keyIDs(want))
@@ -60,10 +60,10 @@ var keyTests = []testCase{
 		oldest, middle, newest := signingKey(id("kid"), now.Add(-48*time.Hour)),
 			signingKey(id("kid"), now.Add(-24*time.Hour)), signingKey(id("kid"), now)
 		// Added out of order: the list is sorted by CreatedAt, not insertion.
-		for _, k := range []mcpauth.SigningKey{middle, newest, oldest} {
+		for _, k := range []store.SigningKey{middle, newest, oldest} {
 			wantErr(t, "AddKey", e.Keys.AddKey(e.ctx, k), nil)
 		}
-		wantKeys(t, "ListKeys", []mcpauth.SigningKey{newest, middle, oldest}, e.listKeys(t))
+		wantKeys(t, "ListKeys", []store.SigningKey{newest, middle, oldest}, e.listKeys(t))
 		k := signingKey("x", now)
 		allSet(t, &k, "ExpiresAt")
 	}},
@@ -73,8 +73,8 @@ var keyTests = []testCase{
 		wantErr(t, "AddKey", e.Keys.AddKey(e.ctx, k), nil)
 		dup := signingKey(k.ID, now.Add(time.Hour))
 		dup.Algorithm, dup.PrivateJWK = "RS256", []byte(`{"kty":"RSA"}`)
-		wantErr(t, "AddKey(same id)", e.Keys.AddKey(e.ctx, dup), mcpauth.ErrConflict)
-		wantKeys(t, "ListKeys after a conflicting add", []mcpauth.SigningKey{k}, e.listKeys(t))
+		wantErr(t, "AddKey(same id)", e.Keys.AddKey(e.ctx, dup), store.ErrConflict)
+		wantKeys(t, "ListKeys after a conflicting add", []store.SigningKey{k}, e.listKeys(t))
 	}},
 	{"Retire", func(t *testing.T, e env) {
 		now := e.now()
@@ -91,7 +91,7 @@ var keyTests = []testCase{
 		} {
 			wantErr(t, "RetireKey ("+step.name+")", e.Keys.RetireKey(e.ctx, k.ID, step.at), nil)
 			k.ExpiresAt = step.want
-			wantKeys(t, "ListKeys after RetireKey ("+step.name+")", []mcpauth.SigningKey{k, other}, e.listKeys(t))
+			wantKeys(t, "ListKeys after RetireKey ("+step.name+")", []store.SigningKey{k, other}, e.listKeys(t))
 		}
 	}},
 	{"Delete", func(t *testing.T, e env) {
@@ -100,10 +100,10 @@ var keyTests = []testCase{
 		wantErr(t, "AddKey", e.Keys.AddKey(e.ctx, k), nil)
 		wantErr(t, "AddKey", e.Keys.AddKey(e.ctx, other), nil)
 		wantErr(t, "DeleteKey", e.Keys.DeleteKey(e.ctx, k.ID), nil)
-		wantKeys(t, "ListKeys after DeleteKey", []mcpauth.SigningKey{other}, e.listKeys(t))
+		wantKeys(t, "ListKeys after DeleteKey", []store.SigningKey{other}, e.listKeys(t))
 		// A deleted id is free again.
 		wantErr(t, "AddKey(deleted id)", e.Keys.AddKey(e.ctx, k), nil)
-		wantKeys(t, "ListKeys after re-adding", []mcpauth.SigningKey{k, other}, e.listKeys(t))
+		wantKeys(t, "ListKeys after re-adding", []store.SigningKey{k, other}, e.listKeys(t))
 	}},
 	{"Copies", func(t *testing.T, e env) {
 		now := e.now()
@@ -111,7 +111,7 @@ var keyTests = []testCase{
 		in := signingKey(kid, now)
 		wantErr(t, "AddKey", e.Keys.AddKey(e.ctx, in), nil)
 		in.PrivateJWK[0] = 'X'
-		want := []mcpauth.SigningKey{signingKey(kid, now)}
+		want := []store.SigningKey{signingKey(kid, now)}
 		keys := e.listKeys(t)
 		wantKeys(t, "ListKeys after mutating the added value", want, keys)
 		keys[0].PrivateJWK[0] = 'X'

@@ -4,16 +4,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // redemption is what a token request stores with a code in managed mode: a
 // new grant (plus an existing one, kept as it is) and a refresh token.
-func redemption(newGrant, existing string, now time.Time, refreshDigest string, gen int) *mcpauth.Redemption {
+func redemption(newGrant, existing string, now time.Time, refreshDigest string, gen int) *store.Redemption {
 	changed := grantRecord(existing, now)
 	changed.Scopes = []string{"must-not-overwrite"}
-	return &mcpauth.Redemption{
-		Grants:        []*mcpauth.GrantRecord{grantRecord(newGrant, now), changed},
+	return &store.Redemption{
+		Grants:        []*store.GrantRecord{grantRecord(newGrant, now), changed},
 		RefreshDigest: refreshDigest,
 		Refresh:       refreshRecord(newGrant, now, gen),
 	}
@@ -33,16 +33,16 @@ var redeemTests = []testCase{
 		_, err := e.Grants.ConsumeCode(e.ctx, d)
 		wantErr(t, "ConsumeCode", err, nil)
 		got, err := e.Grants.GetCode(e.ctx, d)
-		wantErr(t, "GetCode(consumed)", err, mcpauth.ErrCodeReplayed)
+		wantErr(t, "GetCode(consumed)", err, store.ErrCodeReplayed)
 		wantRecord(t, "GetCode(consumed)", codeRecord(gid, now), got)
 		_, err = e.Grants.GetCode(e.ctx, digest())
-		wantErr(t, "GetCode(unknown)", err, mcpauth.ErrNotFound)
+		wantErr(t, "GetCode(unknown)", err, store.ErrNotFound)
 		exp := codeRecord(gid, now)
 		exp.ExpiresAt = now.Add(-time.Second)
 		de := digest()
 		wantErr(t, "SaveCode", e.Grants.SaveCode(e.ctx, de, exp), nil)
 		_, err = e.Grants.GetCode(e.ctx, de)
-		wantErr(t, "GetCode(expired)", err, mcpauth.ErrNotFound)
+		wantErr(t, "GetCode(expired)", err, store.ErrNotFound)
 	}},
 	{"RedeemStoresEverything", func(t *testing.T, e env) {
 		now := e.now()
@@ -62,36 +62,36 @@ var redeemTests = []testCase{
 		wantErr(t, "GetRefresh", err, nil)
 		wantRecord(t, "GetRefresh", refreshRecord(gid, now, 0), r)
 		got, err = e.Grants.RedeemCode(e.ctx, d, redemption(id("grant"), existing, now, digest(), 1))
-		wantErr(t, "RedeemCode(again)", err, mcpauth.ErrCodeReplayed)
+		wantErr(t, "RedeemCode(again)", err, store.ErrCodeReplayed)
 		wantRecord(t, "RedeemCode(again)", codeRecord(gid, now), got)
 		_, err = e.Grants.GetCode(e.ctx, d)
-		wantErr(t, "GetCode(redeemed)", err, mcpauth.ErrCodeReplayed)
+		wantErr(t, "GetCode(redeemed)", err, store.ErrCodeReplayed)
 	}},
 	{"RedeemWithoutRefresh", func(t *testing.T, e env) {
 		now := e.now()
 		gid := e.grant(t, now)
 		d := digest()
 		wantErr(t, "SaveCode", e.Grants.SaveCode(e.ctx, d, codeRecord(gid, now)), nil)
-		_, err := e.Grants.RedeemCode(e.ctx, d, &mcpauth.Redemption{})
+		_, err := e.Grants.RedeemCode(e.ctx, d, &store.Redemption{})
 		wantErr(t, "RedeemCode", err, nil)
 		_, err = e.Grants.ConsumeCode(e.ctx, d)
-		wantErr(t, "ConsumeCode(redeemed)", err, mcpauth.ErrCodeReplayed)
+		wantErr(t, "ConsumeCode(redeemed)", err, store.ErrCodeReplayed)
 	}},
 	{"RedeemUnknownOrExpired", func(t *testing.T, e env) {
 		now := e.now()
 		gid := id("grant")
 		_, err := e.Grants.RedeemCode(e.ctx, digest(), redemption(gid, e.grant(t, now), now, digest(), 0))
-		wantErr(t, "RedeemCode(unknown)", err, mcpauth.ErrNotFound)
+		wantErr(t, "RedeemCode(unknown)", err, store.ErrNotFound)
 		exp := codeRecord(gid, now)
 		exp.ExpiresAt = now.Add(-time.Second)
 		d, rd := digest(), digest()
 		wantErr(t, "SaveCode", e.Grants.SaveCode(e.ctx, d, exp), nil)
 		_, err = e.Grants.RedeemCode(e.ctx, d, redemption(gid, e.grant(t, now), now, rd, 0))
-		wantErr(t, "RedeemCode(expired)", err, mcpauth.ErrNotFound)
+		wantErr(t, "RedeemCode(expired)", err, store.ErrNotFound)
 		_, err = e.Grants.GetGrant(e.ctx, gid)
-		wantErr(t, "GetGrant after a failed redemption", err, mcpauth.ErrNotFound)
+		wantErr(t, "GetGrant after a failed redemption", err, store.ErrNotFound)
 		_, err = e.Grants.GetRefresh(e.ctx, rd)
-		wantErr(t, "GetRefresh after a failed redemption", err, mcpauth.ErrNotFound)
+		wantErr(t, "GetRefresh after a failed redemption", err, store.ErrNotFound)
 	}},
 	// A failure after the code's consumption inside the redemption (here:
 	// the refresh token's digest is taken) must undo the consumption and
@@ -103,12 +103,12 @@ var redeemTests = []testCase{
 		wantErr(t, "SaveRefresh", e.Grants.SaveRefresh(e.ctx, taken, refreshRecord(existing, now, 7)), nil)
 		wantErr(t, "SaveCode", e.Grants.SaveCode(e.ctx, d, codeRecord(gid, now)), nil)
 		_, err := e.Grants.RedeemCode(e.ctx, d, redemption(gid, existing, now, taken, 0))
-		wantErr(t, "RedeemCode(refresh digest taken)", err, mcpauth.ErrConflict)
+		wantErr(t, "RedeemCode(refresh digest taken)", err, store.ErrConflict)
 		got, err := e.Grants.GetCode(e.ctx, d)
 		wantErr(t, "GetCode after a failed redemption", err, nil)
 		wantRecord(t, "GetCode after a failed redemption", codeRecord(gid, now), got)
 		_, err = e.Grants.GetGrant(e.ctx, gid)
-		wantErr(t, "GetGrant after a failed redemption", err, mcpauth.ErrNotFound)
+		wantErr(t, "GetGrant after a failed redemption", err, store.ErrNotFound)
 		r, err := e.Grants.GetRefresh(e.ctx, taken)
 		wantErr(t, "GetRefresh(taken digest)", err, nil)
 		wantRecord(t, "GetRefresh(taken digest) after a failed redemption", refreshRecord(existing, now, 7), r)
@@ -132,17 +132,17 @@ var redeemTests = []testCase{
 				rds[i] = digest()
 			}
 			wantErr(t, "SaveCode", e.Grants.SaveCode(e.ctx, d, codeRecord(gid, now)), nil)
-			recs, errs := race(racers, func(i int) (*mcpauth.CodeRecord, error) {
+			recs, errs := race(racers, func(i int) (*store.CodeRecord, error) {
 				return e.Grants.RedeemCode(e.ctx, d, redemption(gid, existing, now, rds[i], i))
 			})
-			w := tally(t, "RedeemCode", errs, mcpauth.ErrCodeReplayed)
+			w := tally(t, "RedeemCode", errs, store.ErrCodeReplayed)
 			for _, rec := range recs {
 				wantRecord(t, "RedeemCode racer", codeRecord(gid, now), rec)
 			}
 			for i, rd := range rds {
 				got, err := e.Grants.GetRefresh(e.ctx, rd)
 				if i != w {
-					wantErr(t, "GetRefresh(loser's refresh token)", err, mcpauth.ErrNotFound)
+					wantErr(t, "GetRefresh(loser's refresh token)", err, store.ErrNotFound)
 					continue
 				}
 				wantErr(t, "GetRefresh(winner's refresh token)", err, nil)
@@ -186,7 +186,7 @@ var refreshRetryTests = []testCase{
 		wantErr(t, "RotateRefresh(retry within the window)", err, nil)
 		wantRecord(t, "RotateRefresh(retry within the window)", refreshRecord(gid, now, 0), got)
 		_, err = e.Grants.GetRefresh(e.ctx, lost)
-		wantErr(t, "GetRefresh(the successor never received)", err, mcpauth.ErrNotFound)
+		wantErr(t, "GetRefresh(the successor never received)", err, store.ErrNotFound)
 		// Its access token dies with it; the retry's does not.
 		for jti, want := range map[string]bool{refreshRecord(gid, now, 1).AccessTokenID: true, refreshRecord(gid, now, 2).AccessTokenID: false} {
 			revoked, err := e.Grants.IsRevoked(e.ctx, jti, "")
@@ -200,11 +200,11 @@ var refreshRetryTests = []testCase{
 		wantRecord(t, "GetRefresh(the retry's token)", refreshRecord(gid, now, 2), r)
 		// The dead successor, presented after all, is reuse.
 		_, err = e.Grants.RotateRefresh(e.ctx, lost, digest(), refreshRecord(gid, now, 3), window)
-		wantErr(t, "RotateRefresh(the dead successor)", err, mcpauth.ErrRefreshReused)
+		wantErr(t, "RotateRefresh(the dead successor)", err, store.ErrRefreshReused)
 		// One retry per token: a second one is reuse, and leaves the
 		// first retry's token alone.
 		_, err = e.Grants.RotateRefresh(e.ctx, old, digest(), refreshRecord(gid, now, 4), window)
-		wantErr(t, "RotateRefresh(second retry)", err, mcpauth.ErrRefreshReused)
+		wantErr(t, "RotateRefresh(second retry)", err, store.ErrRefreshReused)
 		_, err = e.Grants.GetRefresh(e.ctx, again)
 		wantErr(t, "GetRefresh(the retry's token) after a second retry", err, nil)
 	}},
@@ -215,7 +215,7 @@ var refreshRetryTests = []testCase{
 		other := refreshRecord(gid, now, 2)
 		other.ClientID = "another-client"
 		_, err := e.Grants.RotateRefresh(e.ctx, old, digest(), other, window)
-		wantErr(t, "RotateRefresh(retry by another client)", err, mcpauth.ErrRefreshReused)
+		wantErr(t, "RotateRefresh(retry by another client)", err, store.ErrRefreshReused)
 		_, err = e.Grants.GetRefresh(e.ctx, next)
 		wantErr(t, "GetRefresh(successor) after a refused retry", err, nil)
 	}},
@@ -224,7 +224,7 @@ var refreshRetryTests = []testCase{
 		gid := e.grant(t, now)
 		old, next := e.rotated(t, gid, now, window)
 		_, err := e.Grants.RotateRefresh(e.ctx, old, digest(), refreshRecord(gid, now, 2), 0)
-		wantErr(t, "RotateRefresh(window 0)", err, mcpauth.ErrRefreshReused)
+		wantErr(t, "RotateRefresh(window 0)", err, store.ErrRefreshReused)
 		_, err = e.Grants.GetRefresh(e.ctx, next)
 		wantErr(t, "GetRefresh(successor) after a refused retry", err, nil)
 	}},
@@ -238,7 +238,7 @@ var refreshRetryTests = []testCase{
 		_, err := e.Grants.RotateRefresh(e.ctx, next, newest, refreshRecord(gid, now, 2), window)
 		wantErr(t, "RotateRefresh(successor)", err, nil)
 		_, err = e.Grants.RotateRefresh(e.ctx, old, digest(), refreshRecord(gid, now, 3), window)
-		wantErr(t, "RotateRefresh(grandparent)", err, mcpauth.ErrRefreshReused)
+		wantErr(t, "RotateRefresh(grandparent)", err, store.ErrRefreshReused)
 		_, err = e.Grants.GetRefresh(e.ctx, newest)
 		wantErr(t, "GetRefresh(newest) after a refused retry", err, nil)
 	}},
@@ -251,7 +251,7 @@ var refreshRetryTests = []testCase{
 		old, next := e.rotated(t, gid, now, window)
 		e.Advance(window + time.Second)
 		_, err := e.Grants.RotateRefresh(e.ctx, old, digest(), refreshRecord(gid, now, 2), window)
-		wantErr(t, "RotateRefresh(retry after the window)", err, mcpauth.ErrRefreshReused)
+		wantErr(t, "RotateRefresh(retry after the window)", err, store.ErrRefreshReused)
 		_, err = e.Grants.GetRefresh(e.ctx, next)
 		wantErr(t, "GetRefresh(successor) after a refused retry", err, nil)
 	}},
@@ -263,10 +263,10 @@ var refreshRetryTests = []testCase{
 		for i := range news {
 			news[i] = digest()
 		}
-		_, errs := race(racers, func(i int) (*mcpauth.RefreshRecord, error) {
+		_, errs := race(racers, func(i int) (*store.RefreshRecord, error) {
 			return e.Grants.RotateRefresh(e.ctx, old, news[i], refreshRecord(gid, now, i+2), window)
 		})
-		tally(t, "RotateRefresh(concurrent retry)", errs, mcpauth.ErrRefreshReused)
+		tally(t, "RotateRefresh(concurrent retry)", errs, store.ErrRefreshReused)
 		live := 0
 		for _, d := range news {
 			if _, err := e.Grants.GetRefresh(e.ctx, d); err == nil {
@@ -314,7 +314,7 @@ var pendingCapTests = []testCase{
 		for i, d := range ds {
 			_, err := e.Grants.GetPending(e.ctx, d)
 			if i < 6 {
-				wantErr(t, "GetPending(oldest, trimmed)", err, mcpauth.ErrNotFound)
+				wantErr(t, "GetPending(oldest, trimmed)", err, store.ErrNotFound)
 			} else {
 				wantErr(t, "GetPending(newest, kept)", err, nil)
 			}
@@ -337,7 +337,7 @@ var pendingCapTests = []testCase{
 		}
 		for _, d := range ds[6:8] {
 			_, err := e.Grants.GetPending(e.ctx, d)
-			wantErr(t, "GetPending(older than the newest two)", err, mcpauth.ErrNotFound)
+			wantErr(t, "GetPending(older than the newest two)", err, store.ErrNotFound)
 		}
 		_, err = e.Grants.GetPending(e.ctx, more)
 		wantErr(t, "GetPending(newest)", err, nil)
@@ -347,7 +347,7 @@ var pendingCapTests = []testCase{
 var clientSweepTests = []testCase{
 	{"DeletesOnlyUnused", func(t *testing.T, e env) {
 		now := e.now()
-		sw := e.Clients.(mcpauth.ClientSweeper)
+		sw := e.Clients.(store.ClientSweeper)
 		idle, used, neverUsedOld, neverUsedNew := id("idle"), id("used"), id("old"), id("new")
 		c := fullClient(idle, now)
 		c.IssuedAt, c.LastUsedAt = now.Add(-200*24*time.Hour), now.Add(-100*24*time.Hour)
@@ -370,7 +370,7 @@ var clientSweepTests = []testCase{
 		if n != 1 {
 			t.Errorf("DeleteUnusedClients = %d, want 1 more", n)
 		}
-		for cid, want := range map[string]error{idle: mcpauth.ErrNotFound, neverUsedOld: mcpauth.ErrNotFound, used: nil, neverUsedNew: nil} {
+		for cid, want := range map[string]error{idle: store.ErrNotFound, neverUsedOld: store.ErrNotFound, used: nil, neverUsedNew: nil} {
 			_, err := e.Clients.GetClient(e.ctx, cid)
 			wantErr(t, "GetClient("+cid+") after the sweep", err, want)
 		}

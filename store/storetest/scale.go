@@ -6,15 +6,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // ScaleClient is the client the scale benchmarks bulk-load and register.
-func ScaleClient(id string) *mcpauth.Client {
-	return &mcpauth.Client{
-		ID: id, SecretDigest: bytes.Repeat([]byte{7}, 32), IssuedAt: time.Now(),
-		RedirectURIs: []string{"https://app.example.com/callback"}, GrantTypes: []string{"authorization_code", "refresh_token"},
-		ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: "client_secret_basic", Name: "Bench client",
+func ScaleClient(id string) *store.Client {
+	return &store.Client{
+		ID:             id,
+		SecretDigest:   bytes.Repeat([]byte{7}, 32),
+		IssuedAt:       time.Now(),
+		ClientMetadata: store.ClientMetadata{RedirectURIs: []string{"https://app.example.com/callback"}, GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: "client_secret_basic", Name: "Bench client"},
 	}
 }
 
@@ -25,7 +26,7 @@ func ScaleClientID(i int) string { return "bulk-" + strconv.Itoa(i) }
 // that already holds n clients with ids ScaleClientID(0..n-1) (the caller
 // loads them the fastest way its database allows), so the latency can be
 // compared with that on an empty store. Both assert success.
-func RunClientScaleBenchmarks(b *testing.B, s mcpauth.ClientStore, n int) {
+func RunClientScaleBenchmarks(b *testing.B, s store.ClientStore, n int) {
 	b.Run("GetClient", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {

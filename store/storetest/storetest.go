@@ -43,16 +43,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 )
 
 // Stores is what a factory hands the suite: stores that start empty.
 type Stores struct {
 	// Clients, Grants and Keys are the stores under test. A nil store skips
 	// its subtests, so a package that implements only some can still run.
-	Clients mcpauth.ClientStore
-	Grants  mcpauth.GrantStore
-	Keys    mcpauth.KeyStore
+	Clients store.ClientStore
+	Grants  store.GrantStore
+	Keys    store.KeyStore
 	// Now is the clock the stores judge expiry by; nil means time.Now.
 	Now func() time.Time
 	// Advance, when set, moves Now forward (see [Clock]); the tests that
@@ -122,7 +122,7 @@ func Run(t *testing.T, newStores func(tb testing.TB) Stores) {
 		{"RefreshRetry", func(s Stores) bool { return s.Grants != nil }, refreshRetryTests},
 		{"Tombstones", func(s Stores) bool { return s.Grants != nil }, tombstoneTests},
 		{"PendingCap", func(s Stores) bool { return s.Grants != nil }, pendingCapTests},
-		{"ClientSweep", func(s Stores) bool { _, ok := s.Clients.(mcpauth.ClientSweeper); return ok }, clientSweepTests},
+		{"ClientSweep", func(s Stores) bool { _, ok := s.Clients.(store.ClientSweeper); return ok }, clientSweepTests},
 		{"Keys", func(s Stores) bool { return s.Keys != nil }, keyTests},
 	}
 	for _, g := range groups {

@@ -20,7 +20,9 @@ import (
 	"github.com/ory/fosite/storage"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
+	"github.com/mcpauth/mcpauth/store"
 	"github.com/mcpauth/mcpauth/store/sqlite"
 )
 
@@ -100,10 +102,10 @@ func cpuMicros() int64 {
 func mcpauthServer(issuer string, onSQLite bool) (http.Handler, func(), error) {
 	cfg := mcpauth.Config{
 		Issuer: issuer, Scopes: []string{"tools:read"}, Authenticator: mcpauthtest.AutoApprove("alice"),
-		RateLimits: &mcpauth.RateLimits{Disabled: true}, Logger: slog.New(slog.DiscardHandler),
-		StaticClients: []mcpauth.Client{
-			{ID: publicClient, RedirectURIs: []string{redirectURI}},
-			{ID: introspector, ClientSecret: introspectorPW, RedirectURIs: []string{redirectURI}},
+		RateLimits: &limits.RateLimits{Disabled: true}, Logger: slog.New(slog.DiscardHandler),
+		StaticClients: []store.Client{
+			{ID: publicClient, ClientMetadata: store.ClientMetadata{RedirectURIs: []string{redirectURI}}},
+			{ID: introspector, ClientSecret: introspectorPW, ClientMetadata: store.ClientMetadata{RedirectURIs: []string{redirectURI}}},
 		},
 		Introspectors: []string{introspector},
 	}

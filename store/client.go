@@ -1,4 +1,4 @@
-package mcpauth
+package store
 
 // This file defines registered clients (RFC 7591 §2 metadata) and the
 // ClientStore that keeps them.
@@ -8,12 +8,43 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/mcpauth/mcpauth/internal/clientmeta"
 )
 
-// Client is a registered OAuth client (RFC 7591 §2 metadata plus what the
-// server assigned). The secret is kept only as a digest.
+// ClientMetadata is RFC 7591 §2 client metadata: what a client registers
+// (dynamic registration, RFC 7591 §3.1) or publishes (a client ID metadata
+// document, draft-ietf-oauth-client-id-metadata-document §4.1). The field
+// order is the order of the RFC 7591 §3.2.1 registration response. One
+// validator checks it wherever it comes from (the server's internal
+// clientmeta package).
+type ClientMetadata struct {
+	RedirectURIs            []string `json:"redirect_uris"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	GrantTypes              []string `json:"grant_types"`
+	ResponseTypes           []string `json:"response_types"`
+	ApplicationType         string   `json:"application_type"`
+	Name                    string   `json:"client_name,omitempty"`
+	ClientURI               string   `json:"client_uri,omitempty"`
+	LogoURI                 string   `json:"logo_uri,omitempty"`
+	Scope                   string   `json:"scope,omitempty"`
+	Contacts                []string `json:"contacts,omitempty"`
+	TOSURI                  string   `json:"tos_uri,omitempty"`
+	PolicyURI               string   `json:"policy_uri,omitempty"`
+	SoftwareID              string   `json:"software_id,omitempty"`
+	SoftwareVersion         string   `json:"software_version,omitempty"`
+}
+
+// Clone returns a copy of m that shares no slices with it.
+func (m *ClientMetadata) Clone() ClientMetadata {
+	c := *m
+	c.RedirectURIs = slices.Clone(m.RedirectURIs)
+	c.GrantTypes = slices.Clone(m.GrantTypes)
+	c.ResponseTypes = slices.Clone(m.ResponseTypes)
+	c.Contacts = slices.Clone(m.Contacts)
+	return c
+}
+
+// Client is a registered OAuth client: its RFC 7591 §2 metadata plus what
+// the server assigned. The secret is kept only as a digest.
 //
 // TokenEndpointAuthMethod is the only way the client may authenticate at
 // /token, /introspect and /revoke (RFC 7591 §2): none (public),
@@ -27,20 +58,8 @@ type Client struct {
 	SecretExpiresAt time.Time `json:"secret_expires_at,omitzero"`
 	IssuedAt        time.Time `json:"issued_at"`
 
-	RedirectURIs            []string `json:"redirect_uris"`
-	GrantTypes              []string `json:"grant_types"`
-	ResponseTypes           []string `json:"response_types"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
-	ApplicationType         string   `json:"application_type,omitempty"`
-	Name                    string   `json:"client_name,omitempty"`
-	ClientURI               string   `json:"client_uri,omitempty"`
-	LogoURI                 string   `json:"logo_uri,omitempty"`
-	Scope                   string   `json:"scope,omitempty"`
-	Contacts                []string `json:"contacts,omitempty"`
-	TOSURI                  string   `json:"tos_uri,omitempty"`
-	PolicyURI               string   `json:"policy_uri,omitempty"`
-	SoftwareID              string   `json:"software_id,omitempty"`
-	SoftwareVersion         string   `json:"software_version,omitempty"`
+	ClientMetadata
+
 	// LastUsedAt is when the server last looked the client up for a request,
 	// updated at most once a day; a dynamically registered client unused for
 	// Config.ClientIdleExpiry is deleted. Zero means IssuedAt.
@@ -48,26 +67,6 @@ type Client struct {
 	// ClientSecret is set only on pre-registered clients in Config.StaticClients
 	// (NewServer digests it); stores never see it.
 	ClientSecret string `json:"-"`
-}
-
-// metadata is the client's RFC 7591 §2 metadata.
-func (c *Client) metadata() clientmeta.Metadata {
-	return clientmeta.Metadata{
-		RedirectURIs: c.RedirectURIs, TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
-		GrantTypes: c.GrantTypes, ResponseTypes: c.ResponseTypes, ApplicationType: c.ApplicationType,
-		ClientName: c.Name, ClientURI: c.ClientURI, LogoURI: c.LogoURI, Scope: c.Scope, Contacts: c.Contacts,
-		TOSURI: c.TOSURI, PolicyURI: c.PolicyURI, SoftwareID: c.SoftwareID, SoftwareVersion: c.SoftwareVersion,
-	}
-}
-
-// clientFromMetadata is a client with m's metadata (and nothing assigned).
-func clientFromMetadata(m *clientmeta.Metadata) *Client {
-	return &Client{
-		RedirectURIs: slices.Clone(m.RedirectURIs), TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
-		GrantTypes: slices.Clone(m.GrantTypes), ResponseTypes: slices.Clone(m.ResponseTypes), ApplicationType: m.ApplicationType,
-		Name: m.ClientName, ClientURI: m.ClientURI, LogoURI: m.LogoURI, Scope: m.Scope, Contacts: slices.Clone(m.Contacts),
-		TOSURI: m.TOSURI, PolicyURI: m.PolicyURI, SoftwareID: m.SoftwareID, SoftwareVersion: m.SoftwareVersion,
-	}
 }
 
 // IsPublic reports whether the client authenticates with "none".
@@ -83,8 +82,8 @@ func (c *Client) HasGrantType(gt string) bool {
 	return false
 }
 
-// ClientStore keeps registered clients: the get/set/delete of the original
-// package, so any key-value store fits.
+// ClientStore keeps registered clients: a get/set/delete, so any key-value
+// store fits.
 type ClientStore interface {
 	// GetClient returns ErrNotFound for an unknown id.
 	GetClient(ctx context.Context, id string) (*Client, error)
@@ -125,12 +124,12 @@ func (s *memClientStore) GetClient(_ context.Context, id string) (*Client, error
 	if !ok {
 		return nil, ErrNotFound
 	}
-	return cloneClient(c), nil
+	return c.Clone(), nil
 }
 
 // SetClient implements ClientStore.
 func (s *memClientStore) SetClient(_ context.Context, c *Client) error {
-	cp := cloneClient(c)
+	cp := c.Clone()
 	cp.ClientSecret = ""
 	s.mu.Lock()
 	s.clients[c.ID] = cp
@@ -156,7 +155,7 @@ func (s *memClientStore) DeleteUnusedClients(_ context.Context, before time.Time
 		if n >= limit {
 			break
 		}
-		if last := c.lastUsed(); !last.IsZero() && last.Before(before) {
+		if last := c.LastUsed(); !last.IsZero() && last.Before(before) {
 			delete(s.clients, id)
 			n++
 		}
@@ -164,8 +163,8 @@ func (s *memClientStore) DeleteUnusedClients(_ context.Context, before time.Time
 	return n, nil
 }
 
-// lastUsed is LastUsedAt, or IssuedAt for a client never looked up since.
-func (c *Client) lastUsed() time.Time {
+// LastUsed is LastUsedAt, or IssuedAt for a client never looked up since.
+func (c *Client) LastUsed() time.Time {
 	if c.LastUsedAt.IsZero() {
 		return c.IssuedAt
 	}

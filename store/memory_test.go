@@ -1,9 +1,9 @@
-package mcpauth_test
+package store_test
 
 import (
 	"testing"
 
-	"github.com/mcpauth/mcpauth"
+	"github.com/mcpauth/mcpauth/store"
 	"github.com/mcpauth/mcpauth/store/storetest"
 )
 
@@ -11,9 +11,9 @@ import (
 func newMemoryStores(testing.TB) storetest.Stores {
 	clock := new(storetest.Clock)
 	return storetest.Stores{
-		Clients: mcpauth.NewMemoryClientStore(),
-		Grants:  mcpauth.NewMemoryGrantStore(clock.Now),
-		Keys:    mcpauth.NewMemoryKeyStore(),
+		Clients: store.NewMemoryClientStore(),
+		Grants:  store.NewMemoryGrantStore(clock.Now),
+		Keys:    store.NewMemoryKeyStore(),
 		Now:     clock.Now,
 		Advance: clock.Advance,
 	}

@@ -1,4 +1,11 @@
-package mcpauth
+// Package store is the data model of mcpauth's state: the records the
+// authorization server keeps (clients, codes, grants, refresh tokens,
+// pending authorizations, keys), the role interfaces a store implements,
+// the errors stores return, and the in-memory stores that are the server's
+// defaults. It imports nothing from the rest of the module, so a store
+// implementation (store/sqlite, store/postgres, your own) depends on this
+// package only.
+package store
 
 // This file defines the store interfaces and the records they keep.
 
@@ -6,8 +13,6 @@ import (
 	"context"
 	"errors"
 	"time"
-
-	"github.com/mcpauth/mcpauth/internal/signing"
 )
 
 // Store errors. Implementations return these (wrapped is fine) so the server
@@ -25,8 +30,9 @@ var (
 	ErrConflict = errors.New("mcpauth: already exists")
 	// ErrUnavailable: the work cannot be done now but may be retried: the
 	// store is down (stores wrap their failures in it), or a token cannot
-	// be verified ([*UnavailableError]). Endpoints answer 503
-	// temporarily_unavailable, the middleware with Retry-After.
+	// be verified (mcpauth.UnavailableError). Endpoints answer 503
+	// temporarily_unavailable, the middleware with Retry-After. The root
+	// package names this same error mcpauth.ErrUnavailable.
 	ErrUnavailable = errors.New("mcpauth: unavailable")
 )
 
@@ -223,10 +229,22 @@ type RevocationStore interface {
 }
 
 // SigningKey is a key as the [KeyStore] keeps it: a private signing key
-// (ID the RFC 7638 thumbprint, PrivateJWK the private JWK, which stores may
-// encrypt at rest; CreatedAt, SignFrom and ExpiresAt its publication,
-// signing and retirement times), or a session key.
-type SigningKey = signing.Key
+// (RFC 7517 JWK), or (Algorithm "mcpauth-session") a random session key.
+type SigningKey struct {
+	// ID is the kid: the RFC 7638 thumbprint of the public key.
+	ID        string `json:"kid"`
+	Algorithm string `json:"alg"`
+	// PrivateJWK is the private key as a JWK (JSON). Stores may encrypt it at rest.
+	PrivateJWK []byte `json:"-"`
+	// CreatedAt is when the key was made and published in the JWKS.
+	CreatedAt time.Time `json:"created_at"`
+	// SignFrom is when it starts signing: after every replica and client
+	// cache has seen it published.
+	SignFrom time.Time `json:"sign_from"`
+	// ExpiresAt is when it leaves the JWKS: after the last token it signed
+	// has expired. Zero until the key is retired.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
 
 // KeyStore keeps the signing keys shared by all replicas, and beside them
 // the random session keys of login cookies and CSRF tokens (Algorithm

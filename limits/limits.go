@@ -1,6 +1,13 @@
-package mcpauth
+// Package limits holds the authorization server's request-rate knobs: the
+// per-endpoint, per-client-address rate limits ([RateLimits], set in
+// mcpauth.Config.RateLimits) and the per-account back-off of failed
+// sign-ins on the built-in login page ([LoginBackoff], in
+// mcpauth.Config.LoginBackoff), with their defaults and the text forms the
+// standalone server's flags read. Requests over a limit are answered 429
+// Too Many Requests with Retry-After (RFC 6585 §4, RFC 9110 §10.2.3).
+package limits
 
-// This file defines the per-endpoint rate limits.
+// This file defines the per-endpoint rate limits and the login back-off.
 
 import (
 	"errors"
@@ -177,14 +184,14 @@ func ParseLoginBackoff(s string) (*LoginBackoff, error) {
 			return nil, fmt.Errorf("login back-off %q: %v", part, err)
 		}
 	}
-	if err := b.check(); err != nil {
+	if err := b.Check(); err != nil {
 		return nil, fmt.Errorf("login back-off %q: %v", s, err)
 	}
 	return b, nil
 }
 
-// check validates b after defaults are filled in.
-func (b *LoginBackoff) check() error {
+// Check validates b after defaults are filled in.
+func (b *LoginBackoff) Check() error {
 	switch {
 	case b.Disabled:
 		return nil

@@ -1,4 +1,4 @@
-package mcpauth
+package store
 
 // This file implements the in-memory stores (the defaults, and tests).
 
@@ -84,13 +84,11 @@ func clonePending(p *PendingAuthorization) *PendingAuthorization {
 	return &c
 }
 
-func cloneClient(cl *Client) *Client {
+// Clone returns a copy of the client that shares no slices with it.
+func (cl *Client) Clone() *Client {
 	c := *cl
 	c.SecretDigest = slices.Clone(cl.SecretDigest)
-	c.RedirectURIs = cloneStrings(cl.RedirectURIs)
-	c.GrantTypes = cloneStrings(cl.GrantTypes)
-	c.ResponseTypes = cloneStrings(cl.ResponseTypes)
-	c.Contacts = cloneStrings(cl.Contacts)
+	c.ClientMetadata = cl.ClientMetadata.Clone()
 	return &c
 }
 
