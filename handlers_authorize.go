@@ -6,11 +6,9 @@ package mcpauth
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 
 	"github.com/mcpauth/mcpauth/internal/oauth"
 	"github.com/mcpauth/mcpauth/internal/secret"
@@ -146,32 +144,6 @@ func (s *Server) validateClientRedirect(ctx context.Context, params url.Values) 
 		return nil, "", noRedirect(oauth.InvalidRequest("redirect_uri does not match any URI registered for this client"))
 	}
 	return client, redirectURI, nil
-}
-
-// getClient finds a static or registered client; unknown → invalid_client.
-func (s *Server) getClient(ctx context.Context, id string) (*store.Client, error) {
-	// HTTP Basic credentials bypass readParams: bad bytes stop here too.
-	if !cleanText(id) {
-		return nil, oauth.InvalidRequest("client_id is not valid UTF-8 or contains NUL")
-	}
-	if c, ok := s.static[id]; ok {
-		cp := *c
-		return &cp, nil
-	}
-	if s.cimdEnabled() && strings.HasPrefix(id, "https://") {
-		return s.clientFromMetadataDocument(ctx, id)
-	}
-	if len(id) > 256 {
-		return nil, oauth.InvalidClient("unknown client")
-	}
-	c, err := s.clients.GetClient(ctx, id)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, oauth.InvalidClient("unknown client")
-	case err != nil:
-		return nil, storeErr(err)
-	}
-	return c, nil
 }
 
 // validateAuthorizationRequest is phase 2: response type, PKCE, scope, resource.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/mcpauthtest"
+	authstore "github.com/mcpauth/mcpauth/store"
 )
 
 func TestParseGatewayFlags(t *testing.T) {
@@ -697,7 +698,7 @@ func TestGatewayNoHeaderInjection(t *testing.T) {
 	as, err := mcpauth.NewServer(mcpauth.Config{
 		Issuer: asURL, Scopes: []string{"tools:read"}, Resources: []string{gwURL},
 		Authenticator: mcpauthtest.AutoApprove(evil),
-		StaticClients: []mcpauth.Client{{ID: "app", RedirectURIs: []string{policyRedirect}, TokenEndpointAuthMethod: "none"}},
+		StaticClients: []authstore.Client{{ID: "app", ClientMetadata: authstore.ClientMetadata{RedirectURIs: []string{policyRedirect}, TokenEndpointAuthMethod: "none"}}},
 	})
 	if err != nil {
 		t.Fatal(err)
