@@ -32,7 +32,7 @@ func TestConsentUIBranding(t *testing.T) {
 		{"ConsentUI.PrivacyURL", "", "/relative"},
 	} {
 		_, err := mcpauth.NewServer(mcpauth.Config{Issuer: "https://as.example", Scopes: []string{"a"},
-			Users: []mcpauth.PasswordUser{{Username: "u", PasswordHash: "x"}},
+			Users:     []mcpauth.PasswordUser{{Username: "u", PasswordHash: "x"}},
 			ConsentUI: mcpauth.ConsentUI{AppLogo: tc.logo, PrivacyURL: tc.privacy}})
 		var ce *mcpauth.ConfigError
 		if !errors.As(err, &ce) || ce.Field != tc.field {
