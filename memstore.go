@@ -87,6 +87,7 @@ func clonePending(p *PendingAuthorization) *PendingAuthorization {
 func cloneClient(cl *Client) *Client {
 	c := *cl
 	c.SecretDigest = slices.Clone(cl.SecretDigest)
+	c.RegistrationTokenDigest = slices.Clone(cl.RegistrationTokenDigest)
 	c.RedirectURIs = cloneStrings(cl.RedirectURIs)
 	c.GrantTypes = cloneStrings(cl.GrantTypes)
 	c.ResponseTypes = cloneStrings(cl.ResponseTypes)

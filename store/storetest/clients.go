@@ -30,6 +30,7 @@ func fullClient(clientID string, now time.Time) *mcpauth.Client {
 		SoftwareID:              "4NRB1-0XZABZI9E6-5SM3R",
 		SoftwareVersion:         "2.1.0",
 		LastUsedAt:              now.Add(-30 * time.Second),
+		RegistrationTokenDigest: []byte{0xfe, 0x00, 0x7f, 0x80, 0x01},
 	}
 }
 

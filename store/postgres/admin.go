@@ -1,0 +1,81 @@
+package postgres
+
+// This file implements the listing roles ([mcpauth.ClientLister],
+// [mcpauth.GrantLister]) the admin API pages through. Ids are compared
+// COLLATE "C" (byte order, the order the roles promise, whatever the
+// database's collation); the 0003 migration indexes that order.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mcpauth/mcpauth"
+)
+
+// ListClients implements [mcpauth.ClientLister].
+func (s *Store) ListClients(ctx context.Context, after string, limit int) ([]*mcpauth.Client, error) {
+	q := strings.ReplaceAll(`SELECT id, secret_digest, metadata, last_used_at FROM {s}.clients
+		WHERE id COLLATE "C" > $1 ORDER BY id COLLATE "C" LIMIT $2`, "{s}", pgx.Identifier{s.schema}.Sanitize())
+	rows, err := s.pool.Query(ctx, q, after, max(limit, 0))
+	if err != nil {
+		return nil, s.fail("list clients", err)
+	}
+	defer rows.Close()
+	var out []*mcpauth.Client
+	for rows.Next() {
+		var (
+			id           string
+			secret, meta []byte
+			lastUsed     *time.Time
+			c            mcpauth.Client
+		)
+		if err := rows.Scan(&id, &secret, &meta, &lastUsed); err != nil {
+			return nil, s.fail("list clients", err)
+		}
+		if err := json.Unmarshal(meta, &c); err != nil {
+			return nil, fmt.Errorf("postgres: list clients: %q: metadata: %w", id, err)
+		}
+		c.ID, c.SecretDigest = id, secret
+		if t := fromNullTime(lastUsed); t.After(lastUsedAt(&c)) {
+			c.LastUsedAt = utc(t)
+		}
+		out = append(out, &c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("list clients", err)
+	}
+	return out, nil
+}
+
+// ListGrants implements [mcpauth.GrantLister].
+func (s *Store) ListGrants(ctx context.Context, f mcpauth.GrantFilter, after string, limit int) ([]*mcpauth.GrantRecord, error) {
+	q := strings.ReplaceAll(`SELECT `+grantCols+` FROM {s}.grants
+		WHERE id COLLATE "C" > $1 AND expires_at > $2 AND ($3 = '' OR subject = $3) AND ($4 = '' OR client_id = $4)
+		ORDER BY id COLLATE "C" LIMIT $5`, "{s}", pgx.Identifier{s.schema}.Sanitize())
+	rows, err := s.pool.Query(ctx, q, after, s.now(), f.Subject, f.ClientID, max(limit, 0))
+	if err != nil {
+		return nil, s.fail("list grants", err)
+	}
+	defer rows.Close()
+	var out []*mcpauth.GrantRecord
+	for rows.Next() {
+		var (
+			g       mcpauth.GrantRecord
+			revoked *time.Time
+		)
+		if err := rows.Scan(&g.ID, &g.ClientID, &g.Subject, &g.Scopes, &g.Resource, &g.CreatedAt, &g.ExpiresAt, &revoked, &g.UpstreamGrantID); err != nil {
+			return nil, s.fail("list grants", err)
+		}
+		g.Scopes, g.CreatedAt, g.ExpiresAt, g.RevokedAt = orNil(g.Scopes), utc(g.CreatedAt), utc(g.ExpiresAt), fromNullTime(revoked)
+		out = append(out, &g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("list grants", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,82 @@
+package sqlite
+
+// This file implements the listing roles ([mcpauth.ClientLister],
+// [mcpauth.GrantLister]) the admin API pages through. SQLite compares TEXT
+// in byte order (BINARY), the order the roles promise.
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"github.com/mcpauth/mcpauth"
+)
+
+// ListClients implements [mcpauth.ClientLister].
+func (s *Store) ListClients(ctx context.Context, after string, limit int) ([]*mcpauth.Client, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, secret_digest, metadata, last_used_at FROM clients
+		WHERE id > ? ORDER BY id LIMIT ?`, after, max(limit, 0))
+	if err != nil {
+		return nil, s.fail("list clients", err)
+	}
+	defer rows.Close()
+	var out []*mcpauth.Client
+	for rows.Next() {
+		var (
+			id       string
+			secret   []byte
+			meta     string
+			lastUsed sql.NullInt64
+			c        mcpauth.Client
+		)
+		if err := rows.Scan(&id, &secret, &meta, &lastUsed); err != nil {
+			return nil, s.fail("list clients", err)
+		}
+		if err := json.Unmarshal([]byte(meta), &c); err != nil {
+			return nil, fmt.Errorf("sqlite: list clients: %q: metadata: %w", id, err)
+		}
+		c.ID, c.SecretDigest = id, secret
+		if t := fromNullMicros(lastUsed); t.After(lastUsedAt(&c)) {
+			c.LastUsedAt = t
+		}
+		out = append(out, &c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("list clients", err)
+	}
+	return out, nil
+}
+
+// ListGrants implements [mcpauth.GrantLister].
+func (s *Store) ListGrants(ctx context.Context, f mcpauth.GrantFilter, after string, limit int) ([]*mcpauth.GrantRecord, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+grantCols+` FROM grants
+		WHERE id > ? AND expires_at > ? AND (? = '' OR subject = ?) AND (? = '' OR client_id = ?)
+		ORDER BY id LIMIT ?`,
+		after, micros(s.now()), f.Subject, f.Subject, f.ClientID, f.ClientID, max(limit, 0))
+	if err != nil {
+		return nil, s.fail("list grants", err)
+	}
+	defer rows.Close()
+	var out []*mcpauth.GrantRecord
+	for rows.Next() {
+		var (
+			g                mcpauth.GrantRecord
+			sc               string
+			created, expires int64
+			revoked          sql.NullInt64
+		)
+		if err := rows.Scan(&g.ID, &g.ClientID, &g.Subject, &sc, &g.Resource, &created, &expires, &revoked, &g.UpstreamGrantID); err != nil {
+			return nil, s.fail("list grants", err)
+		}
+		if g.Scopes, err = parseScopes(sc); err != nil {
+			return nil, s.fail("list grants", err)
+		}
+		g.CreatedAt, g.ExpiresAt, g.RevokedAt = fromMicros(created), fromMicros(expires), fromNullMicros(revoked)
+		out = append(out, &g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("list grants", err)
+	}
+	return out, nil
+}
