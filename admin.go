@@ -90,6 +90,9 @@ func (s *Server) AdminHandler(opts AdminOptions) http.Handler {
 	a.route(p+"/clients/{id}", "GET, DELETE", map[string]adminCall{http.MethodGet: a.getClient, http.MethodDelete: a.deleteClient})
 	a.route(p+"/grants", "GET", map[string]adminCall{http.MethodGet: a.listGrants})
 	a.route(p+"/grants/{id}", "DELETE", map[string]adminCall{http.MethodDelete: a.revokeGrant})
+	a.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		oauth.Write(w, &oauth.Error{Code: "not_found", Description: "no such admin endpoint", Status: http.StatusNotFound})
+	})
 	return a
 }
 
@@ -124,12 +127,7 @@ type adminAPI struct {
 
 func (a *adminAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	h, pattern := a.mux.Handler(r)
-	if pattern == "" {
-		oauth.Write(w, &oauth.Error{Code: "not_found", Description: "no such admin endpoint", Status: http.StatusNotFound})
-		return
-	}
-	h.ServeHTTP(w, r)
+	a.mux.ServeHTTP(w, r)
 }
 
 // with authenticates the caller, then runs h with the caller's name (for
