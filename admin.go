@@ -30,10 +30,12 @@ const AdminScope = "admin"
 // serves; mount the handler at issuer path + AdminPath + "/".
 const AdminPath = "/admin"
 
-// Page sizes of the admin API's lists (?limit=).
+// Page sizes of the admin API's lists: ?limit= defaults to
+// DefaultAdminPageSize and may be at most AdminOptions.MaxPageSize (default
+// DefaultAdminMaxPageSize), which bounds the work of one call.
 const (
-	DefaultAdminPageSize = 100
-	MaxAdminPageSize     = 1000
+	DefaultAdminPageSize    = 100
+	DefaultAdminMaxPageSize = 1000
 )
 
 // Audit events of the admin API. Creating, deleting and revoking emit
@@ -58,6 +60,9 @@ type AdminOptions struct {
 	Verifier *Verifier
 	// Logger receives refusals. Default the Server's logger.
 	Logger *slog.Logger
+	// MaxPageSize is the largest ?limit= a list accepts. Default
+	// [DefaultAdminMaxPageSize].
+	MaxPageSize int
 }
 
 // AdminHandler returns the admin API, which answers below the issuer's
@@ -84,6 +89,9 @@ func (s *Server) AdminHandler(opts AdminOptions) http.Handler {
 	if opts.OperatorSecret != "" {
 		sum := sha256.Sum256([]byte(opts.OperatorSecret))
 		a.secret = sum[:]
+	}
+	if a.opts.MaxPageSize <= 0 {
+		a.opts.MaxPageSize = DefaultAdminMaxPageSize
 	}
 	p := s.basePath + AdminPath
 	a.route(p+"/clients", "GET, POST", map[string]adminCall{http.MethodGet: a.listClients, http.MethodPost: a.createClient})
@@ -206,12 +214,12 @@ func (a *adminAPI) getVerifier() (*Verifier, error) {
 }
 
 // page reads ?limit= and ?cursor= (the base64url of the last id seen).
-func page(r *http.Request) (after string, limit int, err error) {
-	limit = DefaultAdminPageSize
+func (a *adminAPI) page(r *http.Request) (after string, limit int, err error) {
+	limit = min(DefaultAdminPageSize, a.opts.MaxPageSize)
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxAdminPageSize {
-			return "", 0, oauth.InvalidRequest("limit must be an integer from 1 to %d", MaxAdminPageSize)
+		if err != nil || n < 1 || n > a.opts.MaxPageSize {
+			return "", 0, oauth.InvalidRequest("limit must be an integer from 1 to %d", a.opts.MaxPageSize)
 		}
 		limit = n
 	}
@@ -247,7 +255,7 @@ func (a *adminAPI) view(c *Client) adminClient {
 }
 
 func (a *adminAPI) listClients(w http.ResponseWriter, r *http.Request, actor string) error {
-	after, limit, err := page(r)
+	after, limit, err := a.page(r)
 	if err != nil {
 		return err
 	}
@@ -328,7 +336,7 @@ func (a *adminAPI) deleteClient(w http.ResponseWriter, r *http.Request, actor st
 }
 
 func (a *adminAPI) listGrants(w http.ResponseWriter, r *http.Request, actor string) error {
-	after, limit, err := page(r)
+	after, limit, err := a.page(r)
 	if err != nil {
 		return err
 	}

@@ -289,3 +289,29 @@ func TestAdminRevokeGrant(t *testing.T) {
 		t.Errorf("%d grant.revoked events by the operator, want 1", revokedEvents)
 	}
 }
+
+// TestAdminMaxPageSize: AdminOptions.MaxPageSize bounds ?limit= and the
+// default page.
+func TestAdminMaxPageSize(t *testing.T) {
+	e := newEnv(t)
+	h := e.srv.AdminHandler(mcpauth.AdminOptions{OperatorSecret: adminSecret, MaxPageSize: 2})
+	for i := range 3 {
+		if err := e.clients.SetClient(t.Context(), &mcpauth.Client{ID: "c" + string(rune('0'+i)), TokenEndpointAuthMethod: "none"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func(q string) *http.Response {
+		r := httptest.NewRequest(http.MethodGet, testIssuer+mcpauth.AdminPath+"/clients"+q, nil)
+		r.Header.Set("Authorization", "Bearer "+adminSecret)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		return rec.Result()
+	}
+	if resp := get("?limit=3"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("limit above MaxPageSize: %d", resp.StatusCode)
+	}
+	m := jsonBody(t, get(""))
+	if n := len(m["clients"].([]any)); n != 2 || m["next_cursor"] == nil {
+		t.Errorf("default page holds %d clients (next %v), want 2 and a cursor", n, m["next_cursor"])
+	}
+}
