@@ -117,6 +117,18 @@ func (a *adminAPI) route(path, allow string, byMethod map[string]adminCall) {
 			oauth.Write(w, oauth.MethodNotAllowed(allow))
 			return
 		}
+		// The bounds of every endpoint: the body's arrival time, and the
+		// default rate per client IP (one bucket for the whole API), which
+		// also slows guessing at the operator secret.
+		boundBodyRead(w, r, a.s.cfg.BodyReadTimeout)
+		if a.s.limiter != nil {
+			if rate, ok := a.s.cfg.RateLimits.For(EndpointDefault); ok {
+				if wait := a.s.limiter.Allow(a.s.basePath+AdminPath+"|"+a.s.clientIP(r), rate.Requests, rate.Per); wait > 0 {
+					oauth.Write(w, oauth.TooManyRequests(wait))
+					return
+				}
+			}
+		}
 		a.with(h)(w, r)
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcpauth/mcpauth"
 )
@@ -313,5 +314,25 @@ func TestAdminMaxPageSize(t *testing.T) {
 	m := jsonBody(t, get(""))
 	if n := len(m["clients"].([]any)); n != 2 || m["next_cursor"] == nil {
 		t.Errorf("default page holds %d clients (next %v), want 2 and a cursor", n, m["next_cursor"])
+	}
+}
+
+// TestAdminRateLimited: the admin API counts against the default rate per
+// client IP, so the operator secret cannot be guessed at full speed.
+func TestAdminRateLimited(t *testing.T) {
+	e := newEnv(t, func(c *mcpauth.Config) {
+		c.RateLimits = &mcpauth.RateLimits{Limits: map[string]mcpauth.Rate{mcpauth.EndpointDefault: {Requests: 3, Per: time.Minute}}}
+	})
+	h := e.srv.AdminHandler(mcpauth.AdminOptions{OperatorSecret: adminSecret})
+	var codes []int
+	for range 5 {
+		r := httptest.NewRequest(http.MethodGet, testIssuer+mcpauth.AdminPath+"/clients", nil)
+		r.Header.Set("Authorization", "Bearer wrong-guess")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		codes = append(codes, rec.Code)
+	}
+	if !slices.Equal(codes, []int{401, 401, 401, 429, 429}) {
+		t.Errorf("statuses %v, want three 401 then 429", codes)
 	}
 }
