@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -169,6 +170,8 @@ func TestOperatorSecretFlags(t *testing.T) {
 			t.Errorf("%v: %v", c.args, err)
 		case o.auditSecret != c.secret:
 			t.Errorf("%v: secret %q", c.args, o.auditSecret)
+		case slices.Contains(c.args, "-audit-secret") != strings.Contains(stderr.String(), "-audit-secret (MCPAUTH_AUDIT_SECRET) is deprecated"):
+			t.Errorf("%v: deprecation warning %q", c.args, stderr.String())
 		}
 	}
 }

@@ -13,10 +13,12 @@ func operatorSecret(secret, alias string, stderr io.Writer) (string, error) {
 	switch {
 	case alias == "":
 	case secret == "":
-		fmt.Fprintln(stderr, "mcp-auth-server: -audit-secret (MCPAUTH_AUDIT_SECRET) is deprecated: use -operator-secret (MCPAUTH_OPERATOR_SECRET)")
 		secret, name = alias, "-audit-secret"
 	case secret != alias:
 		return "", usagef("-operator-secret and its deprecated alias -audit-secret differ: set only -operator-secret")
+	}
+	if alias != "" {
+		fmt.Fprintln(stderr, "mcp-auth-server: -audit-secret (MCPAUTH_AUDIT_SECRET) is deprecated: use -operator-secret (MCPAUTH_OPERATOR_SECRET)")
 	}
 	if len(secret) > 0 && len(secret) < 16 {
 		return "", usagef("%s: use at least 16 characters", name)

@@ -54,10 +54,21 @@ func (s *Store) ListClients(ctx context.Context, after string, limit int) ([]*mc
 
 // ListGrants implements [mcpauth.GrantLister].
 func (s *Store) ListGrants(ctx context.Context, f mcpauth.GrantFilter, after string, limit int) ([]*mcpauth.GrantRecord, error) {
-	q := strings.ReplaceAll(`SELECT `+grantCols+` FROM {s}.grants
-		WHERE id COLLATE "C" > $1 AND expires_at > $2 AND ($3 = '' OR subject = $3) AND ($4 = '' OR client_id = $4)
-		ORDER BY id COLLATE "C" LIMIT $5`, "{s}", pgx.Identifier{s.schema}.Sanitize())
-	rows, err := s.pool.Query(ctx, q, after, s.now(), f.Subject, f.ClientID, max(limit, 0))
+	// Only the filters given, so the planner can use the (subject, id) and
+	// (client_id, id) indexes.
+	q := `SELECT ` + grantCols + ` FROM ` + pgx.Identifier{s.schema}.Sanitize() + `.grants WHERE id COLLATE "C" > $1 AND expires_at > $2`
+	args := []any{after, s.now()}
+	if f.Subject != "" {
+		args = append(args, f.Subject)
+		q += fmt.Sprintf(` AND subject = $%d`, len(args))
+	}
+	if f.ClientID != "" {
+		args = append(args, f.ClientID)
+		q += fmt.Sprintf(` AND client_id = $%d`, len(args))
+	}
+	args = append(args, max(limit, 0))
+	q += fmt.Sprintf(` ORDER BY id COLLATE "C" LIMIT $%d`, len(args))
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, s.fail("list grants", err)
 	}

@@ -50,10 +50,16 @@ func (s *Store) ListClients(ctx context.Context, after string, limit int) ([]*mc
 
 // ListGrants implements [mcpauth.GrantLister].
 func (s *Store) ListGrants(ctx context.Context, f mcpauth.GrantFilter, after string, limit int) ([]*mcpauth.GrantRecord, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+grantCols+` FROM grants
-		WHERE id > ? AND expires_at > ? AND (? = '' OR subject = ?) AND (? = '' OR client_id = ?)
-		ORDER BY id LIMIT ?`,
-		after, micros(s.now()), f.Subject, f.Subject, f.ClientID, f.ClientID, max(limit, 0))
+	// Only the filters given, so the planner can use the (subject, id) and
+	// (client_id, id) indexes.
+	q, args := `SELECT `+grantCols+` FROM grants WHERE id > ? AND expires_at > ?`, []any{after, micros(s.now())}
+	if f.Subject != "" {
+		q, args = q+` AND subject = ?`, append(args, f.Subject)
+	}
+	if f.ClientID != "" {
+		q, args = q+` AND client_id = ?`, append(args, f.ClientID)
+	}
+	rows, err := s.r.QueryContext(ctx, q+` ORDER BY id LIMIT ?`, append(args, max(limit, 0))...)
 	if err != nil {
 		return nil, s.fail("list grants", err)
 	}
