@@ -321,7 +321,7 @@ func (a *adminAPI) createClient(w http.ResponseWriter, r *http.Request, actor st
 }
 
 func (a *adminAPI) getClient(w http.ResponseWriter, r *http.Request, actor string) error {
-	c, err := a.s.clients.GetClient(r.Context(), r.PathValue("id"))
+	c, err := a.s.clients.peekClient(r.Context(), r.PathValue("id"))
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return adminNotFound("no such client")
@@ -335,7 +335,7 @@ func (a *adminAPI) getClient(w http.ResponseWriter, r *http.Request, actor strin
 
 func (a *adminAPI) deleteClient(w http.ResponseWriter, r *http.Request, actor string) error {
 	id := r.PathValue("id")
-	if _, err := a.s.clients.GetClient(r.Context(), id); errors.Is(err, ErrNotFound) {
+	if _, err := a.s.clients.peekClient(r.Context(), id); errors.Is(err, ErrNotFound) {
 		return adminNotFound("no such client")
 	} else if err != nil {
 		return storeErr(err)

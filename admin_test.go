@@ -336,3 +336,19 @@ func TestAdminRateLimited(t *testing.T) {
 		t.Errorf("statuses %v, want three 401 then 429", codes)
 	}
 }
+
+// TestAdminReadIsNotUse: reading a client through the admin API does not
+// record a use of it (which would postpone its idle expiry).
+func TestAdminReadIsNotUse(t *testing.T) {
+	a := newAdminEnv(t)
+	if err := a.clients.SetClient(t.Context(), &mcpauth.Client{ID: "idle", TokenEndpointAuthMethod: "none", IssuedAt: testEpoch.Add(-30 * 24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if resp := a.call(http.MethodGet, "/clients/idle", adminSecret, ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET: %d", resp.StatusCode)
+	}
+	c, err := a.clients.GetClient(t.Context(), "idle")
+	if err != nil || !c.LastUsedAt.IsZero() {
+		t.Errorf("after an admin read the client's LastUsedAt is %v (%v), want unset", c.LastUsedAt, err)
+	}
+}
