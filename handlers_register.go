@@ -31,6 +31,10 @@ type registrationRequest struct {
 	// Fields we do not support are rejected rather than silently ignored.
 	JWKSURI string          `json:"jwks_uri"`
 	JWKS    json.RawMessage `json:"jwks"`
+	// ClientID and ClientSecret are checked by an RFC 7592 §2.2 update
+	// and ignored by registration.
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
 }
 
 // registrationResponse is the RFC 7591 §3.2.1 answer.
@@ -39,6 +43,10 @@ type registrationResponse struct {
 	ClientSecret          string `json:"client_secret,omitempty"`
 	ClientIDIssuedAt      int64  `json:"client_id_issued_at"`
 	ClientSecretExpiresAt *int64 `json:"client_secret_expires_at,omitempty"`
+	// RFC 7592 §3: the client's configuration endpoint and (at registration
+	// only: the server keeps its digest) the token that opens it.
+	RegistrationAccessToken string `json:"registration_access_token,omitempty"`
+	RegistrationClientURI   string `json:"registration_client_uri,omitempty"`
 	store.ClientMetadata
 }
 
@@ -59,20 +67,14 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) error {
 		plainSecret = secret.New("")
 		client.SecretDigest = secret.Sum(plainSecret)
 	}
+	regToken := secret.New("")
+	client.RegistrationTokenDigest = secret.Sum(regToken)
 	if err := s.clients.SetClient(r.Context(), client); err != nil {
 		return storeErr(err)
 	}
 	s.emit(r.Context(), Event{Type: EventClientRegistered, ClientID: client.ID})
-	resp := registrationResponse{
-		ClientID:         client.ID,
-		ClientSecret:     plainSecret,
-		ClientIDIssuedAt: client.IssuedAt.Unix(),
-		ClientMetadata:   client.ClientMetadata,
-	}
-	if plainSecret != "" {
-		never := int64(0) // RFC 7591 §3.2.1: 0 means the secret does not expire
-		resp.ClientSecretExpiresAt = &never
-	}
+	resp := s.clientInformation(client, plainSecret)
+	resp.RegistrationAccessToken = regToken
 	writeJSON(w, http.StatusCreated, resp, "no-store")
 	return nil
 }

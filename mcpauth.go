@@ -322,6 +322,8 @@ type Event struct {
 	TokenID  string    `json:"jti,omitempty"`
 	Scopes   []string  `json:"scopes,omitempty"`
 	Resource string    `json:"resource,omitempty"`
+	// Actor is who acted, for management events: "operator", "client <id>" or "token of <sub>".
+	Actor string `json:"actor,omitempty"`
 }
 
 // Grant is a verified access token: what RequireMCPAuth puts in the request

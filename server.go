@@ -246,6 +246,7 @@ func (s *Server) routes() {
 	s.handle(s.basePath+pathJWKS, route{methods: "GET, HEAD", limit: limits.EndpointDefault, cors: true, handler: s.handleJWKS, errors: errorsJSON})
 	if !s.cfg.DisableRegistration {
 		s.handle(s.basePath+pathRegister, route{methods: "POST", limit: limits.EndpointRegister, cors: true, handler: s.handleRegister, errors: errorsJSON})
+		s.handle(s.basePath+pathRegister+"/{id}", route{methods: "GET, PUT, DELETE", limit: limits.EndpointRegister, cors: true, handler: s.handleClientConfig, errors: errorsJSON})
 	}
 	s.handle(s.basePath+pathAuthorize, route{methods: "GET, POST", limit: limits.EndpointAuthorize, handler: s.handleAuthorize, errors: errorsRedirect})
 	// One browser login takes several page requests: only /authorize itself

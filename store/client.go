@@ -64,6 +64,9 @@ type Client struct {
 	// updated at most once a day; a dynamically registered client unused for
 	// Config.ClientIdleExpiry is deleted. Zero means IssuedAt.
 	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+	// RegistrationTokenDigest is SHA-256 of the RFC 7592 registration
+	// access token of a dynamically registered client; empty otherwise.
+	RegistrationTokenDigest []byte `json:"registration_token_digest,omitempty"`
 	// ClientSecret is set only on pre-registered clients in Config.StaticClients
 	// (NewServer digests it); stores never see it.
 	ClientSecret string `json:"-"`
@@ -91,6 +94,7 @@ type ClientStore interface {
 	SetClient(ctx context.Context, c *Client) error
 	// DeleteClient reports whether a client was deleted.
 	DeleteClient(ctx context.Context, id string) (bool, error)
+	ClientLister
 }
 
 // ClientSweeper is implemented by client stores that can list clients by

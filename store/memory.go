@@ -89,6 +89,7 @@ func (cl *Client) Clone() *Client {
 	c := *cl
 	c.SecretDigest = slices.Clone(cl.SecretDigest)
 	c.ClientMetadata = cl.ClientMetadata.Clone()
+	c.RegistrationTokenDigest = slices.Clone(cl.RegistrationTokenDigest)
 	return &c
 }
 

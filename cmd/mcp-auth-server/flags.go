@@ -57,7 +57,9 @@ type options struct {
 	logFormat      string
 	logLevel       string
 	staticClients  []authstore.Client
-	auditSecret    string
+	// auditSecret is the operator secret (-operator-secret, or its
+	// deprecated alias -audit-secret): the admin API and the audit stream.
+	auditSecret string
 	// introspectors are the resource servers' client ids that may
 	// introspect every token (Config.Introspectors).
 	introspectors []string
@@ -166,7 +168,7 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 		addr        = fs.String("addr", "127.0.0.1:8080", "listen address `host:port`")
 		issuer      = fs.String("issuer", "", "issuer `URL` (default http:// + addr); https unless on loopback")
 		store       = fs.String("store", "sqlite:./mcpauth.db", "state store: memory:, sqlite:<path> or postgres://…")
-		scopes      = fs.String("scopes", defaultScopes, "space-separated scopes clients may request (audit:read is always added)")
+		scopes      = fs.String("scopes", defaultScopes, "space-separated scopes clients may request (audit:read and admin are always added)")
 		users       listFlag
 		gxURL       = fs.String("grantex-url", "", "Grantex base `URL`: managed mode")
 		gxKey       = fs.String("grantex-api-key", "", "Grantex developer API key (prefer the environment variable)")
@@ -184,7 +186,8 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 		logoURL     = fs.String("logo-url", "", "an https `URL` of a logo shown on the sign-in and consent pages (48×48)")
 		privacyURL  = fs.String("privacy-url", "", "an https `URL` of the privacy policy, linked from the pages")
 		termsURL    = fs.String("terms-url", "", "an https `URL` of the terms of service, linked from the pages")
-		auditSecret = fs.String("audit-secret", "", "operator secret accepted by the audit stream (at least 16 characters; prefer the environment variable)")
+		auditSecret = fs.String("audit-secret", "", "deprecated alias of -operator-secret")
+		opSecret    = fs.String("operator-secret", "", "operator secret accepted by the admin API (/admin/, the clients and grants commands) and the audit stream (at least 16 characters; prefer the environment variable)")
 
 		storeTimeout = fs.Duration("store-timeout", 5*time.Second, "deadline of every store call; a store slower than this gives 503 with Retry-After")
 		retryWindow  = fs.Duration("refresh-retry-window", 10*time.Second, "how long the same client may retry a refresh with the token it just rotated (0: never, reuse ends the grant)")
@@ -215,7 +218,7 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 	signinKey := fs.String("signin-cookie-key", "", "base64 key (32+ bytes) sealing the upstream sign-in cookies, the same on every replica (default: random per run; prefer the environment variable)")
 	fs.Var(&introspectors, "introspector", "`client_id` of a confidential client (a resource server) that may introspect every token; repeatable (default: none, each client sees only its own tokens)")
 	var operators listFlag
-	fs.Var(&operators, "operator", "a -user `name` that may be granted audit:read (the audit stream); repeatable (default: none)")
+	fs.Var(&operators, "operator", "a -user `name` that may be granted audit:read (the audit stream) and admin (the admin API); repeatable (default: none)")
 	gwFlags := defineGatewayFlags(fs)
 	usage := func() {
 		fmt.Fprintf(stderr, "Usage: mcp-auth-server [flags]\n\nAn OAuth 2.1 authorization server with a demo MCP server, or with -upstream a gateway protecting yours.\nEvery flag can also be set with MCPAUTH_<FLAG> (e.g. MCPAUTH_GRANTEX_API_KEY); flags win.\n\nFlags:\n")
@@ -278,6 +281,9 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 		return nil, usagef("-password-check-concurrency: must not be negative")
 	}
 	var err error
+	if o.auditSecret, err = operatorSecret(*opSecret, *auditSecret, stderr); err != nil {
+		return nil, err
+	}
 	if o.loginBackoff, err = limits.ParseLoginBackoff(*backoff); err != nil {
 		return nil, usagef("-login-backoff: %v", err)
 	}

@@ -178,7 +178,7 @@ func (o *options) checkGateway(v *gatewayFlagValues) error {
 		name string
 	}{
 		{len(o.users) > 0, "-user"}, {o.grantexURL != "", "-grantex-url"}, {len(o.staticClients) > 0, "-static-client"},
-		{len(o.introspectors) > 0, "-introspector"}, {len(o.operators) > 0, "-operator"}, {o.auditSecret != "", "-audit-secret"},
+		{len(o.introspectors) > 0, "-introspector"}, {len(o.operators) > 0, "-operator"}, {o.auditSecret != "", "-operator-secret (-audit-secret)"},
 		{o.oidc.issuer != "", "-oidc-issuer"}, {o.github.clientID != "", "-github-client-id"},
 	} {
 		if f.set {

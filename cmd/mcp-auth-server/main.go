@@ -14,6 +14,13 @@
 // that issuer are accepted (see gateway.go and the README's "Protect an
 // existing MCP server").
 //
+// The same binary manages a running server through its admin API:
+//
+//	MCPAUTH_OPERATOR_SECRET=… mcp-auth-server clients list|create|delete … -server URL
+//	MCPAUTH_OPERATOR_SECRET=… mcp-auth-server grants list|revoke … -server URL
+//
+// (see cli.go and the README's "Operating it").
+//
 // Every flag can also be set in the environment as MCPAUTH_<FLAG> (for
 // example MCPAUTH_STORE=postgres://… or MCPAUTH_GRANTEX_API_KEY); a flag
 // on the command line wins. Run with -h for the list.

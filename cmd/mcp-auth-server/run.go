@@ -37,6 +37,9 @@ const (
 // starts the servers and serves until ctx ends, then shuts down gracefully.
 // Errors of type *usageError are bad flags.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && isCLICommand(args[0]) {
+		return runCLI(ctx, args, getenv, stdout, stderr)
+	}
 	return runWith(ctx, args, getenv, stdout, stderr, nil)
 }
 
@@ -369,6 +372,9 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 	if !slices.Contains(scopes, mcpauth.AuditReadScope) {
 		scopes = append(scopes, mcpauth.AuditReadScope)
 	}
+	if !slices.Contains(scopes, mcpauth.AdminScope) {
+		scopes = append(scopes, mcpauth.AdminScope)
+	}
 	cfg := mcpauth.Config{
 		Issuer: o.issuer,
 		Scopes: scopes,
@@ -444,6 +450,7 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		OperatorSecret: o.auditSecret, Logger: log,
 	})))
 	srv.AddExtension("audit_stream", mcpauth.AuditStreamPath)
+	mux.Handle(iss.EscapedPath()+mcpauth.AdminPath+"/", srv.AdminHandler(mcpauth.AdminOptions{OperatorSecret: o.auditSecret, Logger: log}))
 
 	if serveMCP {
 		mcpHandler, closeMCP, err := localMCPHandler(o, srv, a.mcpURL, log)
@@ -506,6 +513,7 @@ var scopeDescriptions = map[string]string{
 	"tools:execute":        "Run tools on your behalf",
 	"resources:read":       "Read resources this server exposes",
 	mcpauth.AuditReadScope: "Read the authorization server's audit log (operators only)",
+	mcpauth.AdminScope:     "Manage this server's clients and grants (operators only)",
 }
 
 // home is a plain-text landing page: where to point an MCP client.
@@ -595,7 +603,8 @@ func printBanner(w io.Writer, o *options, a *app, gen *generatedUser, keyNote st
 	for _, r := range o.gw.resources {
 		fmt.Fprintf(w, "  Also issues for:    %s\n", r)
 	}
-	fmt.Fprintf(w, "  Audit stream:       %s (a token with %s, granted only to -operator accounts, or -audit-secret)\n", a.auditURL, mcpauth.AuditReadScope)
+	fmt.Fprintf(w, "  Audit stream:       %s (a token with %s, granted only to -operator accounts, or -operator-secret)\n", a.auditURL, mcpauth.AuditReadScope)
+	fmt.Fprintf(w, "  Admin API:          %s/ (a token with %s, or -operator-secret; CLI: mcp-auth-server clients|grants -server %s)\n", a.issuer+mcpauth.AdminPath, mcpauth.AdminScope, a.issuer)
 	fmt.Fprintf(w, "  Health:             %s\n", originOf(a.issuer)+"/healthz")
 	fmt.Fprintf(w, "  Store:              %s\n", redactDSN(o.store))
 	if keyNote != "" {
@@ -629,7 +638,8 @@ func originOf(issuer string) string {
 }
 
 // operatorPolicy makes audit:read, which reads every user's audit events,
-// grantable only to the -operator accounts. For anyone else it is dropped
+// and admin, which manages every client and grant, grantable only to the
+// -operator accounts. For anyone else it is dropped
 // from the consent page and the token rather than failing the request:
 // clients commonly ask for every scope in scopes_supported, and RFC 6749
 // §3.3 lets the server grant less than requested (the token response's
@@ -640,6 +650,6 @@ func operatorPolicy(operators []string) func(context.Context, mcpauth.GrantReque
 		if slices.Contains(operators, r.User.Subject) {
 			return r.Scopes, nil
 		}
-		return slices.DeleteFunc(slices.Clone(r.Scopes), func(s string) bool { return s == mcpauth.AuditReadScope }), nil
+		return slices.DeleteFunc(slices.Clone(r.Scopes), func(s string) bool { return s == mcpauth.AuditReadScope || s == mcpauth.AdminScope }), nil
 	}
 }

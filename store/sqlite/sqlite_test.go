@@ -118,8 +118,8 @@ func TestReopen(t *testing.T) {
 		t.Errorf("ListKeys after reopen = %+v, %v", keys, err)
 	}
 	var versions int
-	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&versions); err != nil || versions != 2 {
-		t.Errorf("schema_migrations rows = %d, %v; want 2", versions, err)
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&versions); err != nil || versions != numMigrations(t) {
+		t.Errorf("schema_migrations rows = %d, %v; want %d", versions, err, numMigrations(t))
 	}
 }
 
@@ -307,8 +307,8 @@ func TestConcurrentMigrate(t *testing.T) {
 	}
 	s := open(t, path)
 	var n int
-	if err := s.r.QueryRowContext(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 2 {
-		t.Errorf("schema_migrations rows = %d, %v; want 2", n, err)
+	if err := s.r.QueryRowContext(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != numMigrations(t) {
+		t.Errorf("schema_migrations rows = %d, %v; want %d", n, err, numMigrations(t))
 	}
 }
 

@@ -11,12 +11,13 @@ import (
 // Calling it twice with the same arguments gives equal, unshared values.
 func fullClient(clientID string, now time.Time) *store.Client {
 	return &store.Client{
-		ID:              clientID,
-		SecretDigest:    []byte{0x00, 0x9f, 0xff, 0x10, 0x80, 0x00, 0x01, 0x02},
-		SecretExpiresAt: now.Add(90 * 24 * time.Hour),
-		IssuedAt:        now.Add(-time.Minute),
-		LastUsedAt:      now.Add(-30 * time.Second),
-		ClientMetadata:  store.ClientMetadata{RedirectURIs: []string{"https://app.example.com/cb", "http://127.0.0.1/callback"}, GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: "client_secret_basic", ApplicationType: "web", Name: "Exämple ✓ client", ClientURI: "https://app.example.com", LogoURI: "https://app.example.com/logo.png", Scope: "read write", Contacts: []string{"ops@example.com", "dev@example.com"}, TOSURI: "https://app.example.com/tos", PolicyURI: "https://app.example.com/privacy", SoftwareID: "4NRB1-0XZABZI9E6-5SM3R", SoftwareVersion: "2.1.0"},
+		ID:                      clientID,
+		SecretDigest:            []byte{0x00, 0x9f, 0xff, 0x10, 0x80, 0x00, 0x01, 0x02},
+		SecretExpiresAt:         now.Add(90 * 24 * time.Hour),
+		IssuedAt:                now.Add(-time.Minute),
+		LastUsedAt:              now.Add(-30 * time.Second),
+		RegistrationTokenDigest: []byte{0xfe, 0x00, 0x7f, 0x80, 0x01},
+		ClientMetadata:          store.ClientMetadata{RedirectURIs: []string{"https://app.example.com/cb", "http://127.0.0.1/callback"}, GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: "client_secret_basic", ApplicationType: "web", Name: "Exämple ✓ client", ClientURI: "https://app.example.com", LogoURI: "https://app.example.com/logo.png", Scope: "read write", Contacts: []string{"ops@example.com", "dev@example.com"}, TOSURI: "https://app.example.com/tos", PolicyURI: "https://app.example.com/privacy", SoftwareID: "4NRB1-0XZABZI9E6-5SM3R", SoftwareVersion: "2.1.0"},
 	}
 }
 
