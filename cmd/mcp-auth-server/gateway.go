@@ -500,6 +500,7 @@ func newRemoteGatewayApp(o *options, log *slog.Logger) (*app, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
 	if pattern != "/{$}" {
