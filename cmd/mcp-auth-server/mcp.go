@@ -16,12 +16,13 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/sdkauth"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // demoMCPHandler is the demo MCP server (streamable HTTP) behind
 // RequireMCPAuth, verifying tokens in process with srv.
-func demoMCPHandler(srv *mcpauth.Server, resource string, scopes []string, log *slog.Logger) (http.Handler, func(), error) {
-	v, err := mcpauth.NewVerifier(mcpauth.VerifierOptions{Local: srv, Audience: resource, Logger: log})
+func demoMCPHandler(srv *mcpauth.Server, resource string, scopes []string, log *slog.Logger, metrics prometheus.Registerer) (http.Handler, func(), error) {
+	v, err := mcpauth.NewVerifier(mcpauth.VerifierOptions{Local: srv, Audience: resource, Logger: log, Metrics: metrics})
 	if err != nil {
 		return nil, nil, err
 	}
