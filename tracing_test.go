@@ -100,12 +100,3 @@ func TestTracingStoreFailureSpan(t *testing.T) {
 		t.Fatalf("spans found: %v", found)
 	}
 }
-
-// TestTracingOffByDefault: without a tracer provider nothing is recorded
-// and requests work as before (the no-op tracer).
-func TestTracingOffByDefault(t *testing.T) {
-	e := newEnv(t)
-	if tok := e.tokens("pub", nil); tok["access_token"] == "" {
-		t.Fatal("no token")
-	}
-}
