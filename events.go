@@ -67,6 +67,7 @@ func (s *Server) SubscribeRevocations(fn func(jti, grantID string)) (cancel func
 
 // emit publishes e to the OnEvent hook and to subscribers.
 func (s *Server) emit(ctx context.Context, e Event) {
+	s.metrics.event(e.Type)
 	if e.ID == "" {
 		e.ID = uuid.NewString()
 	}

@@ -265,6 +265,7 @@ func (s *Server) handleAssets(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "text/css; charset=utf-8")
 	w.Header().Set("Cache-Control", "public, max-age=3600")
+	w.WriteHeader(http.StatusOK) // explicit: routers may pre-set another status (gin's NoRoute: 404)
 	_, _ = w.Write(ui.StyleCSS)
 	return nil
 }

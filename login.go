@@ -204,11 +204,14 @@ func (s *Server) checkLogin(r *http.Request, username, password string) (User, *
 		return nil
 	}
 	if oe := refused(); oe != nil {
+		s.metrics.loginFailure("throttled")
 		return User{}, oe
 	}
 	if s.limiter != nil {
 		if rate, ok := s.cfg.RateLimits.For(limits.EndpointLogin); ok {
 			if wait := s.limiter.Allow("login|"+s.clientIP(r), rate.Requests, rate.Per); wait > 0 {
+				s.metrics.rateLimit(limits.EndpointLogin)
+				s.metrics.loginFailure("throttled")
 				return User{}, loginThrottled(wait, "Too many sign-in attempts from your network. Please try again in %s.")
 			}
 		}
@@ -240,6 +243,7 @@ func (s *Server) checkLogin(r *http.Request, username, password string) (User, *
 		}
 	}
 	if !ok {
+		s.metrics.loginFailure("invalid_credentials")
 		if s.pwBackoff != nil {
 			s.pwBackoff.Fail(key)
 		}

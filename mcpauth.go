@@ -24,6 +24,8 @@ import (
 	"github.com/mcpauth/mcpauth/grantex"
 	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/store"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config configures a [Server]. Required are Issuer, at least one of
@@ -183,6 +185,15 @@ type Config struct {
 	// LoginBackoff throttles failed sign-ins per account name on the built-in
 	// login page. Nil means limits.DefaultLoginBackoff; set Disabled to turn it off.
 	LoginBackoff *limits.LoginBackoff
+
+	// Metrics is where the server registers its Prometheus collectors
+	// (README "Metrics"). Nil: a registry of the server's own, served by
+	// [Server.MetricsHandler]. No label carries a subject, a client id or
+	// a token.
+	Metrics prometheus.Registerer
+	// TracerProvider, when set, gets an OpenTelemetry span for every
+	// endpoint request and every store call (README "Tracing"). Nil: no-op.
+	TracerProvider trace.TracerProvider
 
 	// Logger receives server logs. Default slog.Default().
 	Logger *slog.Logger

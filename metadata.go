@@ -124,6 +124,7 @@ func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) error {
 	h := w.Header()
 	h.Set("Content-Type", "application/jwk-set+json")
 	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(signing.JWKSMaxAge.Seconds())))
+	w.WriteHeader(http.StatusOK) // explicit: routers may pre-set another status (gin's NoRoute: 404)
 	_, _ = w.Write(doc)
 	return nil
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/mcpauth/mcpauth/internal/signing"
 	"github.com/mcpauth/mcpauth/limits"
 	"github.com/mcpauth/mcpauth/store"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Server is the authorization server: an http.Handler serving every endpoint
@@ -54,6 +55,8 @@ type Server struct {
 	pwDummy   *browser.Hash // checked for unknown names
 	log       *slog.Logger
 	now       func() time.Time
+	metrics   *serverMetrics // metrics.go
+	tracer    trace.Tracer   // tracing.go
 
 	scopes    map[string]bool
 	resources map[string]bool
@@ -83,12 +86,16 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	metrics, tracer, budget, err := newObservers(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		cfg:       cfg,
 		issuer:    iss,
 		basePath:  iss.EscapedPath(),
-		clients:   &timedClients{s: cfg.Clients, d: cfg.StoreTimeout, idle: cfg.ClientIdleExpiry, now: cfg.Now, log: cfg.Logger},
-		grants:    &timedGrants{s: cfg.Grants, d: cfg.StoreTimeout, maxPending: cfg.MaxPendingAuthorizations, log: cfg.Logger},
+		clients:   &timedClients{s: cfg.Clients, d: budget, idle: cfg.ClientIdleExpiry, now: cfg.Now, log: cfg.Logger},
+		grants:    &timedGrants{s: cfg.Grants, d: budget, maxPending: cfg.MaxPendingAuthorizations, log: cfg.Logger},
 		log:       cfg.Logger,
 		now:       cfg.Now,
 		scopes:    map[string]bool{},
@@ -96,6 +103,8 @@ func NewServer(cfg Config) (*Server, error) {
 		users:     map[string]PasswordUser{},
 		static:    map[string]*store.Client{},
 		stop:      make(chan struct{}),
+		metrics:   metrics,
+		tracer:    tracer,
 	}
 	for _, sc := range cfg.Scopes {
 		s.scopes[sc] = true
@@ -113,7 +122,7 @@ func NewServer(cfg Config) (*Server, error) {
 		s.static[cfg.StaticClients[i].ID] = &cfg.StaticClients[i]
 	}
 	s.keys = signing.New(signing.Options{
-		Store:        &timedKeys{s: cfg.Keys, d: cfg.StoreTimeout},
+		Store:        &timedKeys{s: cfg.Keys, d: budget},
 		Alg:          cfg.SigningAlgorithm,
 		RotateEvery:  cfg.KeyRotationPeriod,
 		RefreshEvery: cfg.KeyRefreshInterval,
@@ -267,7 +276,10 @@ func (s *Server) routes() {
 // handle registers r at path with method checks, CORS, rate limiting and
 // panic recovery, so every endpoint answers bad input in its own format.
 func (s *Server) handle(path string, r route) {
+	endpoint := s.endpointLabel(path)
 	s.mux.HandleFunc(path, func(w http.ResponseWriter, req *http.Request) {
+		w, req, done := s.observeRequest(w, req, endpoint)
+		defer done()
 		boundBodyRead(w, req, s.cfg.BodyReadTimeout)
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
@@ -290,6 +302,7 @@ func (s *Server) handle(path string, r route) {
 			if rate, ok := s.cfg.RateLimits.For(r.limit); ok {
 				// One bucket per endpoint (path) and client IP, even where endpoints share a rate.
 				if wait := s.limiter.Allow(path+"|"+s.clientIP(req), rate.Requests, rate.Per); wait > 0 {
+					s.metrics.rateLimit(endpoint)
 					s.fail(w, req, r.errors == errorsJSON, oauth.TooManyRequests(wait))
 					return
 				}

@@ -22,20 +22,32 @@ import (
 // lookup writes it again: at most one write per client a day.
 const clientTouchEvery = 24 * time.Hour
 
-// deadlineCall runs f under a context that ends after d. When that deadline
-// (not the caller's) cut the call short, the error wraps ErrUnavailable, so
-// endpoints answer 503 temporarily_unavailable.
-func deadlineCall[T any](parent context.Context, d time.Duration, op string, f func(context.Context) (T, error)) (T, error) {
-	ctx, cancel := context.WithTimeout(parent, d)
-	defer cancel()
-	v, err := f(ctx)
-	if err != nil && !errors.Is(err, ErrUnavailable) && errors.Is(ctx.Err(), context.DeadlineExceeded) && parent.Err() == nil {
-		err = fmt.Errorf("mcpauth: store %s: no answer within %s: %w: %w", op, d, ErrUnavailable, err)
-	}
+// storeBudget is what every store call gets: its deadline, and the
+// observer of its span and metrics (tracing.go; nil: none).
+type storeBudget struct {
+	timeout time.Duration
+	obs     *storeObserver
+}
+
+// deadlineCall runs f under a context that ends after d.timeout. When that
+// deadline (not the caller's) cut the call short, the error wraps
+// ErrUnavailable, so endpoints answer 503 temporarily_unavailable.
+func deadlineCall[T any](parent context.Context, d storeBudget, op string, f func(context.Context) (T, error)) (T, error) {
+	var v T
+	err := d.obs.observe(parent, op, func(parent context.Context) error {
+		ctx, cancel := context.WithTimeout(parent, d.timeout)
+		defer cancel()
+		var err error
+		v, err = f(ctx)
+		if err != nil && !errors.Is(err, ErrUnavailable) && errors.Is(ctx.Err(), context.DeadlineExceeded) && parent.Err() == nil {
+			err = fmt.Errorf("mcpauth: store %s: no answer within %s: %w: %w", op, d.timeout, ErrUnavailable, err)
+		}
+		return err
+	})
 	return v, err
 }
 
-func deadlineErr(parent context.Context, d time.Duration, op string, f func(context.Context) error) error {
+func deadlineErr(parent context.Context, d storeBudget, op string, f func(context.Context) error) error {
 	_, err := deadlineCall(parent, d, op, func(ctx context.Context) (struct{}, error) { return struct{}{}, f(ctx) })
 	return err
 }
@@ -44,7 +56,7 @@ func deadlineErr(parent context.Context, d time.Duration, op string, f func(cont
 // and the pending-request cap.
 type timedGrants struct {
 	s          store.GrantStore
-	d          time.Duration
+	d          storeBudget
 	maxPending int
 	log        *slog.Logger
 }
@@ -136,7 +148,7 @@ func (g *timedGrants) DeleteExpired(ctx context.Context, now time.Time, limit in
 // deadlines and idle expiry of registered clients.
 type timedClients struct {
 	s    store.ClientStore
-	d    time.Duration
+	d    storeBudget
 	idle time.Duration // <= 0: clients never expire
 	now  func() time.Time
 	log  *slog.Logger
@@ -193,7 +205,7 @@ func (c *timedClients) sweepClients(ctx context.Context, limit int) (int, error)
 // timedKeys is the server's KeyStore with deadlines.
 type timedKeys struct {
 	s store.KeyStore
-	d time.Duration
+	d storeBudget
 }
 
 func (k *timedKeys) ListKeys(ctx context.Context) ([]store.SigningKey, error) {

@@ -45,15 +45,15 @@ func TestSweepDeletesIdleClients(t *testing.T) {
 // TestDeadlineCall: the store deadline, not the caller's, makes an outage.
 func TestDeadlineCall(t *testing.T) {
 	block := func(ctx context.Context) (int, error) { <-ctx.Done(); return 0, ctx.Err() }
-	if _, err := deadlineCall(t.Context(), time.Millisecond, "op", block); !errors.Is(err, ErrUnavailable) {
+	if _, err := deadlineCall(t.Context(), storeBudget{timeout: time.Millisecond}, "op", block); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("a store call past its deadline: %v, want ErrUnavailable", err)
 	}
 	gone, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := deadlineCall(gone, time.Hour, "op", block); errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
+	if _, err := deadlineCall(gone, storeBudget{timeout: time.Hour}, "op", block); errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
 		t.Errorf("a store call whose caller went away: %v, want context.Canceled only", err)
 	}
-	if _, err := deadlineCall(t.Context(), time.Hour, "op", func(context.Context) (int, error) { return 0, store.ErrNotFound }); !errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrUnavailable) {
+	if _, err := deadlineCall(t.Context(), storeBudget{timeout: time.Hour}, "op", func(context.Context) (int, error) { return 0, store.ErrNotFound }); !errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrUnavailable) {
 		t.Errorf("a store answer: %v, want ErrNotFound as is", err)
 	}
 }

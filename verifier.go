@@ -21,6 +21,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/mcpauth/mcpauth/internal/jwks"
 	"github.com/mcpauth/mcpauth/store"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // ErrInvalidToken is the verification refusal. Every error from
@@ -184,6 +185,9 @@ type VerifierOptions struct {
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Metrics, when set, gets the Verifier's Prometheus collectors: cache
+	// hits and misses, JWK Set fetches (README "Metrics"). Nil: none.
+	Metrics prometheus.Registerer
 }
 
 // Verifier verifies bearer access tokens for one resource server: JWS
@@ -205,6 +209,7 @@ type Verifier struct {
 	keys        *jwks.Set
 	cache       *tokenCache
 	now         func() time.Time
+	metrics     *verifierMetrics // metrics.go; nil: none
 }
 
 // NewVerifier returns a Verifier. It does no I/O: keys are fetched on first use.
@@ -229,6 +234,10 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 	}
 	if v.now == nil {
 		v.now = time.Now
+	}
+	var err error
+	if v.metrics, err = newVerifierMetrics(opts.Metrics); err != nil {
+		return nil, fmt.Errorf("mcpauth: VerifierOptions.Metrics: %w", err)
 	}
 	algs := opts.Algorithms
 	if len(algs) == 0 {
@@ -256,6 +265,7 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 			MinInterval: opts.JWKSRefreshInterval,
 			Logger:      opts.Logger,
 			Now:         opts.Now,
+			OnFetch:     v.metrics.jwksFetch,
 		})
 		if err != nil {
 			return nil, err
@@ -302,7 +312,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Grant, error) {
 	var gen uint64
 	if v.cache != nil {
 		key = tokenDigest(token)
-		if g, ok := v.cache.get(key, now); ok {
+		g, ok := v.cache.get(key, now)
+		v.metrics.cacheLookup(ok)
+		if ok {
 			return g, nil
 		}
 		gen = v.cache.generation()

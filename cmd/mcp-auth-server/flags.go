@@ -20,6 +20,7 @@ import (
 	authstore "github.com/mcpauth/mcpauth/store"
 
 	"github.com/mcpauth/mcpauth"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // usageError is a bad flag or environment value: exit status 2.
@@ -99,6 +100,10 @@ type options struct {
 	signinSessionTTL time.Duration
 	// gw is gateway mode: -upstream, -remote-issuer, -resource (gateway.go).
 	gw gatewayOptions
+	// metricsAddr is the Prometheus listener ("": none); metrics is its
+	// registry, made by runWith (metrics.go).
+	metricsAddr string
+	metrics     *prometheus.Registry
 }
 
 // oidcOptions are the -oidc-* flags ("" issuer: no OIDC provider).
@@ -220,6 +225,7 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 	var operators listFlag
 	fs.Var(&operators, "operator", "a -user `name` that may be granted audit:read (the audit stream) and admin (the admin API); repeatable (default: none)")
 	gwFlags := defineGatewayFlags(fs)
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at http://`host:port`/metrics, a listener of its own (default: off)")
 	usage := func() {
 		fmt.Fprintf(stderr, "Usage: mcp-auth-server [flags]\n\nAn OAuth 2.1 authorization server with a demo MCP server, or with -upstream a gateway protecting yours.\nEvery flag can also be set with MCPAUTH_<FLAG> (e.g. MCPAUTH_GRANTEX_API_KEY); flags win.\n\nFlags:\n")
 		fs.SetOutput(stderr)
@@ -272,6 +278,11 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 		storeTimeout:      *storeTimeout, refreshRetryWindow: *retryWindow,
 		clientIdleExpiry: *idleExpiry, maxPending: *maxPending,
 		bodyReadTimeout: *bodyTimeout, shutdownTimeout: *stopTimeout,
+	}
+	if o.metricsAddr = *metricsAddr; o.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(o.metricsAddr); err != nil {
+			return nil, usagef("-metrics-addr %q: want host:port", o.metricsAddr)
+		}
 	}
 	if err := o.setBrand(*appName, *logoURL, *privacyURL, *termsURL); err != nil {
 		return nil, err

@@ -466,7 +466,7 @@ func newRemoteGatewayApp(o *options, log *slog.Logger) (*app, error) {
 	}
 	a.streaming = func(r *http.Request) bool { return r.Method == http.MethodGet && r.URL.Path == mcpPath }
 
-	v, err := mcpauth.NewVerifier(mcpauth.VerifierOptions{Issuer: g.remoteIssuer, Audience: resource, Logger: log})
+	v, err := mcpauth.NewVerifier(mcpauth.VerifierOptions{Issuer: g.remoteIssuer, Audience: resource, Logger: log, Metrics: o.metricsRegisterer()})
 	if err != nil {
 		return nil, fmt.Errorf("-remote-issuer: %w", err)
 	}
@@ -500,6 +500,7 @@ func newRemoteGatewayApp(o *options, log *slog.Logger) (*app, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
 	if pattern != "/{$}" {
@@ -528,9 +529,9 @@ func printGatewayBanner(w io.Writer, o *options, a *app) {
 // server or, with -upstream, the gateway, verifying tokens in process.
 func localMCPHandler(o *options, srv *mcpauth.Server, resource string, log *slog.Logger) (http.Handler, func(), error) {
 	if o.gw.upstream == nil {
-		return demoMCPHandler(srv, resource, o.scopes, log)
+		return demoMCPHandler(srv, resource, o.scopes, log, o.metricsRegisterer())
 	}
-	v, err := mcpauth.NewVerifier(mcpauth.VerifierOptions{Local: srv, Audience: resource, Logger: log})
+	v, err := mcpauth.NewVerifier(mcpauth.VerifierOptions{Local: srv, Audience: resource, Logger: log, Metrics: o.metricsRegisterer()})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -125,6 +125,8 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"extra"}, nil, `unexpected argument "extra"`},
 		{[]string{"-addr", "8080"}, nil, "-addr"},
 		{[]string{"-addr", "127.0.0.1:99999"}, nil, "-addr"},
+		{[]string{"-metrics-addr", "9090"}, nil, "-metrics-addr"},
+		{nil, map[string]string{"MCPAUTH_METRICS_ADDR": "9090"}, "MCPAUTH_METRICS_ADDR"},
 		{[]string{"-addr", "10.1.2.3:8080"}, nil, "-issuer is required"},
 		{[]string{"-issuer", "http://example.com"}, nil, "-issuer"},
 		{[]string{"-issuer", "https://example.com/"}, nil, "slash"},

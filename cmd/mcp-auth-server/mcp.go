@@ -16,12 +16,13 @@ import (
 
 	"github.com/mcpauth/mcpauth"
 	"github.com/mcpauth/mcpauth/sdkauth"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // demoMCPHandler is the demo MCP server (streamable HTTP) behind
 // RequireMCPAuth, verifying tokens in process with srv.
-func demoMCPHandler(srv *mcpauth.Server, resource string, scopes []string, log *slog.Logger) (http.Handler, func(), error) {
-	v, err := mcpauth.NewVerifier(mcpauth.VerifierOptions{Local: srv, Audience: resource, Logger: log})
+func demoMCPHandler(srv *mcpauth.Server, resource string, scopes []string, log *slog.Logger, metrics prometheus.Registerer) (http.Handler, func(), error) {
+	v, err := mcpauth.NewVerifier(mcpauth.VerifierOptions{Local: srv, Audience: resource, Logger: log, Metrics: metrics})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -88,26 +89,8 @@ func checkHost(public string, next http.Handler) http.Handler {
 }
 
 // withCORS lets browser-based clients (MCP Inspector in direct mode) call
-// the MCP endpoint from other origins. Bearer tokens, never cookies, carry
-// the caller's authority, so any origin may; the go-sdk's Host check still
-// stops DNS rebinding.
-func withCORS(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		if r.Header.Get("Origin") != "" {
-			h.Set("Access-Control-Allow-Origin", "*")
-			h.Set("Access-Control-Expose-Headers", "Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate")
-		}
-		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-			h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID")
-			h.Set("Access-Control-Max-Age", "86400")
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
+// the MCP endpoint from other origins: the library's mcpauth.MCPCORS.
+func withCORS(next http.Handler) http.Handler { return mcpauth.MCPCORS(next) }
 
 func grantOf(req *mcp.CallToolRequest) *mcpauth.Grant {
 	g, _ := sdkauth.GrantFromRequest(req)

@@ -76,6 +76,15 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, std
 		return fmt.Errorf("cannot listen on -addr %s: %w", o.addr, err)
 	}
 	defer ln.Close()
+	if o.metricsAddr != "" {
+		mln, err := net.Listen("tcp", o.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("cannot listen on -metrics-addr %s: %w", o.metricsAddr, err)
+		}
+		o.metrics = newMetricsRegistry()
+		defer serveMetrics(mln, o.metrics, log).Close()
+		fmt.Fprintf(stdout, "Metrics:  http://%s/metrics\n", mln.Addr())
+	}
 	if o.issuerFromAddr {
 		// -addr may end in :0; the issuer names the port actually bound.
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
@@ -393,6 +402,7 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		ConsentUI:         o.brand,
 		Logger:            log,
 		GrantPolicy:       operatorPolicy(o.operators),
+		Metrics:           o.metricsRegisterer(),
 
 		StoreTimeout:             o.storeTimeout,
 		RefreshRetryWindow:       o.refreshRetryWindow,

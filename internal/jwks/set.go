@@ -77,6 +77,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// OnFetch, when set, is called after every fetch with its error (nil on
+	// success), for metrics. It must not block.
+	OnFetch func(err error)
 }
 
 // Set is a remote JWK Set, fetched lazily and kept fresh:
@@ -291,6 +294,9 @@ func (s *Set) run(call *fetchCall) {
 	s.inflight = nil
 	s.mu.Unlock()
 	close(call.done)
+	if s.opts.OnFetch != nil {
+		s.opts.OnFetch(err)
+	}
 
 	if err != nil {
 		s.log.Warn("jwks: fetch failed; keeping the last good keys", "url", url, "err", err)
