@@ -105,6 +105,9 @@ type Config struct {
 	// when this is empty, /introspect answers {"active":false} (§2.2).
 	// Each must be a confidential client (static or registered).
 	Introspectors []string
+	// RevocationFeed configures the revocation feed for resource servers
+	// (revocationfeed.go, [RevocationFeedPath]).
+	RevocationFeed RevocationFeedConfig
 
 	// Clients, Grants and Keys hold all state. Nil means in-memory.
 	Clients ClientStore

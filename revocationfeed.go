@@ -1,0 +1,426 @@
+package mcpauth
+
+// This file publishes revocations to resource servers: the revocation
+// feed. Every revocation is appended to the store's feed
+// (RevocationFeedStore) before /revoke answers; each replica follows the
+// feed (PostgreSQL LISTEN/NOTIFY, in process for memory and SQLite) to tell
+// its in-process verifiers, and serves it as Server-Sent Events carrying
+// RFC 8417 Security Event Tokens to remote verifiers.
+//
+// Why SSE and not RFC 8936 polling: a verifier must refuse a revoked token
+// within a second. SSE pushes each event as it happens over one response,
+// where polling trades latency for request rate; and SSE's own resume
+// (the id field, Last-Event-ID) is exactly the feed's event id. Each
+// message is still an RFC 8417 SET, so the payload is the standard one.
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mcpauth/mcpauth/internal/oauth"
+)
+
+// RevocationFeedPath is where, below the issuer, the revocation feed is
+// served ([Server.ServeHTTP]).
+const RevocationFeedPath = "/revocations"
+
+// The event types of the feed's SETs (RFC 8417 §2.2 "events"). The event
+// object carries "jti" (token-revoked) or "grant_id" (grant-revoked: every
+// token whose grnt claim is this id), and "exp", the NumericDate after
+// which (plus clock leeway) the revoked tokens are dead anyway.
+const (
+	SETEventTokenRevoked = "urn:mcpauth:secevent:token-revoked"
+	SETEventGrantRevoked = "urn:mcpauth:secevent:grant-revoked"
+)
+
+// Defaults for [RevocationFeedConfig].
+const (
+	DefaultRevocationFeedHeartbeat = 15 * time.Second
+	DefaultRevocationFeedPoll      = 5 * time.Second
+)
+
+// feedPage bounds the events read from the store at once.
+const feedPage = 500
+
+// RevocationFeedConfig configures the revocation feed (Config.RevocationFeed).
+//
+// Who may read it: a client named in Config.Introspectors, authenticated
+// with HTTP Basic (RFC 6749 §2.3.1), or whoever presents OperatorSecret as
+// a bearer token. Retention: an event is kept until the token or grant it
+// revokes has expired (plus clock leeway), then swept; a verifier resuming
+// from a swept id is told to drop its whole token cache.
+type RevocationFeedConfig struct {
+	// OperatorSecret, when not empty, is accepted in place of client
+	// credentials (Authorization: Bearer <secret>), compared in constant
+	// time. The standalone server passes its audit-stream secret.
+	OperatorSecret string
+	// Heartbeat is how often an SSE comment is sent on an idle feed, so
+	// verifiers can tell a dead connection from a quiet feed. Default
+	// [DefaultRevocationFeedHeartbeat].
+	Heartbeat time.Duration
+	// PollInterval is how often each replica reads the store's feed even
+	// without a notification (a lost NOTIFY, another process on the same
+	// SQLite file). Default [DefaultRevocationFeedPoll].
+	PollInterval time.Duration
+}
+
+// feedHub wakes this replica's feed readers when the store's feed moved.
+type feedHub struct {
+	mu   sync.Mutex
+	ch   chan struct{} // closed and replaced on every change
+	down atomic.Bool   // the store's watch is failing
+	last atomic.Int64  // the last event id this replica has published
+}
+
+func (h *feedHub) changed() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ch == nil {
+		h.ch = make(chan struct{})
+	}
+	return h.ch
+}
+
+func (h *feedHub) broadcast() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ch != nil {
+		close(h.ch)
+		h.ch = nil
+	}
+}
+
+// RevocationFeedDegraded reports whether this replica cannot currently
+// follow the store's revocation feed (its watch fails), so revocations made
+// by other replicas reach this replica's verifiers late.
+func (s *Server) RevocationFeedDegraded() bool { return s.feed.down.Load() }
+
+func (s *Server) feedRoutes() {
+	s.mux.Handle(s.basePath+RevocationFeedPath, http.HandlerFunc(s.serveFeed))
+}
+
+// feedAppend puts a revocation in the feed. Revocation handlers call it
+// before they revoke, so no revocation is answered without its event.
+func (s *Server) feedAppend(ctx context.Context, jti, grantID string, exp time.Time) error {
+	_, err := s.grants.AppendRevocation(ctx, RevocationEvent{TokenID: jti, GrantID: grantID, ExpiresAt: exp.UTC(), Time: s.now().UTC()})
+	if err != nil {
+		return fmt.Errorf("mcpauth: appending to the revocation feed: %w", err)
+	}
+	s.feed.broadcast()
+	return nil
+}
+
+// feedGrant puts a grant's revocation in the feed: our grant id and, in
+// managed mode, Grantex's (Grantex tokens carry that one as grnt). The
+// events live until the grant ends, which bounds its tokens' exp; an
+// unknown grant's until every token it could have issued has expired.
+func (s *Server) feedGrant(ctx context.Context, grantID string) error {
+	exp := s.now().Add(s.cfg.AccessTokenTTL + clockLeeway)
+	g, err := s.grants.GetGrant(ctx, grantID)
+	switch {
+	case err == nil:
+		exp = g.ExpiresAt.Add(clockLeeway)
+	case !errors.Is(err, ErrNotFound):
+		return err
+	}
+	if err := s.feedAppend(ctx, "", grantID, exp); err != nil {
+		return err
+	}
+	if g != nil && g.UpstreamGrantID != "" {
+		return s.feedAppend(ctx, "", g.UpstreamGrantID, exp)
+	}
+	return nil
+}
+
+// startFeed follows the store's feed: events appended by any replica are
+// told to this process's revocation subscribers (Local verifiers'
+// caches) and wake the feed's SSE readers.
+func (s *Server) startFeed() {
+	ctx, cancel := context.WithCancel(context.Background())
+	kick := make(chan struct{}, 1)
+	wake := func() {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
+	s.wg.Add(3)
+	go func() {
+		defer s.wg.Done()
+		<-s.stop
+		cancel()
+	}()
+	go func() {
+		defer s.wg.Done()
+		for backoff := 100 * time.Millisecond; ctx.Err() == nil; backoff = min(2*backoff, 5*time.Second) {
+			err := s.grants.WatchRevocations(ctx, func() { s.feed.down.Store(false); wake() })
+			if ctx.Err() != nil {
+				return
+			}
+			s.feed.down.Store(true)
+			s.log.Warn("mcpauth: revocation feed: watching the store failed; polling until it is back", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			wake() // catch up with what the watch missed
+		}
+	}()
+	poll := s.cfg.RevocationFeed.PollInterval
+	if poll <= 0 {
+		poll = DefaultRevocationFeedPoll
+	}
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(poll)
+		defer t.Stop()
+		last := int64(-1) // unknown: start at the head
+		for {
+			last = s.feedFollow(ctx, last)
+			select {
+			case <-ctx.Done():
+				return
+			case <-kick:
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// feedFollow publishes the events after last to this process and returns
+// the new last id.
+func (s *Server) feedFollow(ctx context.Context, last int64) int64 {
+	for {
+		after := last
+		if after < 0 {
+			after = math.MaxInt64
+		}
+		p, err := s.grants.RevocationsSince(ctx, after, feedPage)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("mcpauth: revocation feed: reading the store failed", "err", err)
+			}
+			return last
+		}
+		if last < 0 || p.Head < last {
+			last = p.Head // first read, or the store started over
+		}
+		for _, ev := range p.Events {
+			s.publishRevocation(ev.TokenID, ev.GrantID)
+			last = ev.ID
+		}
+		s.feed.last.Store(last)
+		s.feed.broadcast()
+		if len(p.Events) < feedPage {
+			return last
+		}
+	}
+}
+
+// sweepFeed removes the events whose tokens are dead anyway.
+func (s *Server) sweepFeed() {
+	for range 100 {
+		n, err := s.grants.DeleteExpiredRevocations(context.Background(), s.now().Add(-clockLeeway), 1000)
+		if err != nil {
+			s.log.Warn("mcpauth: sweeping the revocation feed", "err", err)
+			return
+		}
+		if n < 1000 {
+			return
+		}
+	}
+}
+
+// serveFeed serves the revocation feed as Server-Sent Events (WHATWG HTML
+// §9.2). GET, authenticated (see [RevocationFeedConfig]); the stream
+// resumes after the event id in Last-Event-ID (or the "after" query
+// parameter), from the start without one. Messages:
+//
+//	id: <event id>
+//	event: revocation
+//	data: <an RFC 8417 SET, signed with the issuer's current key, typ secevent+jwt>
+//
+//	event: reset        the resume id is older than the retention (or from
+//	data: {}            another store): drop every cached token; the
+//	                    retained events follow from the start
+//
+//	event: sync         every event up to now has been sent
+//	data: {}
+//
+// and ": heartbeat" comments every Heartbeat.
+func (s *Server) serveFeed(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	if r.Method != http.MethodGet {
+		h.Set("Allow", "GET")
+		oauth.Write(w, oauth.MethodNotAllowed("GET"))
+		return
+	}
+	if !s.feedAuthorized(w, r) {
+		return
+	}
+	after := int64(0)
+	id := r.Header.Get("Last-Event-ID")
+	if id == "" {
+		id = r.URL.Query().Get("after")
+	}
+	if id != "" {
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil || n < 0 {
+			oauth.Write(w, oauth.InvalidRequest("Last-Event-ID must be a feed event id"))
+			return
+		}
+		after = n
+	}
+	ctx := r.Context()
+	// Read first, so a store failure is an error answer, not a stream.
+	wake := s.feed.changed()
+	p, err := s.grants.RevocationsSince(ctx, after, feedPage)
+	if err != nil {
+		oauth.Write(w, storeErr(err))
+		return
+	}
+	rc := http.NewResponseController(w)
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	write := func(msg string) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(w, msg); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if after > 0 && (after < p.Floor || after > p.Head) {
+		s.log.Info("mcpauth: revocation feed: resume id outside retention; reader resets", "after", after, "floor", p.Floor, "head", p.Head)
+		if !write("event: reset\ndata: {}\n\n") {
+			return
+		}
+		after = 0
+		if p, err = s.grants.RevocationsSince(ctx, 0, feedPage); err != nil {
+			return
+		}
+	}
+	beat := s.cfg.RevocationFeed.Heartbeat
+	if beat <= 0 {
+		beat = DefaultRevocationFeedHeartbeat
+	}
+	t := time.NewTicker(beat)
+	defer t.Stop()
+	synced := false
+	for {
+		for _, ev := range p.Events {
+			set, err := s.signSET(ctx, ev)
+			if err != nil {
+				s.log.Warn("mcpauth: revocation feed: signing an event failed", "err", err)
+				return // the reader reconnects and resumes
+			}
+			if !write("id: " + strconv.FormatInt(ev.ID, 10) + "\nevent: revocation\ndata: " + set + "\n\n") {
+				return
+			}
+			after = ev.ID
+		}
+		if len(p.Events) < feedPage {
+			if !synced {
+				if !write("event: sync\ndata: {}\n\n") {
+					return
+				}
+				synced = true
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.stop:
+				return
+			case <-wake:
+			case <-t.C:
+				if !write(": heartbeat\n\n") {
+					return
+				}
+			}
+			wake = s.feed.changed()
+		}
+		if p, err = s.grants.RevocationsSince(ctx, after, feedPage); err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("mcpauth: revocation feed: reading the store failed; closing the stream", "err", err)
+			}
+			return // the reader reconnects and resumes
+		}
+	}
+}
+
+// feedAuthorized admits the operator secret or an introspector client,
+// and answers everyone else: 401 with a challenge, 403 for an
+// authenticated client that is not an introspector.
+func (s *Server) feedAuthorized(w http.ResponseWriter, r *http.Request) bool {
+	auth := r.Header.Get("Authorization")
+	if sec := s.cfg.RevocationFeed.OperatorSecret; sec != "" {
+		if tok, ok := strings.CutPrefix(auth, "Bearer "); ok {
+			a, b := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(sec))
+			if subtle.ConstantTimeCompare(a[:], b[:]) == 1 {
+				return true
+			}
+			e := oauth.InvalidClient("bad credentials")
+			e.BasicChallenge = true
+			oauth.Write(w, e)
+			return false
+		}
+	}
+	if _, _, ok := r.BasicAuth(); !ok {
+		e := oauth.InvalidClient("the revocation feed needs the credentials of a designated resource server")
+		e.BasicChallenge = true
+		oauth.Write(w, e)
+		return false
+	}
+	client, err := s.authenticateClient(r, url.Values{}, false)
+	if err != nil {
+		oauth.Write(w, err)
+		return false
+	}
+	if client.IsPublic() || !slices.Contains(s.cfg.Introspectors, client.ID) {
+		s.log.Warn("mcpauth: revocation feed refused to a client that is not an introspector", "client_id", client.ID)
+		e := oauth.AccessDenied("this client may not read the revocation feed")
+		e.Status = http.StatusForbidden
+		oauth.Write(w, e)
+		return false
+	}
+	return true
+}
+
+// signSET makes the RFC 8417 SET of one event.
+func (s *Server) signSET(ctx context.Context, ev RevocationEvent) (string, error) {
+	key, err := s.keys.Signer(ctx)
+	if err != nil {
+		return "", err
+	}
+	typ, body := SETEventTokenRevoked, map[string]any{"jti": ev.TokenID, "exp": ev.ExpiresAt.Unix()}
+	if ev.TokenID == "" {
+		typ, body = SETEventGrantRevoked, map[string]any{"grant_id": ev.GrantID, "exp": ev.ExpiresAt.Unix()}
+	}
+	claims, err := json.Marshal(map[string]any{
+		"iss":    s.cfg.Issuer,
+		"jti":    strconv.FormatInt(ev.ID, 10),
+		"iat":    s.now().Unix(),
+		"toe":    ev.Time.Unix(),
+		"events": map[string]any{typ: body},
+	})
+	if err != nil {
+		return "", err
+	}
+	return key.SignSET(claims)
+}
