@@ -123,6 +123,7 @@ func TestConformance(t *testing.T) {
 		if _, err := s.pool.Exec(tb.Context(), truncate); err != nil {
 			tb.Fatalf("truncate: %v", err)
 		}
+		resetFeed(tb, s) // feed_test.go
 		st := stores(s)
 		st.Advance = clock.Advance
 		return st

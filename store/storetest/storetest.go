@@ -124,6 +124,7 @@ func Run(t *testing.T, newStores func(tb testing.TB) Stores) {
 		{"PendingCap", func(s Stores) bool { return s.Grants != nil }, pendingCapTests},
 		{"ClientSweep", func(s Stores) bool { _, ok := s.Clients.(mcpauth.ClientSweeper); return ok }, clientSweepTests},
 		{"Keys", func(s Stores) bool { return s.Keys != nil }, keyTests},
+		{"RevocationFeed", func(s Stores) bool { return s.Grants != nil }, feedTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
