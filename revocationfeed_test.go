@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -328,7 +327,7 @@ func TestRevocationFeedRemoteVerifier(t *testing.T) {
 	a := newFeedAS(t, nil)
 	v := feedVerifier(t, a, "", nil)
 	eventually(t, "feed connected", connected(v))
-	access, refresh := mcpauthtest.Tokens(t, a.issuer, "cli", feedRedirect, "")
+	access, _ := mcpauthtest.Tokens(t, a.issuer, "cli", feedRedirect, "")
 	other, otherRefresh := mcpauthtest.Tokens(t, a.issuer, "cli", feedRedirect, "")
 	mustVerify(t, v, access)
 	mustVerify(t, v, other)
@@ -337,7 +336,6 @@ func TestRevocationFeedRemoteVerifier(t *testing.T) {
 	mustVerify(t, v, other)
 	mcpauthtest.Revoke(t, a.issuer, "cli", otherRefresh)
 	eventually(t, "token of a revoked grant refused", refused(v, other))
-	_ = refresh
 	if st := v.RevocationFeedStatus(); !st.Enabled || !st.Connected || st.LastEventID != 2 {
 		t.Errorf("status %+v", st)
 	}
@@ -417,5 +415,3 @@ func TestRevocationFeedVerifierOptions(t *testing.T) {
 		}
 	}
 }
-
-var _ = io.Discard
