@@ -38,8 +38,8 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/mcpauth/mcpauth"
-	"github.com/mcpauth/mcpauth/store/internal/keycrypt"
 	"github.com/mcpauth/mcpauth/internal/wake"
+	"github.com/mcpauth/mcpauth/store/internal/keycrypt"
 	"github.com/mcpauth/mcpauth/store/internal/migrate"
 )
 
