@@ -51,6 +51,7 @@ const (
 const (
 	DefaultRevocationFeedHeartbeat = 15 * time.Second
 	DefaultRevocationFeedPoll      = 5 * time.Second
+	DefaultRevocationFeedStreams   = 1000
 )
 
 // feedPage bounds the events read from the store at once.
@@ -76,14 +77,19 @@ type RevocationFeedConfig struct {
 	// without a notification (a lost NOTIFY, another process on the same
 	// SQLite file). Default [DefaultRevocationFeedPoll].
 	PollInterval time.Duration
+	// MaxStreams bounds the feed streams this replica serves at once;
+	// beyond it a reader gets 503 with Retry-After and reconnects later.
+	// Default [DefaultRevocationFeedStreams].
+	MaxStreams int
 }
 
 // feedHub wakes this replica's feed readers when the store's feed moved.
 type feedHub struct {
-	mu   sync.Mutex
-	ch   chan struct{} // closed and replaced on every change
-	down atomic.Bool   // the store's watch is failing
-	last atomic.Int64  // the last event id this replica has published
+	mu      sync.Mutex
+	ch      chan struct{} // closed and replaced on every change
+	down    atomic.Bool   // the store's watch is failing
+	last    atomic.Int64  // the last event id this replica has published
+	streams atomic.Int64  // streams being served
 }
 
 func (h *feedHub) changed() <-chan struct{} {
@@ -110,7 +116,9 @@ func (h *feedHub) broadcast() {
 func (s *Server) RevocationFeedDegraded() bool { return s.feed.down.Load() }
 
 func (s *Server) feedRoutes() {
-	s.mux.Handle(s.basePath+RevocationFeedPath, http.HandlerFunc(s.serveFeed))
+	// Rate limited per address as other endpoints (a verifier reconnects
+	// with backoff); a stream is not a request body, so no deadline applies.
+	s.handle(s.basePath+RevocationFeedPath, route{methods: "GET", limit: EndpointDefault, handler: s.serveFeed, errors: errorsJSON})
 }
 
 // feedAppend puts a revocation in the feed. Revocation handlers call it
@@ -263,17 +271,20 @@ func (s *Server) sweepFeed() {
 //	data: {}
 //
 // and ": heartbeat" comments every Heartbeat.
-func (s *Server) serveFeed(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("X-Content-Type-Options", "nosniff")
-	if r.Method != http.MethodGet {
-		h.Set("Allow", "GET")
-		oauth.Write(w, oauth.MethodNotAllowed("GET"))
-		return
+func (s *Server) serveFeed(w http.ResponseWriter, r *http.Request) error {
+	if err := s.feedAuthorized(r); err != nil {
+		return err
 	}
-	if !s.feedAuthorized(w, r) {
-		return
+	limit := s.cfg.RevocationFeed.MaxStreams
+	if limit <= 0 {
+		limit = DefaultRevocationFeedStreams
 	}
+	if n := s.feed.streams.Add(1); n > int64(limit) {
+		s.feed.streams.Add(-1)
+		s.log.Warn("mcpauth: revocation feed: too many streams; refusing one", "max", limit)
+		return oauth.TemporarilyUnavailable(5*time.Second, "too many revocation feed readers; retry shortly")
+	}
+	defer s.feed.streams.Add(-1)
 	after := int64(0)
 	id := r.Header.Get("Last-Event-ID")
 	if id == "" {
@@ -282,8 +293,7 @@ func (s *Server) serveFeed(w http.ResponseWriter, r *http.Request) {
 	if id != "" {
 		n, err := strconv.ParseInt(id, 10, 64)
 		if err != nil || n < 0 {
-			oauth.Write(w, oauth.InvalidRequest("Last-Event-ID must be a feed event id"))
-			return
+			return oauth.InvalidRequest("Last-Event-ID must be a feed event id")
 		}
 		after = n
 	}
@@ -292,9 +302,11 @@ func (s *Server) serveFeed(w http.ResponseWriter, r *http.Request) {
 	wake := s.feed.changed()
 	p, err := s.grants.RevocationsSince(ctx, after, feedPage)
 	if err != nil {
-		oauth.Write(w, storeErr(err))
-		return
+		return storeErr(err)
 	}
+	// From here on the answer is a stream: failures end it, and the
+	// reader reconnects and resumes.
+	h := w.Header()
 	rc := http.NewResponseController(w)
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -309,11 +321,11 @@ func (s *Server) serveFeed(w http.ResponseWriter, r *http.Request) {
 	if after > 0 && (after < p.Floor || after > p.Head) {
 		s.log.Info("mcpauth: revocation feed: resume id outside retention; reader resets", "after", after, "floor", p.Floor, "head", p.Head)
 		if !write("event: reset\ndata: {}\n\n") {
-			return
+			return nil
 		}
 		after = 0
 		if p, err = s.grants.RevocationsSince(ctx, 0, feedPage); err != nil {
-			return
+			return nil
 		}
 	}
 	beat := s.cfg.RevocationFeed.Heartbeat
@@ -328,29 +340,29 @@ func (s *Server) serveFeed(w http.ResponseWriter, r *http.Request) {
 			set, err := s.signSET(ctx, ev)
 			if err != nil {
 				s.log.Warn("mcpauth: revocation feed: signing an event failed", "err", err)
-				return // the reader reconnects and resumes
+				return nil
 			}
 			if !write("id: " + strconv.FormatInt(ev.ID, 10) + "\nevent: revocation\ndata: " + set + "\n\n") {
-				return
+				return nil
 			}
 			after = ev.ID
 		}
 		if len(p.Events) < feedPage {
 			if !synced {
 				if !write("event: sync\ndata: {}\n\n") {
-					return
+					return nil
 				}
 				synced = true
 			}
 			select {
 			case <-ctx.Done():
-				return
+				return nil
 			case <-s.stop:
-				return
+				return nil
 			case <-wake:
 			case <-t.C:
 				if !write(": heartbeat\n\n") {
-					return
+					return nil
 				}
 			}
 			wake = s.feed.changed()
@@ -359,47 +371,42 @@ func (s *Server) serveFeed(w http.ResponseWriter, r *http.Request) {
 			if ctx.Err() == nil {
 				s.log.Warn("mcpauth: revocation feed: reading the store failed; closing the stream", "err", err)
 			}
-			return // the reader reconnects and resumes
+			return nil // the reader reconnects and resumes
 		}
 	}
 }
 
-// feedAuthorized admits the operator secret or an introspector client,
-// and answers everyone else: 401 with a challenge, 403 for an
-// authenticated client that is not an introspector.
-func (s *Server) feedAuthorized(w http.ResponseWriter, r *http.Request) bool {
+// feedAuthorized admits the operator secret or an introspector client;
+// anyone else gets 401 invalid_client with a Basic challenge, or 403
+// access_denied for an authenticated client that is not an introspector.
+func (s *Server) feedAuthorized(r *http.Request) error {
 	auth := r.Header.Get("Authorization")
+	challenge := func(desc string) error {
+		e := oauth.InvalidClient("%s", desc)
+		e.BasicChallenge = true
+		return e
+	}
 	if sec := s.cfg.RevocationFeed.OperatorSecret; sec != "" {
 		if tok, ok := strings.CutPrefix(auth, "Bearer "); ok {
 			a, b := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(sec))
 			if subtle.ConstantTimeCompare(a[:], b[:]) == 1 {
-				return true
+				return nil
 			}
-			e := oauth.InvalidClient("bad credentials")
-			e.BasicChallenge = true
-			oauth.Write(w, e)
-			return false
+			return challenge("bad credentials")
 		}
 	}
 	if _, _, ok := r.BasicAuth(); !ok {
-		e := oauth.InvalidClient("the revocation feed needs the credentials of a designated resource server")
-		e.BasicChallenge = true
-		oauth.Write(w, e)
-		return false
+		return challenge("the revocation feed needs the credentials of a designated resource server")
 	}
 	client, err := s.authenticateClient(r, url.Values{}, false)
 	if err != nil {
-		oauth.Write(w, err)
-		return false
+		return err
 	}
 	if client.IsPublic() || !slices.Contains(s.cfg.Introspectors, client.ID) {
 		s.log.Warn("mcpauth: revocation feed refused to a client that is not an introspector", "client_id", client.ID)
-		e := oauth.AccessDenied("this client may not read the revocation feed")
-		e.Status = http.StatusForbidden
-		oauth.Write(w, e)
-		return false
+		return oauth.AccessDenied("this client may not read the revocation feed")
 	}
-	return true
+	return nil
 }
 
 // signSET makes the RFC 8417 SET of one event.

@@ -415,3 +415,36 @@ func TestRevocationFeedVerifierOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestRevocationFeedMaxStreams: beyond RevocationFeed.MaxStreams a reader
+// gets 503 temporarily_unavailable with Retry-After, and a slot frees
+// when a stream ends.
+func TestRevocationFeedMaxStreams(t *testing.T) {
+	a := newFeedAS(t, func(c *mcpauth.Config) { c.RevocationFeed.MaxStreams = 1 })
+	open := func(ctx context.Context) *http.Response {
+		req, _ := http.NewRequestWithContext(ctx, "GET", a.issuer+mcpauth.RevocationFeedPath, nil)
+		req.Header.Set("Authorization", "Bearer "+feedOpSecret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	first := open(ctx)
+	if first.StatusCode != http.StatusOK {
+		t.Fatalf("first stream: %d", first.StatusCode)
+	}
+	second := open(t.Context())
+	second.Body.Close()
+	if second.StatusCode != http.StatusServiceUnavailable || second.Header.Get("Retry-After") == "" {
+		t.Fatalf("second stream: %d, Retry-After %q; want 503 with Retry-After", second.StatusCode, second.Header.Get("Retry-After"))
+	}
+	cancel()
+	first.Body.Close()
+	eventually(t, "a slot frees when the stream ends", func() bool {
+		resp := open(t.Context())
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}

@@ -382,7 +382,7 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		RateLimits:        o.rateLimits,
 		TrustForwardedFor: o.trustForwardedFor,
 		Introspectors:     o.introspectors,
-		RevocationFeed:    mcpauth.RevocationFeedConfig{OperatorSecret: o.auditSecret},
+		RevocationFeed:    mcpauth.RevocationFeedConfig{OperatorSecret: o.auditSecret, MaxStreams: o.feedMaxStreams},
 		MaxStateLength:    o.maxStateLength,
 		ConsentUI:         o.brand,
 		Logger:            log,
