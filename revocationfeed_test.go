@@ -448,3 +448,36 @@ func TestRevocationFeedMaxStreams(t *testing.T) {
 		return resp.StatusCode == http.StatusOK
 	})
 }
+
+// brokenWatch is a grant store whose revocation watch always fails, as a
+// PostgreSQL replica whose LISTEN connection cannot be made.
+type brokenWatch struct{ mcpauth.GrantStore }
+
+func (brokenWatch) WatchRevocations(context.Context, func()) error {
+	return errors.Join(mcpauth.ErrUnavailable, errors.New("LISTEN failed"))
+}
+
+// TestRevocationFeedWatchDown: a replica that cannot watch the store's
+// feed reports degraded and still learns of other replicas' revocations
+// by polling (RevocationFeed.PollInterval).
+func TestRevocationFeedWatchDown(t *testing.T) {
+	grants, keys, clients := mcpauth.NewMemoryGrantStore(nil), mcpauth.NewMemoryKeyStore(), mcpauth.NewMemoryClientStore()
+	a := newFeedAS(t, func(c *mcpauth.Config) {
+		c.Grants, c.Keys, c.Clients = brokenWatch{grants}, keys, clients
+		c.RevocationFeed.PollInterval = 20 * time.Millisecond
+	})
+	b := newFeedAS(t, func(c *mcpauth.Config) { c.Grants, c.Keys, c.Clients, c.Issuer = grants, keys, clients, a.issuer })
+	eventually(t, "replica A degraded", a.srv.RevocationFeedDegraded)
+	if b.srv.RevocationFeedDegraded() {
+		t.Error("replica B degraded")
+	}
+	v, err := mcpauth.NewVerifier(mcpauth.VerifierOptions{Local: a.srv, Audience: a.issuer, TokenCacheTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	access, _ := mcpauthtest.Tokens(t, a.issuer, "cli", feedRedirect, "")
+	mustVerify(t, v, access)
+	mcpauthtest.Revoke(t, b.ts.URL, "cli", access)
+	eventually(t, "replica A polls the revocation in", refused(v, access))
+}

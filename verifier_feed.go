@@ -221,6 +221,9 @@ func (f *feedClient) follow(ctx context.Context) (synced bool, err error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			f.log.Error("mcpauth: revocation feed refused this verifier's credentials: the client must be one of the issuer's Introspectors", "url", f.url, "status", resp.Status)
+		}
 		return false, fmt.Errorf("feed answered %s", resp.Status)
 	}
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -78,5 +80,26 @@ func TestGatewayRevocationFeed(t *testing.T) {
 	waitFor("healthz degraded", func() bool { return strings.Contains(health(), `"degraded"`) })
 	if resp := mcpPost(t, gwURL, fresh, initBody, nil); resp.StatusCode != http.StatusOK {
 		t.Errorf("feed down (fail open): %d, want the verified token accepted", resp.StatusCode)
+	}
+}
+
+// answeringStore is a store whose database answers.
+type answeringStore struct{ memoryStore }
+
+func (answeringStore) IsRevoked(context.Context, string, string) (bool, error) { return false, nil }
+
+// TestHealthzReportsFeedDegraded: the standalone authorization server's
+// /healthz says degraded (200: it still serves) when its replica cannot
+// follow the revocation feed, and ok otherwise.
+func TestHealthzReportsFeedDegraded(t *testing.T) {
+	for _, tc := range []struct {
+		down bool
+		want string
+	}{{false, `"ok"`}, {true, `"degraded"`}} {
+		rec := httptest.NewRecorder()
+		healthHandler(answeringStore{}, slog.New(slog.DiscardHandler), func() bool { return tc.down })(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), tc.want) {
+			t.Errorf("feed down %v: %d %s, want 200 %s", tc.down, rec.Code, rec.Body, tc.want)
+		}
 	}
 }
