@@ -90,7 +90,15 @@ type feedHub struct {
 	down    atomic.Bool   // the store's watch is failing
 	last    atomic.Int64  // the last event id this replica has published
 	streams atomic.Int64  // streams being served
+
+	setMu sync.Mutex
+	sets  map[int64]signedSET // recently signed SETs, so N readers catching up sign each once
 }
+
+type signedSET struct{ kid, jws string }
+
+// maxCachedSETs bounds feedHub.sets.
+const maxCachedSETs = 4096
 
 func (h *feedHub) changed() <-chan struct{} {
 	h.mu.Lock()
@@ -415,6 +423,13 @@ func (s *Server) signSET(ctx context.Context, ev RevocationEvent) (string, error
 	if err != nil {
 		return "", err
 	}
+	h := &s.feed
+	h.setMu.Lock()
+	c, ok := h.sets[ev.ID]
+	h.setMu.Unlock()
+	if ok && c.kid == key.ID {
+		return c.jws, nil
+	}
 	typ, body := SETEventTokenRevoked, map[string]any{"jti": ev.TokenID, "exp": ev.ExpiresAt.Unix()}
 	if ev.TokenID == "" {
 		typ, body = SETEventGrantRevoked, map[string]any{"grant_id": ev.GrantID, "exp": ev.ExpiresAt.Unix()}
@@ -429,5 +444,21 @@ func (s *Server) signSET(ctx context.Context, ev RevocationEvent) (string, error
 	if err != nil {
 		return "", err
 	}
-	return key.SignSET(claims)
+	jws, err := key.SignSET(claims)
+	if err != nil {
+		return "", err
+	}
+	h.setMu.Lock()
+	if h.sets == nil {
+		h.sets = map[int64]signedSET{}
+	}
+	if len(h.sets) >= maxCachedSETs {
+		for id := range h.sets { // random eviction
+			delete(h.sets, id)
+			break
+		}
+	}
+	h.sets[ev.ID] = signedSET{kid: key.ID, jws: jws}
+	h.setMu.Unlock()
+	return jws, nil
 }
