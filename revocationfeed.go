@@ -319,8 +319,11 @@ func (s *Server) serveFeed(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+	// Each write must be taken within 10 s; between writes no deadline
+	// runs (over HTTP/2 an expired deadline resets the stream).
 	write := func(msg string) bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		defer rc.SetWriteDeadline(time.Time{})
 		if _, err := io.WriteString(w, msg); err != nil {
 			return false
 		}
