@@ -294,6 +294,7 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 		}
 	}
 	if err := v.startFeed(opts); err != nil {
+		v.Close()
 		return nil, err
 	}
 	return v, nil
