@@ -92,7 +92,7 @@ func defineGatewayFlags(fs *flag.FlagSet) *gatewayFlagValues {
 	v := &gatewayFlagValues{
 		upstream:           fs.String("upstream", "", "gateway mode: reverse-proxy /mcp to the MCP server (streamable HTTP) at this `URL`, after verifying the token; the token is never forwarded, the grant goes in X-Mcp-Auth-* headers"),
 		remoteIssuer:       fs.String("remote-issuer", "", "gateway only (needs -upstream): run no authorization server; accept tokens issued by the authorization server at this issuer `URL` (RFC 8414 discovery, JWKS)"),
-		remoteClientID:     fs.String("remote-client-id", "", "this gateway's client_id at the -remote-issuer (a confidential client), for token introspection"),
+		remoteClientID:     fs.String("remote-client-id", "", "this gateway's client_id at the -remote-issuer (a confidential client listed there with -introspector), for its revocation feed and token introspection"),
 		remoteClientSecret: fs.String("remote-client-secret", "", "this gateway's client secret at the -remote-issuer (prefer the environment variable)"),
 		introspectionTTL:   fs.Duration("remote-introspection-ttl", defaultIntrospectionTTL, "with -remote-client-id: how long the remote authorization server's answer that a token is active is reused (revocations show within it)"),
 		dialTimeout:        fs.Duration("upstream-dial-timeout", defaultUpstreamDialTimeout, "how long connecting to the -upstream may take before 502"),
