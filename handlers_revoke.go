@@ -57,6 +57,10 @@ func (s *Server) revoke(ctx context.Context, client *store.Client, token, hint s
 			s.log.Warn("mcpauth: client tried to revoke a token it does not own", "client_id", client.ID, "owner", owner, "jti", g.TokenID)
 			return nil
 		}
+		// The feed first: no revocation is answered without its event.
+		if err := s.feedAppend(ctx, g.TokenID, "", g.ExpiresAt.Add(clockLeeway)); err != nil {
+			return storeErr(err)
+		}
 		if err := s.authority.revokeAccess(ctx, g); err != nil {
 			return storeErr(err)
 		}
@@ -77,6 +81,9 @@ func (s *Server) revoke(ctx context.Context, client *store.Client, token, hint s
 	if rec.ClientID != client.ID {
 		s.log.Warn("mcpauth: client tried to revoke another client's refresh token", "client_id", client.ID, "grant_id", rec.GrantID)
 		return nil
+	}
+	if err := s.feedGrant(ctx, rec.GrantID); err != nil {
+		return storeErr(err)
 	}
 	if err := s.authority.revokeGrant(ctx, rec.GrantID); err != nil {
 		return storeErr(err)

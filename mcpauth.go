@@ -109,6 +109,9 @@ type Config struct {
 	// when this is empty, /introspect answers {"active":false} (§2.2).
 	// Each must be a confidential client (static or registered).
 	Introspectors []string
+	// RevocationFeed configures the revocation feed for resource servers
+	// (revocationfeed.go, [RevocationFeedPath]).
+	RevocationFeed RevocationFeedConfig
 
 	// Clients, Grants and Keys hold all state (package store: the records,
 	// the role interfaces, SQL stores in store/sqlite and store/postgres).

@@ -65,6 +65,7 @@ type Server struct {
 
 	mux    *http.ServeMux
 	events eventBus
+	feed   feedHub // revocationfeed.go
 
 	extMu      sync.Mutex
 	extensions map[string]string // grantex_extensions name → path below the issuer
@@ -158,6 +159,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s.routes()
 	s.wg.Add(1)
 	go s.sweep()
+	s.startFeed()
 	return s, nil
 }
 
@@ -270,6 +272,7 @@ func (s *Server) routes() {
 	s.handle(s.basePath+pathToken, route{methods: "POST", limit: limits.EndpointToken, cors: true, handler: s.handleToken, errors: errorsJSON})
 	s.handle(s.basePath+pathIntrospect, route{methods: "POST", limit: limits.EndpointIntrospect, cors: true, handler: s.handleIntrospect, errors: errorsJSON})
 	s.handle(s.basePath+pathRevoke, route{methods: "POST", limit: limits.EndpointRevoke, cors: true, handler: s.handleRevoke, errors: errorsJSON})
+	s.feedRoutes()
 	s.handle(s.basePath+pathAssets, route{methods: "GET, HEAD", limit: limits.EndpointDefault, handler: s.handleAssets, errors: errorsJSON})
 }
 
@@ -430,6 +433,7 @@ func (s *Server) sweepOnce() {
 			break
 		}
 	}
+	s.sweepFeed()
 	for range 100 {
 		n, err := s.clients.sweepClients(context.Background(), 1000)
 		if err != nil {

@@ -179,6 +179,30 @@ type VerifierOptions struct {
 	// Default 30 s.
 	JWKSRefreshInterval time.Duration
 
+	// FeedClientID and FeedClientSecret are this resource server's
+	// credentials at the issuer, a client named in its
+	// Config.Introspectors; FeedToken, instead, is the issuer's operator
+	// secret. With either, the Verifier follows the issuer's revocation
+	// feed (SSE of RFC 8417 SETs at FeedURL, default Issuer +
+	// [RevocationFeedPath]; see verifier_feed.go): revoked tokens and
+	// grants are refused as soon as their event arrives. Remote verifiers
+	// only: a Local one hears of revocations from its Server.
+	FeedClientID, FeedClientSecret, FeedToken string
+	// FeedURL is the revocation feed's URL. Default Issuer + [RevocationFeedPath].
+	FeedURL string
+	// FeedFailClosed chooses what happens while the feed is down (it is
+	// retried with backoff, and resumes from its last event id). Zero, the
+	// default, fails open: tokens keep being verified on signature and
+	// expiry, revocations made meanwhile are applied on reconnect, before
+	// the feed counts as connected again; availability over a window
+	// bounded by the outage. A positive duration fails closed after it:
+	// once the feed has been down (or not yet connected) longer, every
+	// token, cached or not, is answered 503 with Retry-After.
+	FeedFailClosed time.Duration
+	// FeedIdleTimeout is how long the feed may stay silent before the
+	// connection is called dead. Default [DefaultFeedIdleTimeout].
+	FeedIdleTimeout time.Duration
+
 	// HTTPClient fetches metadata and keys. Default: a client with a 10 s timeout.
 	HTTPClient *http.Client
 	// Logger receives key-fetch failures. Default slog.Default().
@@ -210,9 +234,12 @@ type Verifier struct {
 	cache       *tokenCache
 	now         func() time.Time
 	metrics     *verifierMetrics // metrics.go; nil: none
+	feed        *feedClient      // verifier_feed.go; nil without a feed
 }
 
-// NewVerifier returns a Verifier. It does no I/O: keys are fetched on first use.
+// NewVerifier returns a Verifier. It does no I/O but for the revocation
+// feed, which it starts following (in the background) when given
+// credentials: keys are fetched on first use.
 func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 	v := &Verifier{
 		rules: tokenRules{
@@ -285,6 +312,10 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 			v.unsubscribe = v.local.SubscribeRevocations(v.cache.revoke)
 		}
 	}
+	if err := v.startFeed(opts); err != nil {
+		v.Close()
+		return nil, err
+	}
 	return v, nil
 }
 
@@ -296,6 +327,9 @@ func (v *Verifier) Close() {
 	}
 	if v.keys != nil {
 		v.keys.Close()
+	}
+	if v.feed != nil {
+		v.feed.close()
 	}
 }
 
@@ -315,6 +349,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Grant, error) {
 		g, ok := v.cache.get(key, now)
 		v.metrics.cacheLookup(ok)
 		if ok {
+			if v.feed != nil {
+				if err := v.feed.check(g, now); err != nil {
+					return nil, err
+				}
+			}
 			return g, nil
 		}
 		gen = v.cache.generation()
@@ -328,6 +367,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Grant, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if v.feed != nil {
+		if err := v.feed.check(g, now); err != nil {
+			return nil, err
+		}
 	}
 	if v.cache != nil {
 		v.cache.put(key, g, now, gen)

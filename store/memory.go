@@ -24,6 +24,8 @@ type memGrantStore struct {
 	// pendingOrder lists pending digests oldest first, for TrimPending;
 	// consumed ones stay until they reach the front or the list is compacted.
 	pendingOrder []string
+
+	feed memFeed // memory_feed.go
 }
 
 type memCode struct {

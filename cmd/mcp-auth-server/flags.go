@@ -70,6 +70,8 @@ type options struct {
 	brand mcpauth.ConsentUI
 	// maxStateLength is Config.MaxStateLength.
 	maxStateLength int
+	// feedMaxStreams is Config.RevocationFeed.MaxStreams.
+	feedMaxStreams int
 	// storeKey encrypts signing and session keys in the store (-store-key).
 	storeKey []byte
 	// bodyReadTimeout bounds the arrival of a request body (0: unbounded).
@@ -187,6 +189,7 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 		statics     listFlag
 		trustXFF    = fs.Bool("trust-forwarded-for", false, "rate-limit by the last X-Forwarded-For hop: set only behind a reverse proxy you control")
 		maxState    = fs.Int("max-state-length", mcpauth.DefaultMaxStateLength, "longest state `bytes` accepted at /authorize (echoed to the client)")
+		feedStreams = fs.Int("revocation-feed-max-streams", mcpauth.DefaultRevocationFeedStreams, "most revocation feed streams served at once (`count`); beyond it 503")
 		appName     = fs.String("app-name", "MCP Auth Server", "the name on the sign-in and consent pages")
 		logoURL     = fs.String("logo-url", "", "an https `URL` of a logo shown on the sign-in and consent pages (48×48)")
 		privacyURL  = fs.String("privacy-url", "", "an https `URL` of the privacy policy, linked from the pages")
@@ -300,6 +303,9 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 	}
 	if o.maxStateLength = *maxState; o.maxStateLength < 1 {
 		return nil, usagef("-max-state-length %d: want a positive number of bytes", *maxState)
+	}
+	if o.feedMaxStreams = *feedStreams; o.feedMaxStreams < 1 {
+		return nil, usagef("-revocation-feed-max-streams %d: want a positive count", *feedStreams)
 	}
 	if *storeKey != "" {
 		k, err := parseStoreKey(*storeKey)

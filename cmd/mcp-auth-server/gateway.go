@@ -69,6 +69,9 @@ type gatewayOptions struct {
 	remoteClientID, remoteClientSecret string
 	// introspectionTTL is how long an introspection answer is reused.
 	introspectionTTL time.Duration
+	// feedFailClosed: refuse every token (503) once the remote revocation
+	// feed has been down this long; 0 fails open (VerifierOptions.FeedFailClosed).
+	feedFailClosed time.Duration
 	// toolScopes: tools/call of a named tool needs these scopes too.
 	toolScopes map[string][]string
 	// maxSessions bounds the MCP sessions whose owner is remembered.
@@ -79,6 +82,7 @@ type gatewayOptions struct {
 type gatewayFlagValues struct {
 	upstream, remoteIssuer, remoteClientID, remoteClientSecret *string
 	dialTimeout, headerTimeout, introspectionTTL               *time.Duration
+	feedFailClosed                                             *time.Duration
 	resources, toolScopes                                      listFlag
 	maxSessions                                                *int
 }
@@ -88,12 +92,13 @@ func defineGatewayFlags(fs *flag.FlagSet) *gatewayFlagValues {
 	v := &gatewayFlagValues{
 		upstream:           fs.String("upstream", "", "gateway mode: reverse-proxy /mcp to the MCP server (streamable HTTP) at this `URL`, after verifying the token; the token is never forwarded, the grant goes in X-Mcp-Auth-* headers"),
 		remoteIssuer:       fs.String("remote-issuer", "", "gateway only (needs -upstream): run no authorization server; accept tokens issued by the authorization server at this issuer `URL` (RFC 8414 discovery, JWKS)"),
-		remoteClientID:     fs.String("remote-client-id", "", "this gateway's client_id at the -remote-issuer (a confidential client), for token introspection"),
+		remoteClientID:     fs.String("remote-client-id", "", "this gateway's client_id at the -remote-issuer (a confidential client listed there with -introspector), for its revocation feed and token introspection"),
 		remoteClientSecret: fs.String("remote-client-secret", "", "this gateway's client secret at the -remote-issuer (prefer the environment variable)"),
 		introspectionTTL:   fs.Duration("remote-introspection-ttl", defaultIntrospectionTTL, "with -remote-client-id: how long the remote authorization server's answer that a token is active is reused (revocations show within it)"),
 		dialTimeout:        fs.Duration("upstream-dial-timeout", defaultUpstreamDialTimeout, "how long connecting to the -upstream may take before 502"),
 		headerTimeout:      fs.Duration("upstream-header-timeout", defaultUpstreamHeaderTimeout, "how long the -upstream may take to start its response before 504 (streamed bodies are not bounded)"),
 	}
+	v.feedFailClosed = fs.Duration("remote-feed-fail-closed", 0, "with -remote-client-id: once the remote revocation feed has been down this `long`, answer every token 503 (fail closed); 0 keeps verifying on signature and expiry (fail open)")
 	v.maxSessions = fs.Int("upstream-max-sessions", defaultMaxSessions, "MCP sessions whose owner the gateway remembers, refusing them to other users; beyond it the least recently used are forgotten")
 	fs.Var(&v.resources, "resource", "with -remote-issuer: this gateway's canonical resource `URL` (default http://<addr>/mcp); otherwise: an extra audience (a gateway elsewhere) the authorization server issues tokens for; repeatable")
 	fs.Var(&v.toolScopes, "tool-scope", "`tool=scope[ scope…]`: a tools/call of that tool also needs these scopes (403 insufficient_scope step-up otherwise); repeatable")
@@ -141,6 +146,9 @@ func (o *options) checkGateway(v *gatewayFlagValues) error {
 		return usagef("-tool-scope needs -upstream (the demo server has its own)")
 	}
 	g.remoteClientID, g.remoteClientSecret = *v.remoteClientID, *v.remoteClientSecret
+	if g.feedFailClosed = *v.feedFailClosed; g.feedFailClosed < 0 {
+		return usagef("-remote-feed-fail-closed %v: must not be negative", g.feedFailClosed)
+	}
 	if g.introspectionTTL = *v.introspectionTTL; g.introspectionTTL <= 0 {
 		return usagef("-remote-introspection-ttl %v: must be positive", g.introspectionTTL)
 	}
@@ -466,7 +474,9 @@ func newRemoteGatewayApp(o *options, log *slog.Logger) (*app, error) {
 	}
 	a.streaming = func(r *http.Request) bool { return r.Method == http.MethodGet && r.URL.Path == mcpPath }
 
-	v, err := mcpauth.NewVerifier(mcpauth.VerifierOptions{Issuer: g.remoteIssuer, Audience: resource, Logger: log, Metrics: o.metricsRegisterer()})
+	// With credentials, the verifier follows the issuer's revocation feed.
+	v, err := mcpauth.NewVerifier(mcpauth.VerifierOptions{Issuer: g.remoteIssuer, Audience: resource, Logger: log, Metrics: o.metricsRegisterer(),
+		FeedClientID: g.remoteClientID, FeedClientSecret: g.remoteClientSecret, FeedFailClosed: g.feedFailClosed})
 	if err != nil {
 		return nil, fmt.Errorf("-remote-issuer: %w", err)
 	}
@@ -501,6 +511,10 @@ func newRemoteGatewayApp(o *options, log *slog.Logger) (*app, error) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
+		if st := v.RevocationFeedStatus(); st.Enabled && !st.Connected {
+			_, _ = io.WriteString(w, `{"status":"degraded","error":"the revocation feed is down"}`+"\n")
+			return
+		}
 		_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
 	if pattern != "/{$}" {
@@ -519,6 +533,7 @@ func printGatewayBanner(w io.Writer, o *options, a *app) {
 	fmt.Fprintf(w, "  Upstream:           %s\n", o.gw.upstream.Redacted())
 	if o.gw.remoteClientID != "" {
 		fmt.Fprintf(w, "  Revocation check:   RFC 7662 introspection as %s, answers reused %v\n", o.gw.remoteClientID, o.gw.introspectionTTL)
+		fmt.Fprintf(w, "  Revocation feed:    %s%s (as %s)\n", strings.TrimSuffix(a.issuer, "/"), mcpauth.RevocationFeedPath, o.gw.remoteClientID)
 	}
 	fmt.Fprintf(w, "  Health:             %s\n", originOf(a.mcpURL)+"/healthz")
 	fmt.Fprintf(w, "The authorization server must accept %s as a resource (its -resource flag).\n", a.mcpURL)

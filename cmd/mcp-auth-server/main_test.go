@@ -552,7 +552,7 @@ func (failingStore) IsRevoked(context.Context, string, string) (bool, error) {
 
 func TestHealthzReportsStoreDown(t *testing.T) {
 	rec := httptest.NewRecorder()
-	healthHandler(failingStore{}, slog.New(slog.DiscardHandler))(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	healthHandler(failingStore{}, slog.New(slog.DiscardHandler), nil)(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
 	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "unavailable") {
 		t.Errorf("%d %s", rec.Code, rec.Body)
 	}

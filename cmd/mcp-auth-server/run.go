@@ -374,8 +374,9 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 	// /mcp is the demo MCP server, or with -upstream the gateway to another.
 	serveMCP := o.demoMCP || o.gw.upstream != nil
 	auditPath := iss.EscapedPath() + mcpauth.AuditStreamPath
+	feedPath := iss.EscapedPath() + mcpauth.RevocationFeedPath
 	a.streaming = func(r *http.Request) bool {
-		return r.Method == http.MethodGet && (r.URL.Path == auditPath || serveMCP && r.URL.Path == "/mcp")
+		return r.Method == http.MethodGet && (r.URL.Path == auditPath || r.URL.Path == feedPath || serveMCP && r.URL.Path == "/mcp")
 	}
 	scopes := slices.Clone(o.scopes)
 	if !slices.Contains(scopes, mcpauth.AuditReadScope) {
@@ -398,6 +399,7 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		RateLimits:        o.rateLimits,
 		TrustForwardedFor: o.trustForwardedFor,
 		Introspectors:     o.introspectors,
+		RevocationFeed:    mcpauth.RevocationFeedConfig{OperatorSecret: o.auditSecret, MaxStreams: o.feedMaxStreams},
 		MaxStateLength:    o.maxStateLength,
 		ConsentUI:         o.brand,
 		Logger:            log,
@@ -455,7 +457,8 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 	for path, h := range callbacks {
 		mux.Handle("GET "+path, h)
 	}
-	mux.HandleFunc("GET /healthz", healthHandler(st, log))
+	mux.HandleFunc("GET /healthz", healthHandler(st, log, srv.RevocationFeedDegraded))
+	mux.Handle(feedPath, a.streamUntilShutdown(srv))
 	mux.Handle(auditPath, a.streamUntilShutdown(srv.AuditStreamHandler(mcpauth.AuditStreamOptions{
 		OperatorSecret: o.auditSecret, Logger: log,
 	})))
@@ -573,11 +576,18 @@ func checkSQLitePath(loc string) error {
 
 // healthHandler answers 200 when the store answers, 503 otherwise. It is
 // public: the store's error goes to the log, not to the caller.
-func healthHandler(st store, log *slog.Logger) http.HandlerFunc {
+//
+// feedDown (may be nil) reports the revocation feed down: the answer is
+// then 200 {"status":"degraded"}: tokens still verify on signature and
+// expiry, but revocations reach verifiers late.
+func healthHandler(st store, log *slog.Logger, feedDown func() bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 		defer cancel()
 		status, body := http.StatusOK, map[string]string{"status": "ok"}
+		if feedDown != nil && feedDown() {
+			body = map[string]string{"status": "degraded", "error": "the revocation feed is down"}
+		}
 		if err := pingStore(ctx, st); err != nil {
 			log.WarnContext(ctx, "healthz: the store does not answer", "err", err)
 			status, body = http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "the store does not answer"}

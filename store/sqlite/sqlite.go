@@ -37,6 +37,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/mcpauth/mcpauth/internal/wake"
 	"github.com/mcpauth/mcpauth/store"
 	"github.com/mcpauth/mcpauth/store/internal/keycrypt"
 	"github.com/mcpauth/mcpauth/store/internal/migrate"
@@ -60,6 +61,8 @@ type Store struct {
 	log    *slog.Logger
 	// encKeyID names the current encryption key ("" without one).
 	encKeyID string
+
+	feed wake.Set // feed.go: wakes revocation feed watchers
 }
 
 var (

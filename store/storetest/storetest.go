@@ -125,6 +125,7 @@ func Run(t *testing.T, newStores func(tb testing.TB) Stores) {
 		{"ClientSweep", func(s Stores) bool { _, ok := s.Clients.(store.ClientSweeper); return ok }, clientSweepTests},
 		{"Keys", func(s Stores) bool { return s.Keys != nil }, keyTests},
 		{"Listing", func(s Stores) bool { return s.Clients != nil && s.Grants != nil }, listingTests},
+		{"RevocationFeed", func(s Stores) bool { return s.Grants != nil }, feedTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
