@@ -60,6 +60,10 @@ type Server struct {
 
 	mux    *http.ServeMux
 	events eventBus
+	// verified caches the signature and claim checks of our own tokens for
+	// /introspect and VerifyAccessToken (the Verifier's cache type); the
+	// revocation check still runs on every call.
+	verified *tokenCache
 
 	extMu      sync.Mutex
 	extensions map[string]string // grantex_extensions name → path below the issuer
@@ -94,6 +98,7 @@ func NewServer(cfg Config) (*Server, error) {
 		users:     map[string]PasswordUser{},
 		static:    map[string]*Client{},
 		stop:      make(chan struct{}),
+		verified:  newTokenCache(DefaultTokenCacheSize, DefaultTokenCacheTTL),
 	}
 	for _, sc := range cfg.Scopes {
 		s.scopes[sc] = true
