@@ -216,8 +216,7 @@ func (s *Store) GetGrant(ctx context.Context, id string) (*mcpauth.GrantRecord, 
 		created, expires int64
 		revoked          sql.NullInt64
 	)
-	err := s.r.QueryRowContext(ctx, `SELECT `+grantCols+` FROM grants WHERE id = ? AND expires_at > ?`,
-		id, micros(s.now())).
+	err := s.st.getGrant.QueryRowContext(ctx, id, micros(s.now())).
 		Scan(&g.ID, &g.ClientID, &g.Subject, &sc, &g.Resource, &created, &expires, &revoked, &g.UpstreamGrantID)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -560,6 +559,7 @@ const (
 	WHERE digest = ?2 AND rotated_at IS NULL AND expires_at > ?1 AND ` + liveGrant
 	lookupRefreshSQL = `SELECT ` + refreshCols + `, rotated_at IS NOT NULL FROM refresh_tokens
 	WHERE digest = ?2 AND expires_at > ?1 AND ` + liveGrant
+	getGrantSQL  = `SELECT ` + grantCols + ` FROM grants WHERE id = ? AND expires_at > ?`
 	isRevokedSQL = `SELECT
 	(?1 <> '' AND EXISTS (SELECT 1 FROM denied_tokens WHERE jti = ?1)) OR
 	EXISTS (SELECT 1 FROM grants WHERE id = ?2 AND revoked_at IS NOT NULL)`
@@ -568,8 +568,8 @@ const (
 // statements are the prepared statements: writes on the writer, reads on
 // the readers.
 type statements struct {
-	rotate, insertRefresh                *sql.Stmt // writer
-	getRefresh, lookupRefresh, isRevoked *sql.Stmt // readers
+	rotate, insertRefresh                          *sql.Stmt // writer
+	getRefresh, lookupRefresh, isRevoked, getGrant *sql.Stmt // readers
 }
 
 // prepare prepares the statements; call it after the migrations.
@@ -584,6 +584,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		{s.r, &s.st.getRefresh, getRefreshSQL},
 		{s.r, &s.st.lookupRefresh, lookupRefreshSQL},
 		{s.r, &s.st.isRevoked, isRevokedSQL},
+		{s.r, &s.st.getGrant, getGrantSQL},
 	} {
 		st, err := p.db.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -597,7 +598,7 @@ func (s *Store) prepare(ctx context.Context) error {
 // closeStatements closes the prepared statements.
 func (s *Store) closeStatements() error {
 	var err error
-	for _, st := range []*sql.Stmt{s.st.rotate, s.st.insertRefresh, s.st.getRefresh, s.st.lookupRefresh, s.st.isRevoked} {
+	for _, st := range []*sql.Stmt{s.st.rotate, s.st.insertRefresh, s.st.getRefresh, s.st.lookupRefresh, s.st.isRevoked, s.st.getGrant} {
 		if st != nil {
 			err = errors.Join(err, st.Close())
 		}

@@ -34,6 +34,8 @@ type committer struct {
 	mu      sync.Mutex
 	queue   []*writeOp
 	running bool
+	batches int // transactions begun, for tests
+	writes  int // writes queued, for tests
 }
 
 // write runs fn in a write transaction shared with the writes queued beside
@@ -50,6 +52,7 @@ func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx *sql.
 	c := &s.gc
 	c.mu.Lock()
 	c.queue = append(c.queue, op)
+	c.writes++
 	lead := !c.running
 	c.running = true
 	c.mu.Unlock()
@@ -68,6 +71,7 @@ func (s *Store) drain() {
 	batch := make([]*writeOp, n)
 	copy(batch, c.queue)
 	c.queue = append(c.queue[:0], c.queue[n:]...)
+	c.batches++
 	c.mu.Unlock()
 
 	s.commitBatch(batch)
