@@ -1,6 +1,7 @@
 package mcpauth_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"testing"
@@ -15,7 +16,13 @@ import (
 // replica sharing the stores is seen at once, and a cached token still ends
 // at its exp.
 func TestIntrospectCacheIsRevocationAware(t *testing.T) {
-	e := newEnv(t)
+	for _, size := range []int{0, 1, -1} { // default, one entry, disabled
+		t.Run(fmt.Sprintf("VerifiedTokenCacheSize=%d", size), func(t *testing.T) { testIntrospectCache(t, size) })
+	}
+}
+
+func testIntrospectCache(t *testing.T, size int) {
+	e := newEnv(t, func(c *mcpauth.Config) { c.VerifiedTokenCacheSize = size })
 	replica := newEnv(t, func(c *mcpauth.Config) { c.Clients, c.Grants, c.Keys, c.Now = e.clients, e.grants, e.keys, e.clock.Now })
 
 	tests := []struct {

@@ -98,7 +98,9 @@ func NewServer(cfg Config) (*Server, error) {
 		users:     map[string]PasswordUser{},
 		static:    map[string]*Client{},
 		stop:      make(chan struct{}),
-		verified:  newTokenCache(DefaultTokenCacheSize, DefaultTokenCacheTTL),
+	}
+	if cfg.VerifiedTokenCacheSize > 0 {
+		s.verified = newTokenCache(cfg.VerifiedTokenCacheSize, DefaultTokenCacheTTL)
 	}
 	for _, sc := range cfg.Scopes {
 		s.scopes[sc] = true

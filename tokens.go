@@ -117,12 +117,21 @@ var localAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS2
 // revocation made by another replica is seen at once.
 func (s *Server) verifyLocalToken(ctx context.Context, token string) (*Grant, error) {
 	now := s.now()
-	var key [32]byte
-	if len(token) <= maxTokenBytes {
-		key = tokenDigest(token)
+	cache := s.verified // nil: disabled (Config.VerifiedTokenCacheSize < 0)
+	if len(token) > maxTokenBytes {
+		cache = nil // verifyToken refuses it
 	}
-	gen := s.verified.generation()
-	g, hit := s.verified.get(key, now)
+	var (
+		key [32]byte
+		gen uint64
+		g   *Grant
+		hit bool
+	)
+	if cache != nil {
+		key = tokenDigest(token)
+		gen = cache.generation()
+		g, hit = cache.get(key, now)
+	}
 	if !hit {
 		var err error
 		g, err = verifyToken(ctx, token, localAlgorithms, s.keys, tokenRules{
@@ -139,8 +148,8 @@ func (s *Server) verifyLocalToken(ctx context.Context, token string) (*Grant, er
 	if revoked {
 		return nil, invalidToken("token has been revoked")
 	}
-	if !hit && len(token) <= maxTokenBytes {
-		s.verified.put(key, g, now, gen)
+	if cache != nil && !hit {
+		cache.put(key, g, now, gen)
 	}
 	return g, nil
 }
