@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpauth/mcpauth"
@@ -216,7 +218,7 @@ func (s *Store) GetGrant(ctx context.Context, id string) (*mcpauth.GrantRecord, 
 		created, expires int64
 		revoked          sql.NullInt64
 	)
-	err := s.st.getGrant.QueryRowContext(ctx, id, micros(s.now())).
+	err := s.queryRow(ctx, &s.st.getGrant, id, micros(s.now())).
 		Scan(&g.ID, &g.ClientID, &g.Subject, &sc, &g.Resource, &created, &expires, &revoked, &g.UpstreamGrantID)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -388,7 +390,7 @@ func (s *Store) rotateRefresh(ctx context.Context, tx *sql.Tx, oldDigest, newDig
 
 // GetRefresh implements [mcpauth.GrantStore].
 func (s *Store) GetRefresh(ctx context.Context, digest string) (*mcpauth.RefreshRecord, error) {
-	rec, err := scanRefresh(s.st.getRefresh.QueryRowContext(ctx, micros(s.now()), digest))
+	rec, err := scanRefresh(s.queryRow(ctx, &s.st.getRefresh, micros(s.now()), digest))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, mcpauth.ErrNotFound
@@ -401,7 +403,7 @@ func (s *Store) GetRefresh(ctx context.Context, digest string) (*mcpauth.Refresh
 // LookupRefresh implements [mcpauth.GrantStore].
 func (s *Store) LookupRefresh(ctx context.Context, digest string) (*mcpauth.RefreshRecord, error) {
 	var rotated bool
-	rec, err := scanRefresh(s.st.lookupRefresh.QueryRowContext(ctx, micros(s.now()), digest), &rotated)
+	rec, err := scanRefresh(s.queryRow(ctx, &s.st.lookupRefresh, micros(s.now()), digest), &rotated)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, mcpauth.ErrNotFound
@@ -431,7 +433,7 @@ func (s *Store) denyToken(ctx context.Context, tx *sql.Tx, jti string, until tim
 // IsRevoked implements [mcpauth.GrantStore].
 func (s *Store) IsRevoked(ctx context.Context, jti, grantID string) (bool, error) {
 	var revoked bool
-	err := s.st.isRevoked.QueryRowContext(ctx, jti, grantID).Scan(&revoked)
+	err := s.queryRow(ctx, &s.st.isRevoked, jti, grantID).Scan(&revoked)
 	if err != nil {
 		return false, s.fail("is revoked", err)
 	}
@@ -565,28 +567,55 @@ const (
 	EXISTS (SELECT 1 FROM grants WHERE id = ?2 AND revoked_at IS NOT NULL)`
 )
 
-// statements are the prepared statements: writes on the writer, reads on
-// the readers.
+// statements are the prepared statements: the writer's are prepared in
+// Open (on the connection the migrations used), the readers' on first use,
+// so that Open opens no reader connection while another process may be
+// migrating the file.
 type statements struct {
 	rotate, insertRefresh                          *sql.Stmt // writer
-	getRefresh, lookupRefresh, isRevoked, getGrant *sql.Stmt // readers
+	getRefresh, lookupRefresh, isRevoked, getGrant readStmt  // readers
 }
 
-// prepare prepares the statements; call it after the migrations.
+// readStmt is a reader statement prepared on first use.
+type readStmt struct {
+	query string
+	mu    sync.Mutex
+	st    atomic.Pointer[sql.Stmt]
+}
+
+// queryRow runs r on the readers, prepared once; should preparing fail, it
+// runs the query unprepared, which reports the error at Scan.
+func (s *Store) queryRow(ctx context.Context, r *readStmt, args ...any) *sql.Row {
+	st := r.st.Load()
+	if st == nil {
+		r.mu.Lock()
+		if st = r.st.Load(); st == nil {
+			if p, err := s.r.PrepareContext(ctx, r.query); err == nil {
+				st = p
+				r.st.Store(p)
+			}
+		}
+		r.mu.Unlock()
+		if st == nil {
+			return s.r.QueryRowContext(ctx, r.query, args...)
+		}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// prepare prepares the writer's statements and names the readers'; call it
+// after the migrations.
 func (s *Store) prepare(ctx context.Context) error {
+	s.st.getRefresh.query, s.st.lookupRefresh.query = getRefreshSQL, lookupRefreshSQL
+	s.st.isRevoked.query, s.st.getGrant.query = isRevokedSQL, getGrantSQL
 	for _, p := range []struct {
-		db  *sql.DB
 		dst **sql.Stmt
 		sql string
 	}{
-		{s.w, &s.st.rotate, rotateRefreshSQL},
-		{s.w, &s.st.insertRefresh, insertRefreshSQL},
-		{s.r, &s.st.getRefresh, getRefreshSQL},
-		{s.r, &s.st.lookupRefresh, lookupRefreshSQL},
-		{s.r, &s.st.isRevoked, isRevokedSQL},
-		{s.r, &s.st.getGrant, getGrantSQL},
+		{&s.st.rotate, rotateRefreshSQL},
+		{&s.st.insertRefresh, insertRefreshSQL},
 	} {
-		st, err := p.db.PrepareContext(ctx, p.sql)
+		st, err := s.w.PrepareContext(ctx, p.sql)
 		if err != nil {
 			return fmt.Errorf("sqlite: prepare: %w", err)
 		}
@@ -598,7 +627,8 @@ func (s *Store) prepare(ctx context.Context) error {
 // closeStatements closes the prepared statements.
 func (s *Store) closeStatements() error {
 	var err error
-	for _, st := range []*sql.Stmt{s.st.rotate, s.st.insertRefresh, s.st.getRefresh, s.st.lookupRefresh, s.st.isRevoked, s.st.getGrant} {
+	for _, st := range []*sql.Stmt{s.st.rotate, s.st.insertRefresh, s.st.getRefresh.st.Load(),
+		s.st.lookupRefresh.st.Load(), s.st.isRevoked.st.Load(), s.st.getGrant.st.Load()} {
 		if st != nil {
 			err = errors.Join(err, st.Close())
 		}
