@@ -52,6 +52,7 @@ func newBenchServer(b *testing.B, alg string) *benchServer {
 }
 
 func (s *benchServer) do(b *testing.B, method, target string, form url.Values) *httptest.ResponseRecorder {
+	target = "http://127.0.0.1:8080" + target // a loopback host: mcpauthtest.AutoApprove answers only those
 	var req *http.Request
 	if form != nil {
 		req = httptest.NewRequest(method, target, strings.NewReader(form.Encode()))

@@ -153,6 +153,9 @@ func (c *Config) normalize() (*url.URL, error) {
 	setDefault(&c.KeyRotationPeriod, 30*24*time.Hour)
 	setDefault(&c.KeyRefreshInterval, time.Minute)
 	setDefault(&c.BodyReadTimeout, 30*time.Second)
+	if c.VerifiedTokenCacheSize == 0 {
+		c.VerifiedTokenCacheSize = DefaultTokenCacheSize
+	}
 	if c.MaxPendingAuthorizations < 0 {
 		return nil, configErr("MaxPendingAuthorizations", "must not be negative")
 	}

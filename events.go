@@ -68,16 +68,23 @@ func (s *Server) SubscribeRevocations(fn func(jti, grantID string)) (cancel func
 // emit publishes e to the OnEvent hook and to subscribers.
 func (s *Server) emit(ctx context.Context, e Event) {
 	s.metrics.event(e.Type)
+	h := s.cfg.Hooks.OnEvent
+	b := &s.events
+	b.mu.Lock()
+	none := len(b.subs) == 0
+	b.mu.Unlock()
+	if h == nil && none {
+		return // nobody listens: no event id, no clock read
+	}
 	if e.ID == "" {
 		e.ID = uuid.NewString()
 	}
 	if e.Time.IsZero() {
 		e.Time = s.now().UTC()
 	}
-	if h := s.cfg.Hooks.OnEvent; h != nil {
+	if h != nil {
 		s.runHook(ctx, "OnEvent", func() error { h(ctx, e); return nil })
 	}
-	b := &s.events
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for ch := range b.subs {
@@ -118,6 +125,9 @@ func (s *Server) runHook(ctx context.Context, name string, fn func() error) {
 // publishRevocation tells revocation subscribers (verifiers' token caches)
 // that a jti or a grant id carried by tokens was revoked.
 func (s *Server) publishRevocation(jti, grantID string) {
+	if s.verified != nil {
+		s.verified.revoke(jti, grantID)
+	}
 	b := &s.events
 	b.mu.Lock()
 	fns := make([]func(string, string), 0, len(b.revoke))

@@ -149,6 +149,12 @@ type Config struct {
 	// sign-in or consent, per store; beyond it the oldest are dropped.
 	// Default 10,000.
 	MaxPendingAuthorizations int
+	// VerifiedTokenCacheSize bounds the server's cache of its own verified
+	// access tokens (RFC 7662 /introspect, VerifyAccessToken), keyed by the
+	// token's SHA-256; entries end at exp and after DefaultTokenCacheTTL, and
+	// revocation is still checked in the store on every call. Default
+	// DefaultTokenCacheSize; negative disables the cache.
+	VerifiedTokenCacheSize int
 
 	// SigningAlgorithm is ES256 (default), EdDSA or RS256.
 	SigningAlgorithm string

@@ -66,6 +66,10 @@ type Server struct {
 	mux    *http.ServeMux
 	events eventBus
 	feed   feedHub // revocationfeed.go
+	// verified caches the signature and claim checks of our own tokens for
+	// /introspect and VerifyAccessToken (the Verifier's cache type); the
+	// revocation check still runs on every call.
+	verified *tokenCache
 
 	extMu      sync.Mutex
 	extensions map[string]string // grantex_extensions name → path below the issuer
@@ -106,6 +110,9 @@ func NewServer(cfg Config) (*Server, error) {
 		stop:      make(chan struct{}),
 		metrics:   metrics,
 		tracer:    tracer,
+	}
+	if cfg.VerifiedTokenCacheSize > 0 {
+		s.verified = newTokenCache(cfg.VerifiedTokenCacheSize, DefaultTokenCacheTTL)
 	}
 	for _, sc := range cfg.Scopes {
 		s.scopes[sc] = true

@@ -5,13 +5,15 @@ package mcpauth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/google/uuid"
 )
 
@@ -77,7 +79,16 @@ func (s *Server) signAccessTokenUntil(ctx context.Context, clientID, subject, gr
 	if c.Scp == nil {
 		c.Scp = []string{}
 	}
-	token, err = jwt.Signed(key.Signer).Claims(c).Serialize()
+	// Marshal the claims once and sign them: go-jose's jwt builder would
+	// marshal, unmarshal into a map and marshal again (issue 12).
+	payload, err := json.Marshal(&c)
+	if err != nil {
+		return "", "", time.Time{}, fmt.Errorf("signing access token: %w", err)
+	}
+	jws, err := key.Signer.Sign(payload)
+	if err == nil {
+		token, err = jws.CompactSerialize()
+	}
 	if err != nil {
 		return "", "", time.Time{}, fmt.Errorf("signing access token: %w", err)
 	}
@@ -100,12 +111,35 @@ var localAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS2
 // ([verifyToken]) with our own keys, by the rules a [Verifier] applies
 // (plus a jti, by which tokens are revoked), then revocation in the store. It does not check
 // audience or scopes (the resource server does).
+//
+// The signature and claim checks of a token are cached (s.verified, bounded,
+// ending at exp); the store's revocation check runs on every call, so a
+// revocation made by another replica is seen at once.
 func (s *Server) verifyLocalToken(ctx context.Context, token string) (*Grant, error) {
-	g, err := verifyToken(ctx, token, localAlgorithms, s.keys, tokenRules{
-		issuer: s.cfg.Issuer, leeway: clockLeeway, requireJTI: true,
-	}, s.now())
-	if err != nil {
-		return nil, err
+	now := s.now()
+	cache := s.verified // nil: disabled (Config.VerifiedTokenCacheSize < 0)
+	if len(token) > maxTokenBytes {
+		cache = nil // verifyToken refuses it
+	}
+	var (
+		key [32]byte
+		gen uint64
+		g   *Grant
+		hit bool
+	)
+	if cache != nil {
+		key = tokenDigest(token)
+		gen = cache.generation()
+		g, hit = cache.get(key, now)
+	}
+	if !hit {
+		var err error
+		g, err = verifyToken(ctx, token, localAlgorithms, s.keys, tokenRules{
+			issuer: s.cfg.Issuer, leeway: clockLeeway, requireJTI: true,
+		}, now)
+		if err != nil {
+			return nil, err
+		}
 	}
 	revoked, err := s.grants.IsRevoked(ctx, g.TokenID, g.GrantID)
 	if err != nil {
@@ -113,6 +147,9 @@ func (s *Server) verifyLocalToken(ctx context.Context, token string) (*Grant, er
 	}
 	if revoked {
 		return nil, invalidToken("token has been revoked")
+	}
+	if cache != nil && !hit {
+		cache.put(key, g, now, gen)
 	}
 	return g, nil
 }
@@ -122,5 +159,12 @@ func (s *Server) verifyLocalToken(ctx context.Context, token string) (*Grant, er
 // It does not check audience or scopes; RequireMCPAuth does. Together with
 // SubscribeRevocations it is the same-process fast path of the middleware.
 func (s *Server) VerifyAccessToken(ctx context.Context, token string) (*Grant, error) {
-	return s.authority.verify(ctx, token)
+	g, err := s.authority.verify(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	// The grant may be the verified-token cache's: the caller gets its own.
+	c := *g
+	c.Scopes, c.Audience, c.Raw = slices.Clone(g.Scopes), slices.Clone(g.Audience), maps.Clone(g.Raw)
+	return &c, nil
 }

@@ -15,7 +15,9 @@ import (
 type memGrantStore struct {
 	now func() time.Time
 
-	mu      sync.Mutex
+	// mu is a RWMutex so the lookups of every request (GetRefresh,
+	// LookupRefresh, IsRevoked, …) run in parallel; only writes exclude.
+	mu      sync.RWMutex
 	codes   map[string]*memCode
 	grants  map[string]*GrantRecord
 	refresh map[string]*memRefresh
@@ -124,8 +126,8 @@ func (s *memGrantStore) ConsumeCode(_ context.Context, digest string) (*CodeReco
 
 // GetCode implements GrantStore.
 func (s *memGrantStore) GetCode(_ context.Context, digest string) (*CodeRecord, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	c, ok := s.codes[digest]
 	if !ok || !s.now().Before(c.rec.ExpiresAt) {
 		return nil, ErrNotFound
@@ -179,8 +181,8 @@ func (s *memGrantStore) CreateGrant(_ context.Context, g *GrantRecord) error {
 
 // GetGrant implements GrantStore.
 func (s *memGrantStore) GetGrant(_ context.Context, id string) (*GrantRecord, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	g, ok := s.grants[id]
 	if !ok || !s.now().Before(g.ExpiresAt) {
 		return nil, ErrNotFound
@@ -254,8 +256,8 @@ func (s *memGrantStore) RotateRefresh(_ context.Context, oldDigest, newDigest st
 
 // GetRefresh implements GrantStore.
 func (s *memGrantStore) GetRefresh(_ context.Context, digest string) (*RefreshRecord, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	r, ok := s.refresh[digest]
 	if !ok || r.rotated || !s.now().Before(r.rec.ExpiresAt) || !s.grantLive(r.rec.GrantID) {
 		return nil, ErrNotFound
@@ -265,8 +267,8 @@ func (s *memGrantStore) GetRefresh(_ context.Context, digest string) (*RefreshRe
 
 // LookupRefresh implements GrantStore.
 func (s *memGrantStore) LookupRefresh(_ context.Context, digest string) (*RefreshRecord, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	r, ok := s.refresh[digest]
 	if !ok || !s.now().Before(r.rec.ExpiresAt) || !s.grantLive(r.rec.GrantID) {
 		return nil, ErrNotFound
@@ -289,8 +291,8 @@ func (s *memGrantStore) DenyToken(_ context.Context, jti string, until time.Time
 
 // IsRevoked implements GrantStore.
 func (s *memGrantStore) IsRevoked(_ context.Context, jti, grantID string) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	if _, ok := s.denied[jti]; ok && jti != "" {
 		return true, nil
 	}
@@ -346,8 +348,8 @@ func (s *memGrantStore) compactPendingOrder() {
 
 // GetPending implements GrantStore.
 func (s *memGrantStore) GetPending(_ context.Context, digest string) (*PendingAuthorization, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	p, ok := s.pending[digest]
 	if !ok || !s.now().Before(p.ExpiresAt) {
 		return nil, ErrNotFound

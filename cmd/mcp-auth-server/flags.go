@@ -85,6 +85,7 @@ type options struct {
 	refreshRetryWindow time.Duration
 	clientIdleExpiry   time.Duration
 	maxPending         int
+	tokenCache         int
 	// Login bounds: concurrent password checks, their wait, per-account back-off.
 	passwordCheckConcurrency int
 	passwordCheckWait        time.Duration
@@ -201,6 +202,7 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 		retryWindow  = fs.Duration("refresh-retry-window", 10*time.Second, "how long the same client may retry a refresh with the token it just rotated (0: never, reuse ends the grant)")
 		idleExpiry   = fs.Duration("client-idle-expiry", 90*24*time.Hour, "delete dynamically registered clients unused this long (0: never)")
 		maxPending   = fs.Int("max-pending", 10000, "most authorization requests waiting for sign-in or consent; beyond it the oldest are dropped")
+		tokenCache   = fs.Int("verified-token-cache", 10000, "most verified access tokens the server keeps for /introspect (revocation is still checked every call); 0 disables")
 		pwChecks     = fs.Int("password-check-concurrency", 0, "password checks (argon2id, 19 MiB each) run at once; 0: one per CPU, at most 4")
 		pwWait       = fs.Duration("password-check-wait", 2*time.Second, "how long a sign-in waits for a free password check before 503 (negative: no wait)")
 		backoff      = fs.String("login-backoff", "default", "per-account back-off of failed sign-ins: default (free=5,base=1s,max=15m), off, or free=N,base=…,max=…")
@@ -279,7 +281,7 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 		logFormat: *logFormat, logLevel: *logLevel, auditSecret: *auditSecret,
 		trustForwardedFor: *trustXFF,
 		storeTimeout:      *storeTimeout, refreshRetryWindow: *retryWindow,
-		clientIdleExpiry: *idleExpiry, maxPending: *maxPending,
+		clientIdleExpiry: *idleExpiry, maxPending: *maxPending, tokenCache: *tokenCache,
 		bodyReadTimeout: *bodyTimeout, shutdownTimeout: *stopTimeout,
 	}
 	if o.metricsAddr = *metricsAddr; o.metricsAddr != "" {
@@ -368,6 +370,11 @@ func (o *options) checkStoreBounds() error {
 		return usagef("-client-idle-expiry %v: must not be negative", o.clientIdleExpiry)
 	case o.maxPending <= 0:
 		return usagef("-max-pending %d: must be positive", o.maxPending)
+	case o.tokenCache < 0:
+		return usagef("-verified-token-cache %d: must not be negative", o.tokenCache)
+	}
+	if o.tokenCache == 0 {
+		o.tokenCache = -1
 	}
 	if o.refreshRetryWindow == 0 {
 		o.refreshRetryWindow = -1

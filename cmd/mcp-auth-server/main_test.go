@@ -53,6 +53,12 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if o.maxStateLength != 2048 {
 		t.Errorf("max state length %d, want 2048", o.maxStateLength)
 	}
+	if o.tokenCache != 10000 {
+		t.Errorf("verified token cache %d, want 10000", o.tokenCache)
+	}
+	if o, err := parseFlags(nil, envMap(map[string]string{"MCPAUTH_VERIFIED_TOKEN_CACHE": "0"}), io.Discard); err != nil || o.tokenCache >= 0 {
+		t.Errorf("MCPAUTH_VERIFIED_TOKEN_CACHE=0: %v, cache %d, want disabled (negative)", err, o.tokenCache)
+	}
 	if o, err := parseFlags(nil, envMap(map[string]string{"MCPAUTH_MAX_STATE_LENGTH": "512"}), io.Discard); err != nil || o.maxStateLength != 512 {
 		t.Errorf("MCPAUTH_MAX_STATE_LENGTH=512: %v", err)
 	}
@@ -150,6 +156,7 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"-refresh-retry-window", "1h"}, nil, "-refresh-retry-window"},
 		{[]string{"-client-idle-expiry", "-1h"}, nil, "-client-idle-expiry"},
 		{[]string{"-max-pending", "0"}, nil, "-max-pending"},
+		{[]string{"-verified-token-cache", "-1"}, nil, "-verified-token-cache"},
 		{nil, map[string]string{"MCPAUTH_STORE_TIMEOUT": "soon"}, "MCPAUTH_STORE_TIMEOUT"},
 		{[]string{"-max-state-length", "0"}, nil, "-max-state-length"},
 		{nil, map[string]string{"MCPAUTH_MAX_STATE_LENGTH": "big"}, "MCPAUTH_MAX_STATE_LENGTH"},

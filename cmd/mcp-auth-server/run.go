@@ -410,6 +410,7 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		RefreshRetryWindow:       o.refreshRetryWindow,
 		ClientIdleExpiry:         o.clientIdleExpiry,
 		MaxPendingAuthorizations: o.maxPending,
+		VerifiedTokenCacheSize:   o.tokenCache,
 		BodyReadTimeout:          o.bodyReadTimeout,
 	}
 	if o.bodyReadTimeout == 0 {

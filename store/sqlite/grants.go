@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpauth/mcpauth/store"
@@ -12,6 +15,11 @@ import (
 
 // scanner is *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
+
+// querier is a *sql.DB or a *sql.Tx.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
 
 // scopes is the stored form of a scope list: a JSON array.
 func scopes(s []string) string {
@@ -59,7 +67,11 @@ func scanCode(row scanner, extra ...any) (*store.CodeRecord, error) {
 
 // SaveCode implements [store.GrantStore].
 func (s *Store) SaveCode(ctx context.Context, digest string, rec *store.CodeRecord) error {
-	res, err := s.w.ExecContext(ctx, `INSERT INTO codes (digest, `+codeCols+`)
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.saveCode(ctx, tx, digest, rec) })
+}
+
+func (s *Store) saveCode(ctx context.Context, tx *sql.Tx, digest string, rec *store.CodeRecord) error {
+	res, err := tx.ExecContext(ctx, `INSERT INTO codes (digest, `+codeCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		digest, rec.GrantID, rec.ClientID, rec.Subject, rec.RedirectURI, rec.CodeChallenge, rec.Resource,
 		scopes(rec.Scopes), micros(rec.AuthTime), micros(rec.ExpiresAt), rec.Upstream)
@@ -78,15 +90,20 @@ func (s *Store) SaveCode(ctx context.Context, digest string, rec *store.CodeReco
 // the code consumed, so exactly one caller gets it; a second read tells a
 // replay from an unknown code.
 func (s *Store) ConsumeCode(ctx context.Context, digest string) (*store.CodeRecord, error) {
-	now := micros(s.now())
-	rec, err := scanCode(s.w.QueryRowContext(ctx, consumeCode, now, digest))
-	if err == nil {
-		return rec, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, s.fail("consume code", err)
-	}
-	return s.unconsumable(ctx, "consume code", digest)
+	var rec *store.CodeRecord
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		rec, err = scanCode(tx.QueryRowContext(ctx, consumeCode, micros(s.now()), digest))
+		if errors.Is(err, sql.ErrNoRows) {
+			rec, err = s.unconsumable(ctx, tx, "consume code", digest)
+			return err
+		}
+		if err != nil {
+			return s.fail("consume code", err)
+		}
+		return nil
+	})
+	return rec, err
 }
 
 // consumeCode marks an unconsumed, unexpired code consumed at ?1.
@@ -96,8 +113,8 @@ const consumeCode = `UPDATE codes SET consumed_at = ?1
 
 // unconsumable tells why a code could not be consumed: it was already
 // (ErrCodeReplayed, with its record), or it is unknown or expired.
-func (s *Store) unconsumable(ctx context.Context, op, digest string) (*store.CodeRecord, error) {
-	rec, err := s.GetCode(ctx, digest)
+func (s *Store) unconsumable(ctx context.Context, tx *sql.Tx, op, digest string) (*store.CodeRecord, error) {
+	rec, err := s.getCode(ctx, tx, digest)
 	switch {
 	case err == nil: // expired in between
 		return nil, store.ErrNotFound
@@ -109,8 +126,14 @@ func (s *Store) unconsumable(ctx context.Context, op, digest string) (*store.Cod
 
 // GetCode implements [store.GrantStore].
 func (s *Store) GetCode(ctx context.Context, digest string) (*store.CodeRecord, error) {
+	return s.getCode(ctx, s.r, digest)
+}
+
+// getCode reads a code through q: the readers, or the write transaction
+// (which sees the batch's own writes).
+func (s *Store) getCode(ctx context.Context, q querier, digest string) (*store.CodeRecord, error) {
 	var consumed bool
-	rec, err := scanCode(s.r.QueryRowContext(ctx, `SELECT `+codeCols+`, consumed_at IS NOT NULL FROM codes
+	rec, err := scanCode(q.QueryRowContext(ctx, `SELECT `+codeCols+`, consumed_at IS NOT NULL FROM codes
 		WHERE digest = ? AND expires_at > ?`, digest, micros(s.now())), &consumed)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -127,16 +150,19 @@ func (s *Store) GetCode(ctx context.Context, digest string) (*store.CodeRecord, 
 // code's conditional UPDATE, the grants, the refresh token; any failure
 // rolls all of it back.
 func (s *Store) RedeemCode(ctx context.Context, digest string, r *store.Redemption) (*store.CodeRecord, error) {
-	now := micros(s.now())
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, s.fail("redeem code", err)
-	}
-	defer tx.Rollback()
-	rec, err := scanCode(tx.QueryRowContext(ctx, consumeCode, now, digest))
+	var rec *store.CodeRecord
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		rec, err = s.redeemCode(ctx, tx, digest, r)
+		return err
+	})
+	return rec, err
+}
+
+func (s *Store) redeemCode(ctx context.Context, tx *sql.Tx, digest string, r *store.Redemption) (*store.CodeRecord, error) {
+	rec, err := scanCode(tx.QueryRowContext(ctx, consumeCode, micros(s.now()), digest))
 	if errors.Is(err, sql.ErrNoRows) {
-		tx.Rollback() // release the writer before reading why
-		return s.unconsumable(ctx, "redeem code", digest)
+		return s.unconsumable(ctx, tx, "redeem code", digest)
 	}
 	if err != nil {
 		return nil, s.fail("redeem code", err)
@@ -150,16 +176,13 @@ func (s *Store) RedeemCode(ctx context.Context, digest string, r *store.Redempti
 		}
 	}
 	if r.Refresh != nil {
-		ok, err := insertRefresh(ctx, tx, r.RefreshDigest, r.Refresh)
+		ok, err := s.insertRefresh(ctx, tx, r.RefreshDigest, r.Refresh)
 		if err != nil {
 			return nil, s.fail("redeem code", err)
 		}
 		if !ok {
 			return nil, store.ErrConflict
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, s.fail("redeem code", err)
 	}
 	return rec, nil
 }
@@ -168,7 +191,11 @@ const grantCols = `id, client_id, subject, scopes, resource, created_at, expires
 
 // CreateGrant implements [store.GrantStore].
 func (s *Store) CreateGrant(ctx context.Context, g *store.GrantRecord) error {
-	res, err := s.w.ExecContext(ctx, `INSERT INTO grants (`+grantCols+`)
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.createGrant(ctx, tx, g) })
+}
+
+func (s *Store) createGrant(ctx context.Context, tx *sql.Tx, g *store.GrantRecord) error {
+	res, err := tx.ExecContext(ctx, `INSERT INTO grants (`+grantCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		g.ID, g.ClientID, g.Subject, scopes(g.Scopes), g.Resource,
 		micros(g.CreatedAt), micros(g.ExpiresAt), nullMicros(g.RevokedAt), g.UpstreamGrantID)
@@ -191,8 +218,7 @@ func (s *Store) GetGrant(ctx context.Context, id string) (*store.GrantRecord, er
 		created, expires int64
 		revoked          sql.NullInt64
 	)
-	err := s.r.QueryRowContext(ctx, `SELECT `+grantCols+` FROM grants WHERE id = ? AND expires_at > ?`,
-		id, micros(s.now())).
+	err := s.queryRow(ctx, &s.st.getGrant, id, micros(s.now())).
 		Scan(&g.ID, &g.ClientID, &g.Subject, &sc, &g.Resource, &created, &expires, &revoked, &g.UpstreamGrantID)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -210,7 +236,11 @@ func (s *Store) GetGrant(ctx context.Context, id string) (*store.GrantRecord, er
 // RevokeGrant implements [store.GrantStore]. The grant's refresh tokens
 // end with it: rotation and lookup check that their grant is live.
 func (s *Store) RevokeGrant(ctx context.Context, id string, at time.Time) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`,
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.revokeGrant(ctx, tx, id, at) })
+}
+
+func (s *Store) revokeGrant(ctx context.Context, tx *sql.Tx, id string, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`,
 		micros(at), id)
 	if err != nil {
 		return s.fail("revoke grant", err)
@@ -245,15 +275,16 @@ func scanRefresh(row scanner, extra ...any) (*store.RefreshRecord, error) {
 	return &r, err
 }
 
-func insertRefresh(ctx context.Context, db interface {
-	ExecContext(context.Context, string, ...any) (sql.Result, error)
-}, digest string, rec *store.RefreshRecord) (bool, error) {
+// insertRefreshSQL inserts a refresh token unless its digest is taken.
+const insertRefreshSQL = `INSERT INTO refresh_tokens (digest, ` + refreshCols + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+
+func (s *Store) insertRefresh(ctx context.Context, tx *sql.Tx, digest string, rec *store.RefreshRecord) (bool, error) {
 	var accessExp int64 // 0: none
 	if !rec.AccessExpiresAt.IsZero() {
 		accessExp = micros(rec.AccessExpiresAt)
 	}
-	res, err := db.ExecContext(ctx, `INSERT INTO refresh_tokens (digest, `+refreshCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	res, err := tx.StmtContext(ctx, s.st.insertRefresh).ExecContext(ctx,
 		digest, rec.GrantID, rec.ClientID, rec.Subject, scopes(rec.Scopes), rec.Resource,
 		micros(rec.IssuedAt), micros(rec.ExpiresAt), rec.Upstream, rec.AccessTokenID, accessExp)
 	if err != nil {
@@ -264,30 +295,42 @@ func insertRefresh(ctx context.Context, db interface {
 
 // SaveRefresh implements [store.GrantStore].
 func (s *Store) SaveRefresh(ctx context.Context, digest string, rec *store.RefreshRecord) error {
-	ok, err := insertRefresh(ctx, s.w, digest, rec)
-	if err != nil {
-		return s.fail("save refresh token", err)
-	}
-	if !ok {
-		return store.ErrConflict
-	}
-	return nil
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		ok, err := s.insertRefresh(ctx, tx, digest, rec)
+		if err != nil {
+			return s.fail("save refresh token", err)
+		}
+		if !ok {
+			return store.ErrConflict
+		}
+		return nil
+	})
 }
 
 // RotateRefresh implements [store.GrantStore]. In one write transaction a
 // conditional UPDATE retires the old token (only if unrotated, unexpired and
 // its grant live) and the new token is inserted; either both happen or
 // neither does. A retry within retryWindow kills the successor instead.
+// The rotation shares its transaction with concurrent writes (group commit,
+// groupcommit.go); the usual rotation is two prepared statements in it.
 func (s *Store) RotateRefresh(ctx context.Context, oldDigest, newDigest string, next *store.RefreshRecord, retryWindow time.Duration) (*store.RefreshRecord, error) {
+	var old *store.RefreshRecord
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		old, err = s.rotateRefresh(ctx, tx, oldDigest, newDigest, next, retryWindow)
+		return err
+	})
+	return old, err
+}
+
+// rotateRefreshSQL retires a live, unrotated refresh token of a live grant.
+const rotateRefreshSQL = `UPDATE refresh_tokens SET rotated_at = ?1, successor = ?3
+	WHERE digest = ?2 AND rotated_at IS NULL AND expires_at > ?1 AND ` + liveGrant + `
+	RETURNING ` + refreshCols
+
+func (s *Store) rotateRefresh(ctx context.Context, tx *sql.Tx, oldDigest, newDigest string, next *store.RefreshRecord, retryWindow time.Duration) (*store.RefreshRecord, error) {
 	now := micros(s.now())
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, s.fail("rotate refresh token", err)
-	}
-	defer tx.Rollback()
-	old, err := scanRefresh(tx.QueryRowContext(ctx, `UPDATE refresh_tokens SET rotated_at = ?1, successor = ?3
-		WHERE digest = ?2 AND rotated_at IS NULL AND expires_at > ?1 AND `+liveGrant+`
-		RETURNING `+refreshCols, now, oldDigest, newDigest))
+	old, err := scanRefresh(tx.StmtContext(ctx, s.st.rotate).QueryRowContext(ctx, now, oldDigest, newDigest))
 	if errors.Is(err, sql.ErrNoRows) {
 		// Not rotated now: tell a reuse from a dead or unknown token.
 		var (
@@ -335,24 +378,19 @@ func (s *Store) RotateRefresh(ctx context.Context, oldDigest, newDigest string, 
 	} else if err != nil {
 		return nil, s.fail("rotate refresh token", err)
 	}
-	ok, err := insertRefresh(ctx, tx, newDigest, next)
+	ok, err := s.insertRefresh(ctx, tx, newDigest, next)
 	if err != nil {
 		return nil, s.fail("rotate refresh token", err)
 	}
 	if !ok {
 		return nil, store.ErrConflict // the rollback keeps the old token live
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, s.fail("rotate refresh token", err)
-	}
 	return old, nil
 }
 
 // GetRefresh implements [store.GrantStore].
 func (s *Store) GetRefresh(ctx context.Context, digest string) (*store.RefreshRecord, error) {
-	rec, err := scanRefresh(s.r.QueryRowContext(ctx, `SELECT `+refreshCols+` FROM refresh_tokens
-		WHERE digest = ?2 AND rotated_at IS NULL AND expires_at > ?1 AND `+liveGrant,
-		micros(s.now()), digest))
+	rec, err := scanRefresh(s.queryRow(ctx, &s.st.getRefresh, micros(s.now()), digest))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, store.ErrNotFound
@@ -365,9 +403,7 @@ func (s *Store) GetRefresh(ctx context.Context, digest string) (*store.RefreshRe
 // LookupRefresh implements [store.GrantStore].
 func (s *Store) LookupRefresh(ctx context.Context, digest string) (*store.RefreshRecord, error) {
 	var rotated bool
-	rec, err := scanRefresh(s.r.QueryRowContext(ctx, `SELECT `+refreshCols+`, rotated_at IS NOT NULL FROM refresh_tokens
-		WHERE digest = ?2 AND expires_at > ?1 AND `+liveGrant,
-		micros(s.now()), digest), &rotated)
+	rec, err := scanRefresh(s.queryRow(ctx, &s.st.lookupRefresh, micros(s.now()), digest), &rotated)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, store.ErrNotFound
@@ -381,7 +417,11 @@ func (s *Store) LookupRefresh(ctx context.Context, digest string) (*store.Refres
 
 // DenyToken implements [store.GrantStore]. A later until extends the entry.
 func (s *Store) DenyToken(ctx context.Context, jti string, until time.Time) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO denied_tokens (jti, expires_at) VALUES (?1, ?2)
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.denyToken(ctx, tx, jti, until) })
+}
+
+func (s *Store) denyToken(ctx context.Context, tx *sql.Tx, jti string, until time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO denied_tokens (jti, expires_at) VALUES (?1, ?2)
 		ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)`,
 		jti, micros(until))
 	if err != nil {
@@ -393,10 +433,7 @@ func (s *Store) DenyToken(ctx context.Context, jti string, until time.Time) erro
 // IsRevoked implements [store.GrantStore].
 func (s *Store) IsRevoked(ctx context.Context, jti, grantID string) (bool, error) {
 	var revoked bool
-	err := s.r.QueryRowContext(ctx, `SELECT
-		(?1 <> '' AND EXISTS (SELECT 1 FROM denied_tokens WHERE jti = ?1)) OR
-		EXISTS (SELECT 1 FROM grants WHERE id = ?2 AND revoked_at IS NOT NULL)`,
-		jti, grantID).Scan(&revoked)
+	err := s.queryRow(ctx, &s.st.isRevoked, jti, grantID).Scan(&revoked)
 	if err != nil {
 		return false, s.fail("is revoked", err)
 	}
@@ -423,7 +460,11 @@ func scanPending(row scanner) (*store.PendingAuthorization, error) {
 
 // SavePending implements [store.GrantStore].
 func (s *Store) SavePending(ctx context.Context, digest string, p *store.PendingAuthorization) error {
-	res, err := s.w.ExecContext(ctx, `INSERT INTO pending_authorizations (digest, `+pendingCols+`)
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error { return s.savePending(ctx, tx, digest, p) })
+}
+
+func (s *Store) savePending(ctx context.Context, tx *sql.Tx, digest string, p *store.PendingAuthorization) error {
+	res, err := tx.ExecContext(ctx, `INSERT INTO pending_authorizations (digest, `+pendingCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		digest, p.ClientID, p.RedirectURI, p.State, p.CodeChallenge, p.Resource,
 		scopes(p.Scopes), p.Subject, micros(p.ExpiresAt), p.Upstream)
@@ -453,13 +494,21 @@ func (s *Store) GetPending(ctx context.Context, digest string) (*store.PendingAu
 
 // ConsumePending implements [store.GrantStore] with one DELETE … RETURNING.
 func (s *Store) ConsumePending(ctx context.Context, digest string) (*store.PendingAuthorization, error) {
-	p, err := scanPending(s.w.QueryRowContext(ctx, `DELETE FROM pending_authorizations
-		WHERE digest = ? AND expires_at > ? RETURNING `+pendingCols, digest, micros(s.now())))
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil, store.ErrNotFound
-	case err != nil:
-		return nil, s.fail("consume pending authorization", err)
+	var p *store.PendingAuthorization
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		p, err = scanPending(tx.QueryRowContext(ctx, `DELETE FROM pending_authorizations
+			WHERE digest = ? AND expires_at > ? RETURNING `+pendingCols, digest, micros(s.now())))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return store.ErrNotFound
+		case err != nil:
+			return s.fail("consume pending authorization", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -504,4 +553,85 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, limit int) (in
 		n += int(d)
 	}
 	return n, nil
+}
+
+// Statements of the refresh and verification paths, prepared once (Open).
+const (
+	getRefreshSQL = `SELECT ` + refreshCols + ` FROM refresh_tokens
+	WHERE digest = ?2 AND rotated_at IS NULL AND expires_at > ?1 AND ` + liveGrant
+	lookupRefreshSQL = `SELECT ` + refreshCols + `, rotated_at IS NOT NULL FROM refresh_tokens
+	WHERE digest = ?2 AND expires_at > ?1 AND ` + liveGrant
+	getGrantSQL  = `SELECT ` + grantCols + ` FROM grants WHERE id = ? AND expires_at > ?`
+	isRevokedSQL = `SELECT
+	(?1 <> '' AND EXISTS (SELECT 1 FROM denied_tokens WHERE jti = ?1)) OR
+	EXISTS (SELECT 1 FROM grants WHERE id = ?2 AND revoked_at IS NOT NULL)`
+)
+
+// statements are the prepared statements: the writer's are prepared in
+// Open (on the connection the migrations used), the readers' on first use,
+// so that Open opens no reader connection while another process may be
+// migrating the file.
+type statements struct {
+	rotate, insertRefresh                          *sql.Stmt // writer
+	getRefresh, lookupRefresh, isRevoked, getGrant readStmt  // readers
+}
+
+// readStmt is a reader statement prepared on first use.
+type readStmt struct {
+	query string
+	mu    sync.Mutex
+	st    atomic.Pointer[sql.Stmt]
+}
+
+// queryRow runs r on the readers, prepared once; should preparing fail, it
+// runs the query unprepared, which reports the error at Scan.
+func (s *Store) queryRow(ctx context.Context, r *readStmt, args ...any) *sql.Row {
+	st := r.st.Load()
+	if st == nil {
+		r.mu.Lock()
+		if st = r.st.Load(); st == nil {
+			if p, err := s.r.PrepareContext(ctx, r.query); err == nil {
+				st = p
+				r.st.Store(p)
+			}
+		}
+		r.mu.Unlock()
+		if st == nil {
+			return s.r.QueryRowContext(ctx, r.query, args...)
+		}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// prepare prepares the writer's statements and names the readers'; call it
+// after the migrations.
+func (s *Store) prepare(ctx context.Context) error {
+	s.st.getRefresh.query, s.st.lookupRefresh.query = getRefreshSQL, lookupRefreshSQL
+	s.st.isRevoked.query, s.st.getGrant.query = isRevokedSQL, getGrantSQL
+	for _, p := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&s.st.rotate, rotateRefreshSQL},
+		{&s.st.insertRefresh, insertRefreshSQL},
+	} {
+		st, err := s.w.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return fmt.Errorf("sqlite: prepare: %w", err)
+		}
+		*p.dst = st
+	}
+	return nil
+}
+
+// closeStatements closes the prepared statements.
+func (s *Store) closeStatements() error {
+	var err error
+	for _, st := range []*sql.Stmt{s.st.rotate, s.st.insertRefresh, s.st.getRefresh.st.Load(),
+		s.st.lookupRefresh.st.Load(), s.st.isRevoked.st.Load(), s.st.getGrant.st.Load()} {
+		if st != nil {
+			err = errors.Join(err, st.Close())
+		}
+	}
+	return err
 }

@@ -62,7 +62,9 @@ type Store struct {
 	// encKeyID names the current encryption key ("" without one).
 	encKeyID string
 
-	feed wake.Set // feed.go: wakes revocation feed watchers
+	feed wake.Set   // feed.go: wakes revocation feed watchers
+	gc   committer  // group commit of writes (groupcommit.go)
+	st   statements // prepared once
 }
 
 var (
@@ -182,6 +184,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.prepare(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -205,7 +211,7 @@ func createPrivate(path string) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
-	err := s.w.Close()
+	err := errors.Join(s.closeStatements(), s.w.Close())
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
 	}
