@@ -1,19 +1,13 @@
 package jwks
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	_ "crypto/sha256" // the hashes verifySignature asks crypto.Hash for
-	_ "crypto/sha512"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
-	"math/big"
-	"strings"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -42,12 +36,7 @@ type Token struct {
 	Alg string
 	Kid string
 	Typ string
-	// input is the JWS Signing Input (RFC 7515 §5.2 step 8): the token up to
-	// its last '.'. Parse requires canonical base64url, so it is byte for
-	// byte what go-jose would re-encode from the decoded parts.
-	input   string
-	sig     []byte
-	payload []byte
+	jws *jose.JSONWebSignature
 }
 
 // b64 is the strict base64url of RFC 7515 §2: no padding, no stray bits.
@@ -84,8 +73,7 @@ func Parse(token string, algs []jose.SignatureAlgorithm) (*Token, error) {
 	if _, ok := h.ExtraHeaders["b64"]; ok {
 		return nil, fmt.Errorf("%w: b64 header", ErrUnsupported)
 	}
-	t := &Token{Alg: h.Algorithm, Kid: h.KeyID, input: token[:strings.LastIndexByte(token, '.')],
-		sig: jws.Signatures[0].Signature, payload: jws.UnsafePayloadWithoutVerification()}
+	t := &Token{Alg: h.Algorithm, Kid: h.KeyID, jws: jws}
 	if typ, ok := h.ExtraHeaders[jose.HeaderType]; ok {
 		if t.Typ, ok = typ.(string); !ok {
 			return nil, fmt.Errorf("%w: typ is not a string", ErrMalformed)
@@ -141,60 +129,19 @@ func canonical(seg string) bool {
 	return err == nil
 }
 
-// Verify checks the signature with k (RFC 7518 §3.3-§3.5, RFC 8037 §3.1)
-// and returns the payload. It returns an error matching [ErrKeyMismatch]
-// when k cannot verify t.Alg, [ErrSignature] when the signature is wrong.
-// The payload must not be modified.
-//
-// It checks the signature over the token's own signing input with the
-// standard library, exactly as go-jose's verifiers do (same hashes, PSS
-// options, fixed-size ECDSA r||s), without go-jose re-parsing the header
-// and re-encoding the payload to rebuild that input (issue 12).
+// Verify checks the signature with k (go-jose, RFC 7518 §3.3-§3.5, RFC 8037
+// §3.1) and returns the payload. It returns an error matching
+// [ErrKeyMismatch] when k cannot verify t.Alg, [ErrSignature] when the
+// signature is wrong. The payload must not be modified.
 func (t *Token) Verify(k Key) ([]byte, error) {
 	if !Compatible(k, t.Alg) {
 		return nil, ErrKeyMismatch
 	}
-	if !verifySignature(k.Public, t.Alg, t.input, t.sig) {
-		return nil, ErrSignature
+	payload, err := t.jws.Verify(k.Public)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
 	}
-	return t.payload, nil
-}
-
-// verifySignature reports whether sig signs input under pub with alg; pub
-// and alg are [Compatible].
-func verifySignature(pub any, alg, input string, sig []byte) bool {
-	var h crypto.Hash
-	switch alg {
-	case "RS256", "PS256", "ES256":
-		h = crypto.SHA256
-	case "RS384", "PS384", "ES384":
-		h = crypto.SHA384
-	case "RS512", "PS512", "ES512":
-		h = crypto.SHA512
-	case "EdDSA":
-		k, ok := pub.(ed25519.PublicKey)
-		return ok && ed25519.Verify(k, []byte(input), sig)
-	default:
-		return false
-	}
-	hasher := h.New()
-	_, _ = io.WriteString(hasher, input)
-	digest := hasher.Sum(make([]byte, 0, 64))
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		if alg[0] == 'P' {
-			return rsa.VerifyPSS(k, h, digest, sig, nil) == nil
-		}
-		return rsa.VerifyPKCS1v15(k, h, digest, sig) == nil
-	case *ecdsa.PublicKey:
-		size := (k.Curve.Params().BitSize + 7) / 8
-		if alg[0] != 'E' || len(sig) != 2*size {
-			return false
-		}
-		r, s := new(big.Int).SetBytes(sig[:size]), new(big.Int).SetBytes(sig[size:])
-		return ecdsa.Verify(k, digest, r, s)
-	}
-	return false
+	return payload, nil
 }
 
 // Compatible reports whether k can verify alg: the key type and curve match
