@@ -21,6 +21,8 @@ type memGrantStore struct {
 	refresh map[string]*memRefresh
 	denied  map[string]time.Time
 	pending map[string]*PendingAuthorization
+	// children lists the grants delegated from each grant (DelegationStore).
+	children map[string][]string
 	// pendingOrder lists pending digests oldest first, for TrimPending;
 	// consumed ones stay until they reach the front or the list is compacted.
 	pendingOrder []string
@@ -413,6 +415,7 @@ func (s *memGrantStore) DeleteExpired(_ context.Context, now time.Time, limit in
 		}
 		if !now.Before(g.ExpiresAt) {
 			delete(s.grants, k)
+			delete(s.children, k)
 			n++
 		}
 	}

@@ -1,0 +1,8 @@
+-- Agent delegation (RFC 8693 token exchange): a delegated grant is the
+-- child of the grant it was exchanged from; revoking a grant revokes its
+-- subtree. Rows go with either grant.
+CREATE TABLE grant_delegations (
+	child_id  TEXT PRIMARY KEY REFERENCES grants (id) ON DELETE CASCADE,
+	parent_id TEXT NOT NULL REFERENCES grants (id) ON DELETE CASCADE
+);
+CREATE INDEX grant_delegations_parent ON grant_delegations (parent_id);
