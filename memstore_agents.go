@@ -27,16 +27,15 @@ func (s *memGrantStore) CreateDelegatedGrant(_ context.Context, parentID string,
 }
 
 // RevokeGrantTree implements DelegationStore: one lock covers the subtree.
-func (s *memGrantStore) RevokeGrantTree(_ context.Context, id string, at time.Time) error {
+func (s *memGrantStore) RevokeGrantTree(_ context.Context, id string, at time.Time) ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for todo := []string{id}; len(todo) > 0; {
-		n := todo[len(todo)-1]
-		todo = todo[:len(todo)-1]
-		if g, ok := s.grants[n]; ok && g.RevokedAt.IsZero() {
+	tree := []string{id}
+	for i := 0; i < len(tree); i++ {
+		if g, ok := s.grants[tree[i]]; ok && g.RevokedAt.IsZero() {
 			g.RevokedAt = at
 		}
-		todo = append(todo, s.children[n]...)
+		tree = append(tree, s.children[tree[i]]...)
 	}
-	return nil
+	return tree, nil
 }

@@ -22,6 +22,7 @@ type DelegationStore interface {
 	CreateDelegatedGrant(ctx context.Context, parentID string, g *GrantRecord) error
 	// RevokeGrantTree marks the grant and every grant delegated from it,
 	// transitively, revoked at `at` (keeping earlier revocation times), in
-	// one transaction. Unknown grants are not an error.
-	RevokeGrantTree(ctx context.Context, id string, at time.Time) error
+	// one transaction, and returns the IDs of the subtree (id first), so
+	// the caller can tell token caches. Unknown grants are not an error.
+	RevokeGrantTree(ctx context.Context, id string, at time.Time) ([]string, error)
 }

@@ -51,8 +51,10 @@ func (s *Store) CreateDelegatedGrant(ctx context.Context, parentID string, g *mc
 // one transaction, each level in its own statement, so that its snapshot
 // includes children committed while the UPDATE of their parent waited for
 // CreateDelegatedGrant's lock.
-func (s *Store) RevokeGrantTree(ctx context.Context, id string, at time.Time) error {
-	return s.inTx(ctx, "revoke grant tree", func(tx pgx.Tx) error {
+func (s *Store) RevokeGrantTree(ctx context.Context, id string, at time.Time) ([]string, error) {
+	var tree []string
+	err := s.inTx(ctx, "revoke grant tree", func(tx pgx.Tx) error {
+		tree = nil
 		level := []string{id}
 		for seen := 0; len(level) > 0; {
 			if _, err := tx.Exec(ctx, s.sq(`UPDATE {s}.grants SET revoked_at = $2 WHERE id = ANY($1) AND revoked_at IS NULL`), level, at); err != nil {
@@ -69,10 +71,15 @@ func (s *Store) RevokeGrantTree(ctx context.Context, id string, at time.Time) er
 			if seen += len(next); seen > 1_000_000 { // a cycle cannot be built through the API
 				return errors.New("delegation tree too large")
 			}
+			tree = append(tree, level...)
 			level = next
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return tree, nil
 }
 
 // sq fills the schema into a statement of this file.

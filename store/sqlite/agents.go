@@ -51,13 +51,38 @@ func (s *Store) CreateDelegatedGrant(ctx context.Context, parentID string, g *mc
 
 // RevokeGrantTree implements [mcpauth.DelegationStore] with one recursive
 // UPDATE.
-func (s *Store) RevokeGrantTree(ctx context.Context, id string, at time.Time) error {
-	_, err := s.w.ExecContext(ctx, `WITH RECURSIVE tree(id) AS (
+func (s *Store) RevokeGrantTree(ctx context.Context, id string, at time.Time) ([]string, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, s.fail("revoke grant tree", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `WITH RECURSIVE tree(id) AS (
 			SELECT ?1
 			UNION SELECT d.child_id FROM grant_delegations d JOIN tree ON d.parent_id = tree.id)
-		UPDATE grants SET revoked_at = ?2 WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL`, id, micros(at))
+		SELECT id FROM tree`, id)
 	if err != nil {
-		return s.fail("revoke grant tree", err)
+		return nil, s.fail("revoke grant tree", err)
 	}
-	return nil
+	var tree []string
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			rows.Close()
+			return nil, s.fail("revoke grant tree", err)
+		}
+		tree = append(tree, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("revoke grant tree", err)
+	}
+	for _, g := range tree {
+		if _, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, micros(at), g); err != nil {
+			return nil, s.fail("revoke grant tree", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, s.fail("revoke grant tree", err)
+	}
+	return tree, nil
 }

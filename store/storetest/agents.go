@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -49,16 +50,23 @@ var delegationTests = []testCase{
 			wantErr(t, "CreateDelegatedGrant", e.Grants.CreateDelegatedGrant(e.ctx, l[0], grantRecord(l[1], now)), nil)
 		}
 		// Revoking a middle node ends its subtree only.
-		wantErr(t, "RevokeGrantTree(a)", e.Grants.RevokeGrantTree(e.ctx, a, now), nil)
+		tree, err := e.Grants.RevokeGrantTree(e.ctx, a, now)
+		wantErr(t, "RevokeGrantTree(a)", err, nil)
+		slices.Sort(tree)
+		if want := []string{a, a1, a2}; !slices.Equal(tree, sorted(want)) {
+			t.Errorf("RevokeGrantTree(a) = %v, want %v", tree, sorted(want))
+		}
 		wantRevoked(t, e, map[string]bool{root: false, a: true, a1: true, a2: true, b: false, other: false})
 		later := now.Add(time.Second)
-		wantErr(t, "RevokeGrantTree(root)", e.Grants.RevokeGrantTree(e.ctx, root, later), nil)
+		_, err = e.Grants.RevokeGrantTree(e.ctx, root, later)
+		wantErr(t, "RevokeGrantTree(root)", err, nil)
 		wantRevoked(t, e, map[string]bool{root: true, a: true, a1: true, a2: true, b: true, other: false})
 		// The earlier revocation time is kept.
 		if g, _ := e.Grants.GetGrant(e.ctx, a1); !g.RevokedAt.Equal(now) {
 			t.Errorf("a1 RevokedAt = %v, want the first revocation %v", g.RevokedAt, now)
 		}
-		wantErr(t, "RevokeGrantTree(unknown)", e.Grants.RevokeGrantTree(e.ctx, id("grant"), now), nil)
+		_, err = e.Grants.RevokeGrantTree(e.ctx, id("grant"), now)
+		wantErr(t, "RevokeGrantTree(unknown)", err, nil)
 	}},
 	{"ConcurrentRevokeAndDelegate", func(t *testing.T, e env) {
 		// However revocation and delegation interleave, once the revocation
@@ -94,7 +102,7 @@ var delegationTests = []testCase{
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := e.Grants.RevokeGrantTree(e.ctx, root, now); err != nil {
+				if _, err := e.Grants.RevokeGrantTree(e.ctx, root, now); err != nil {
 					t.Errorf("RevokeGrantTree: %v", err)
 				}
 			}()
@@ -107,6 +115,8 @@ var delegationTests = []testCase{
 		}
 	}},
 }
+
+func sorted(s []string) []string { s = slices.Clone(s); slices.Sort(s); return s }
 
 func wantRevoked(t *testing.T, e env, want map[string]bool) {
 	t.Helper()
