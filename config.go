@@ -135,6 +135,9 @@ func (c *Config) normalize() (*url.URL, error) {
 	if c.MaxStateLength < 0 {
 		return nil, configErr("MaxStateLength", "must not be negative")
 	}
+	if err := c.delegationDefaults(); err != nil {
+		return nil, err
+	}
 	setDefault(&c.CodeTTL, 600*time.Second)
 	setDefault(&c.AccessTokenTTL, time.Hour)
 	setDefault(&c.RefreshTokenTTL, 30*24*time.Hour)

@@ -28,7 +28,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	if grantType == "" {
 		return oauth.InvalidRequest("grant_type is required")
 	}
-	if grantType != "authorization_code" && grantType != "refresh_token" {
+	if grantType != "authorization_code" && grantType != "refresh_token" && !(grantType == grantTypeTokenExchange && s.tokenExchangeEnabled()) {
 		return oauth.UnsupportedGrantType("grant_type %q is not supported; use authorization_code or refresh_token", truncate(grantType, 64))
 	}
 	client, err := s.authenticateClient(r, params, false)
@@ -39,6 +39,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	refreshed := grantType == "refresh_token"
 	if refreshed {
 		resp, err = s.refreshGrant(r.Context(), params, client)
+	} else if grantType == grantTypeTokenExchange {
+		resp, err = s.tokenExchangeGrant(r.Context(), params, client)
 	} else {
 		resp, err = s.codeGrant(r.Context(), params, client)
 	}

@@ -154,6 +154,16 @@ type Config struct {
 	ConsentUI ConsentUI
 	// Hooks observe issuance and revocation.
 	Hooks Hooks
+
+	// MaxDelegationDepth caps agent delegation by RFC 8693 token exchange
+	// (Grantex SPEC §9): a token at this depth cannot be exchanged again.
+	// Default DefaultMaxDelegationDepth (3); at most MaxDelegationDepthLimit
+	// (10, the Grantex hard cap); negative turns token exchange off.
+	MaxDelegationDepth int
+	// DelegationPolicy decides who may exchange an access token (RFC 8693
+	// §2.1). Nil: only the client the token was issued to. A non-nil error
+	// refuses the exchange with invalid_grant; its text goes to the client.
+	DelegationPolicy func(ctx context.Context, req DelegationRequest) error
 	// RateLimits limits requests per endpoint and client IP. Nil means
 	// DefaultRateLimits; set Disabled to turn limiting off.
 	RateLimits *RateLimits
@@ -316,6 +326,8 @@ const (
 	EventGrantRevoked         EventType = "grant.revoked"
 	EventRefreshReuseDetected EventType = "refresh.reuse_detected"
 	EventCodeReplayDetected   EventType = "code.replay_detected"
+	// EventGrantDelegated: a token exchange (RFC 8693) created a child grant.
+	EventGrantDelegated EventType = "grant.delegated"
 )
 
 // Event is one audit event. It never carries a token, code or secret.
