@@ -77,6 +77,8 @@ type options struct {
 	refreshRetryWindow time.Duration
 	clientIdleExpiry   time.Duration
 	maxPending         int
+	// maxDelegationDepth is Config.MaxDelegationDepth (-1: token exchange off).
+	maxDelegationDepth int
 	// Login bounds: concurrent password checks, their wait, per-account back-off.
 	passwordCheckConcurrency int
 	passwordCheckWait        time.Duration
@@ -197,6 +199,7 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 	fs.Var(&users, "user", "a sign-in account `name:password`; repeatable (default: admin with a random password, printed at start)")
 	fs.Var(&statics, "static-client", "a pre-registered public client `id:redirect-uri`; repeatable")
 	var introspectors listFlag
+	maxDelegation := fs.Int("max-delegation-depth", mcpauth.DefaultMaxDelegationDepth, "how deep agents may delegate by token exchange (RFC 8693), at most 10 (0: token exchange off)")
 	oidcIssuer := fs.String("oidc-issuer", "", "OpenID Connect provider's issuer `URL`: offer \"Continue with <-oidc-name>\" (redirect URL <issuer>/oidc/callback)")
 	oidcClientID := fs.String("oidc-client-id", "", "client id registered at the -oidc-issuer")
 	oidcSecret := fs.String("oidc-client-secret", "", "client secret at the -oidc-issuer (prefer the environment variable)")
@@ -266,6 +269,11 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 		storeTimeout:      *storeTimeout, refreshRetryWindow: *retryWindow,
 		clientIdleExpiry: *idleExpiry, maxPending: *maxPending,
 		bodyReadTimeout: *bodyTimeout, shutdownTimeout: *stopTimeout,
+	}
+	if o.maxDelegationDepth = *maxDelegation; o.maxDelegationDepth < 0 || o.maxDelegationDepth > mcpauth.MaxDelegationDepthLimit {
+		return nil, usagef("-max-delegation-depth %d: must be 0 (off) to %d", o.maxDelegationDepth, mcpauth.MaxDelegationDepthLimit)
+	} else if o.maxDelegationDepth == 0 {
+		o.maxDelegationDepth = -1
 	}
 	if err := o.setBrand(*appName, *logoURL, *privacyURL, *termsURL); err != nil {
 		return nil, err

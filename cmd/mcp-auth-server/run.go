@@ -390,6 +390,7 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		RefreshRetryWindow:       o.refreshRetryWindow,
 		ClientIdleExpiry:         o.clientIdleExpiry,
 		MaxPendingAuthorizations: o.maxPending,
+		MaxDelegationDepth:       o.maxDelegationDepth,
 		BodyReadTimeout:          o.bodyReadTimeout,
 	}
 	if o.bodyReadTimeout == 0 {
