@@ -23,6 +23,9 @@ type memGrantStore struct {
 	pending map[string]*PendingAuthorization
 	// children lists the grants delegated from each grant (DelegationStore).
 	children map[string][]string
+	// parent and budgets: BudgetStore.
+	parent  map[string]string
+	budgets map[string]*Budget
 	// pendingOrder lists pending digests oldest first, for TrimPending;
 	// consumed ones stay until they reach the front or the list is compacted.
 	pendingOrder []string
@@ -416,6 +419,8 @@ func (s *memGrantStore) DeleteExpired(_ context.Context, now time.Time, limit in
 		if !now.Before(g.ExpiresAt) {
 			delete(s.grants, k)
 			delete(s.children, k)
+			delete(s.parent, k)
+			delete(s.budgets, k)
 			n++
 		}
 	}

@@ -6,6 +6,7 @@ package mcpauth
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -25,4 +26,36 @@ type DelegationStore interface {
 	// one transaction, and returns the IDs of the subtree (id first), so
 	// the caller can tell token caches. Unknown grants are not an error.
 	RevokeGrantTree(ctx context.Context, id string, at time.Time) ([]string, error)
+}
+
+// ErrInsufficientBudget: a debit larger than the remaining budget
+// (Grantex 402 INSUFFICIENT_BUDGET). Nothing was debited.
+var ErrInsufficientBudget = errors.New("mcpauth: insufficient budget")
+
+// Budget is a grant's spending allowance, in the host's smallest unit
+// (cents, credits, tokens): integers, so debits are exact.
+type Budget struct {
+	// GrantID is the grant the budget was allocated to.
+	GrantID   string
+	Initial   int64
+	Remaining int64
+}
+
+// BudgetStore is the budget role of a [GrantStore] (Grantex budgets): one
+// allocation per grant, debited atomically. A grant delegated from another
+// spends the budget of its nearest ancestor (itself first) that has one, so
+// a sub-agent spends what its user allowed the agent.
+type BudgetStore interface {
+	// AllocateBudget gives a live grant a budget of amount (> 0):
+	// ErrNotFound for an unknown, expired or revoked grant, ErrConflict
+	// if it has one already.
+	AllocateBudget(ctx context.Context, grantID string, amount int64) error
+	// DebitBudget atomically takes amount (> 0) from the budget the grant
+	// spends and returns it after the debit: of concurrent debits, none
+	// takes the remaining amount below zero. ErrInsufficientBudget when
+	// less than amount remains, ErrNotFound when the grant is not live or
+	// has no budget.
+	DebitBudget(ctx context.Context, grantID string, amount int64) (Budget, error)
+	// GetBudget returns the budget the grant spends, or ErrNotFound.
+	GetBudget(ctx context.Context, grantID string) (Budget, error)
 }

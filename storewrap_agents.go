@@ -12,3 +12,15 @@ func (g *timedGrants) CreateDelegatedGrant(ctx context.Context, parentID string,
 func (g *timedGrants) RevokeGrantTree(ctx context.Context, id string, at time.Time) ([]string, error) {
 	return deadlineCall(ctx, g.d, "RevokeGrantTree", func(ctx context.Context) ([]string, error) { return g.s.RevokeGrantTree(ctx, id, at) })
 }
+
+func (g *timedGrants) AllocateBudget(ctx context.Context, grantID string, amount int64) error {
+	return deadlineErr(ctx, g.d, "AllocateBudget", func(ctx context.Context) error { return g.s.AllocateBudget(ctx, grantID, amount) })
+}
+
+func (g *timedGrants) DebitBudget(ctx context.Context, grantID string, amount int64) (Budget, error) {
+	return deadlineCall(ctx, g.d, "DebitBudget", func(ctx context.Context) (Budget, error) { return g.s.DebitBudget(ctx, grantID, amount) })
+}
+
+func (g *timedGrants) GetBudget(ctx context.Context, grantID string) (Budget, error) {
+	return deadlineCall(ctx, g.d, "GetBudget", func(ctx context.Context) (Budget, error) { return g.s.GetBudget(ctx, grantID) })
+}

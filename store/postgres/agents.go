@@ -86,3 +86,69 @@ func (s *Store) RevokeGrantTree(ctx context.Context, id string, at time.Time) ([
 func (s *Store) sq(q string) string {
 	return strings.ReplaceAll(q, "{s}", pgx.Identifier{s.schema}.Sanitize())
 }
+
+// budgetOwner selects the grant whose budget $1 spends: itself or its
+// nearest ancestor with an allocation.
+const budgetOwner = `WITH RECURSIVE up(id, n) AS (
+		SELECT $1::text, 0
+		UNION ALL SELECT d.parent_id, up.n + 1 FROM {s}.grant_delegations d JOIN up ON d.child_id = up.id)
+	SELECT b.grant_id, b.initial, b.remaining FROM up JOIN {s}.grant_budgets b ON b.grant_id = up.id
+	WHERE EXISTS (SELECT 1 FROM {s}.grants g WHERE g.id = $1 AND g.revoked_at IS NULL AND g.expires_at > $2)
+	ORDER BY up.n LIMIT 1`
+
+// AllocateBudget implements [mcpauth.BudgetStore].
+func (s *Store) AllocateBudget(ctx context.Context, grantID string, amount int64) error {
+	tag, err := s.pool.Exec(ctx, s.sq(`INSERT INTO {s}.grant_budgets (grant_id, initial, remaining)
+		SELECT id, $2, $2 FROM {s}.grants WHERE id = $1 AND revoked_at IS NULL AND expires_at > $3
+		ON CONFLICT DO NOTHING`), grantID, amount, s.now())
+	if err != nil {
+		return s.fail("allocate budget", err)
+	}
+	if tag.RowsAffected() > 0 {
+		return nil
+	}
+	var one int
+	err = s.pool.QueryRow(ctx, s.sq(`SELECT 1 FROM {s}.grant_budgets b JOIN {s}.grants g ON g.id = b.grant_id
+		WHERE b.grant_id = $1 AND g.revoked_at IS NULL AND g.expires_at > $2`), grantID, s.now()).Scan(&one)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return mcpauth.ErrNotFound
+	case err != nil:
+		return s.fail("allocate budget", err)
+	}
+	return mcpauth.ErrConflict
+}
+
+// DebitBudget implements [mcpauth.BudgetStore]: the conditional UPDATE
+// (remaining >= amount, re-checked under the row lock) is the one winner.
+func (s *Store) DebitBudget(ctx context.Context, grantID string, amount int64) (mcpauth.Budget, error) {
+	b, err := s.GetBudget(ctx, grantID)
+	if err != nil {
+		return mcpauth.Budget{}, err
+	}
+	err = s.pool.QueryRow(ctx, s.sq(`UPDATE {s}.grant_budgets SET remaining = remaining - $2
+		WHERE grant_id = $1 AND remaining >= $2 RETURNING initial, remaining`), b.GrantID, amount).Scan(&b.Initial, &b.Remaining)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		if b, err = s.GetBudget(ctx, grantID); err != nil {
+			return mcpauth.Budget{}, err
+		}
+		return b, mcpauth.ErrInsufficientBudget
+	case err != nil:
+		return mcpauth.Budget{}, s.fail("debit budget", err)
+	}
+	return b, nil
+}
+
+// GetBudget implements [mcpauth.BudgetStore].
+func (s *Store) GetBudget(ctx context.Context, grantID string) (mcpauth.Budget, error) {
+	var b mcpauth.Budget
+	err := s.pool.QueryRow(ctx, s.sq(budgetOwner), grantID, s.now()).Scan(&b.GrantID, &b.Initial, &b.Remaining)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return mcpauth.Budget{}, mcpauth.ErrNotFound
+	case err != nil:
+		return mcpauth.Budget{}, s.fail("get budget", err)
+	}
+	return b, nil
+}

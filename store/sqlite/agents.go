@@ -86,3 +86,75 @@ func (s *Store) RevokeGrantTree(ctx context.Context, id string, at time.Time) ([
 	}
 	return tree, nil
 }
+
+// budgetOwner selects the grant whose budget ?1 spends: itself or its
+// nearest ancestor with an allocation.
+const budgetOwner = `WITH RECURSIVE up(id, n) AS (
+		SELECT ?1, 0
+		UNION ALL SELECT d.parent_id, up.n + 1 FROM grant_delegations d JOIN up ON d.child_id = up.id)
+	SELECT b.grant_id, b.initial, b.remaining FROM up JOIN grant_budgets b ON b.grant_id = up.id
+	WHERE EXISTS (SELECT 1 FROM grants g WHERE g.id = ?1 AND g.revoked_at IS NULL AND g.expires_at > ?2)
+	ORDER BY up.n LIMIT 1`
+
+// AllocateBudget implements [mcpauth.BudgetStore].
+func (s *Store) AllocateBudget(ctx context.Context, grantID string, amount int64) error {
+	res, err := s.w.ExecContext(ctx, `INSERT INTO grant_budgets (grant_id, initial, remaining)
+		SELECT id, ?2, ?2 FROM grants WHERE id = ?1 AND revoked_at IS NULL AND expires_at > ?3
+		ON CONFLICT DO NOTHING`, grantID, amount, micros(s.now()))
+	if err != nil {
+		return s.fail("allocate budget", err)
+	}
+	if ok, err := changed(res); err != nil {
+		return s.fail("allocate budget", err)
+	} else if ok {
+		return nil
+	}
+	switch g, err := s.GetGrant(ctx, grantID); {
+	case err != nil:
+		return err
+	case !g.RevokedAt.IsZero():
+		return mcpauth.ErrNotFound
+	}
+	return mcpauth.ErrConflict
+}
+
+// DebitBudget implements [mcpauth.BudgetStore]: the single writer makes
+// the read and the conditional UPDATE one step.
+func (s *Store) DebitBudget(ctx context.Context, grantID string, amount int64) (mcpauth.Budget, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return mcpauth.Budget{}, s.fail("debit budget", err)
+	}
+	defer tx.Rollback()
+	var b mcpauth.Budget
+	err = tx.QueryRowContext(ctx, budgetOwner, grantID, micros(s.now())).Scan(&b.GrantID, &b.Initial, &b.Remaining)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return mcpauth.Budget{}, mcpauth.ErrNotFound
+	case err != nil:
+		return mcpauth.Budget{}, s.fail("debit budget", err)
+	case b.Remaining < amount:
+		return b, mcpauth.ErrInsufficientBudget
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE grant_budgets SET remaining = remaining - ? WHERE grant_id = ?`, amount, b.GrantID); err != nil {
+		return mcpauth.Budget{}, s.fail("debit budget", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return mcpauth.Budget{}, s.fail("debit budget", err)
+	}
+	b.Remaining -= amount
+	return b, nil
+}
+
+// GetBudget implements [mcpauth.BudgetStore].
+func (s *Store) GetBudget(ctx context.Context, grantID string) (mcpauth.Budget, error) {
+	var b mcpauth.Budget
+	err := s.r.QueryRowContext(ctx, budgetOwner, grantID, micros(s.now())).Scan(&b.GrantID, &b.Initial, &b.Remaining)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return mcpauth.Budget{}, mcpauth.ErrNotFound
+	case err != nil:
+		return mcpauth.Budget{}, s.fail("get budget", err)
+	}
+	return b, nil
+}

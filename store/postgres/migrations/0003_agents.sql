@@ -6,3 +6,10 @@ CREATE TABLE grant_delegations (
 	parent_id text NOT NULL REFERENCES grants (id) ON DELETE CASCADE
 );
 CREATE INDEX grant_delegations_parent ON grant_delegations (parent_id);
+
+-- Budgets: one allocation per grant, in the host's smallest unit.
+CREATE TABLE grant_budgets (
+	grant_id  text PRIMARY KEY REFERENCES grants (id) ON DELETE CASCADE,
+	initial   bigint NOT NULL,
+	remaining bigint NOT NULL CHECK (remaining >= 0)
+);
