@@ -160,6 +160,10 @@ type Config struct {
 	// Default DefaultMaxDelegationDepth (3); at most MaxDelegationDepthLimit
 	// (10, the Grantex hard cap); negative turns token exchange off.
 	MaxDelegationDepth int
+	// DefaultBudget, when positive, is allocated to every grant the user
+	// consents to (local authority), in the host's smallest unit; a host
+	// may allocate budgets itself with Server.AllocateBudget instead.
+	DefaultBudget int64
 	// DelegationPolicy decides who may exchange an access token (RFC 8693
 	// §2.1). Nil: only the client the token was issued to. A non-nil error
 	// refuses the exchange with invalid_grant; its text goes to the client.
@@ -296,6 +300,9 @@ type Hooks struct {
 	OnRevocation func(ctx context.Context, id string) error
 	// OnEvent receives every audit event (see EventType).
 	OnEvent func(ctx context.Context, e Event)
+	// OnBudget receives budget events: a debit crossed 50% or 80% used, or
+	// exhausted the budget (EventBudgetThreshold, EventBudgetExhausted).
+	OnBudget func(ctx context.Context, e BudgetEvent) error
 }
 
 // TokenIssuedEvent describes an access token just issued or refreshed,
@@ -328,6 +335,10 @@ const (
 	EventCodeReplayDetected   EventType = "code.replay_detected"
 	// EventGrantDelegated: a token exchange (RFC 8693) created a child grant.
 	EventGrantDelegated EventType = "grant.delegated"
+	// EventBudgetThreshold: a debit took a budget past 50% or 80% used.
+	EventBudgetThreshold EventType = "budget.threshold"
+	// EventBudgetExhausted: a debit left nothing of a budget.
+	EventBudgetExhausted EventType = "budget.exhausted"
 )
 
 // Event is one audit event. It never carries a token, code or secret.
@@ -341,6 +352,8 @@ type Event struct {
 	TokenID  string    `json:"jti,omitempty"`
 	Scopes   []string  `json:"scopes,omitempty"`
 	Resource string    `json:"resource,omitempty"`
+	// Budget is the budget after the debit, for budget events.
+	Budget *Budget `json:"budget,omitempty"`
 }
 
 // Grant is a verified access token: what RequireMCPAuth puts in the request

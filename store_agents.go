@@ -36,9 +36,9 @@ var ErrInsufficientBudget = errors.New("mcpauth: insufficient budget")
 // (cents, credits, tokens): integers, so debits are exact.
 type Budget struct {
 	// GrantID is the grant the budget was allocated to.
-	GrantID   string
-	Initial   int64
-	Remaining int64
+	GrantID   string `json:"grant_id"`
+	Initial   int64  `json:"initial"`
+	Remaining int64  `json:"remaining"`
 }
 
 // BudgetStore is the budget role of a [GrantStore] (Grantex budgets): one

@@ -31,6 +31,8 @@ type accessClaims struct {
 	DeveloperID     string   `json:"dev"`
 	GrantID         string   `json:"grnt"`
 	DelegationDepth int      `json:"delegationDepth"`
+	// Budget is the remaining budget at issuance, when the grant has one.
+	Budget *int64 `json:"bdg,omitempty"`
 	// Delegated tokens only (token exchange): RFC 8693 §4.1 act and the
 	// Grantex parent claims.
 	Act        map[string]any `json:"act,omitempty"`
@@ -70,6 +72,9 @@ func (s *Server) signClaims(ctx context.Context, c accessClaims, grantEnd time.T
 			return "", "", time.Time{}, errGrantEnded
 		}
 		exp = limit
+	}
+	if c.Budget, err = s.budgetClaim(ctx, c.GrantID); err != nil {
+		return "", "", time.Time{}, err
 	}
 	jti = uuid.NewString()
 	c.Issuer, c.Expiry, c.IssuedAt, c.ID = s.cfg.Issuer, exp.Unix(), now.Unix(), jti
