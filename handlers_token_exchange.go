@@ -178,9 +178,14 @@ func (s *Server) delegate(ctx context.Context, client *Client, parent *Grant, re
 	if pe := parent.ExpiresAt.Add(clockLeeway); pe.Before(end) {
 		end = pe
 	}
+	// The child spends its ancestors' budget; it has none of its own yet.
+	bdg, err := s.budgetClaim(ctx, parent.GrantID)
+	if err != nil {
+		return nil, storeErr(err)
+	}
 	token, jti, exp, err := s.signClaims(ctx, accessClaims{Subject: parent.Subject, Audience: s.audience(rec.Resource),
 		ClientID: client.ID, Scp: scopes, AgentDID: agt, GrantID: child.ID, DelegationDepth: depth, Act: act,
-		ParentAgt: parent.AgentDID, ParentGrnt: parent.GrantID}, end)
+		ParentAgt: parent.AgentDID, ParentGrnt: parent.GrantID, Budget: bdg}, end)
 	switch {
 	case errors.Is(err, errGrantEnded):
 		return nil, oauth.InvalidGrant("the subject_token expires too soon to be delegated")

@@ -73,8 +73,10 @@ func (s *Server) signClaims(ctx context.Context, c accessClaims, grantEnd time.T
 		}
 		exp = limit
 	}
-	if c.Budget, err = s.budgetClaim(ctx, c.GrantID); err != nil {
-		return "", "", time.Time{}, err
+	if c.Budget == nil {
+		if c.Budget, err = s.budgetClaim(ctx, c.GrantID); err != nil {
+			return "", "", time.Time{}, err
+		}
 	}
 	jti = uuid.NewString()
 	c.Issuer, c.Expiry, c.IssuedAt, c.ID = s.cfg.Issuer, exp.Unix(), now.Unix(), jti

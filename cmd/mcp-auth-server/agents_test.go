@@ -1,9 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
+	"net/http"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 func TestMaxDelegationDepthFlag(t *testing.T) {
@@ -18,6 +24,7 @@ func TestMaxDelegationDepthFlag(t *testing.T) {
 		{[]string{"-max-delegation-depth", "0"}, nil, -1},
 		{[]string{"-max-delegation-depth", "11"}, nil, -2},
 		{[]string{"-max-delegation-depth", "-1"}, nil, -2},
+		{[]string{"-default-budget", "-5"}, nil, -2},
 	}
 	for _, tc := range tests {
 		o, err := parseFlags(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
@@ -29,6 +36,38 @@ func TestMaxDelegationDepthFlag(t *testing.T) {
 			t.Errorf("%v %v: %v", tc.args, tc.env, err)
 		case tc.want != -2 && o.maxDelegationDepth != tc.want:
 			t.Errorf("%v %v: maxDelegationDepth %d, want %d", tc.args, tc.env, o.maxDelegationDepth, tc.want)
+		}
+	}
+}
+
+// TestDemoAddCostsBudget: with -default-budget 2 the demo's add (cost 1)
+// runs twice; the third call is a tool error naming the budget.
+func TestDemoAddCostsBudget(t *testing.T) {
+	s := startRun(t, "-store", "memory:", "-user", "alice:alice-password", "-default-budget", "2")
+	iss := s.issuer
+	tok := authorizeAs(t, iss, "alice", "alice-password", "tools:read tools:execute", iss+"/mcp").token["access_token"].(string)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "budget-test", Version: "1"}, nil).Connect(ctx, &mcp.StreamableClientTransport{
+		Endpoint: iss + "/mcp", HTTPClient: &http.Client{Transport: bearer{tok}}, MaxRetries: -1, DisableStandaloneSSE: true,
+	}, nil)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer cs.Close()
+	for i, wantErr := range []bool{false, false, true} {
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "add", Arguments: map[string]any{"a": 2, "b": 40}})
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		text := ""
+		if len(res.Content) > 0 {
+			if tc, ok := res.Content[0].(*mcp.TextContent); ok {
+				text = tc.Text
+			}
+		}
+		if res.IsError != wantErr || wantErr && !strings.Contains(text, "insufficient budget") {
+			t.Errorf("call %d: isError %v %q", i, res.IsError, text)
 		}
 	}
 }

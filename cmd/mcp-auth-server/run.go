@@ -391,6 +391,7 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		ClientIdleExpiry:         o.clientIdleExpiry,
 		MaxPendingAuthorizations: o.maxPending,
 		MaxDelegationDepth:       o.maxDelegationDepth,
+		DefaultBudget:            o.defaultBudget,
 		BodyReadTimeout:          o.bodyReadTimeout,
 	}
 	if o.bodyReadTimeout == 0 {
