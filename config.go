@@ -231,7 +231,7 @@ func (c *Config) normalizeStaticClient(cl *Client) error {
 	if cl.ID == "" {
 		return configErr("StaticClients", "a client needs an ID")
 	}
-	if len(cl.RedirectURIs) == 0 {
+	if len(cl.RedirectURIs) == 0 && !machineClient(cl) {
 		return configErr("StaticClients", "client %q needs RedirectURIs", cl.ID)
 	}
 	for _, r := range cl.RedirectURIs {

@@ -28,7 +28,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	if grantType == "" {
 		return oauth.InvalidRequest("grant_type is required")
 	}
-	if grantType != "authorization_code" && grantType != "refresh_token" && !(grantType == grantTypeTokenExchange && s.tokenExchangeEnabled()) {
+	if grantType != "authorization_code" && grantType != "refresh_token" && !(grantType == grantTypeTokenExchange && s.tokenExchangeEnabled()) &&
+		!(grantType == grantTypeClientCredentials && s.clientCredentialsEnabled()) {
 		return oauth.UnsupportedGrantType("grant_type %q is not supported; use authorization_code or refresh_token", truncate(grantType, 64))
 	}
 	client, err := s.authenticateClient(r, params, false)
@@ -41,6 +42,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 		resp, err = s.refreshGrant(r.Context(), params, client)
 	} else if grantType == grantTypeTokenExchange {
 		resp, err = s.tokenExchangeGrant(r.Context(), params, client)
+	} else if grantType == grantTypeClientCredentials {
+		resp, err = s.clientCredentialsGrant(r.Context(), params, client)
 	} else {
 		resp, err = s.codeGrant(r.Context(), params, client)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpauth/mcpauth"
 )
 
 func TestMaxDelegationDepthFlag(t *testing.T) {
@@ -69,5 +72,48 @@ func TestDemoAddCostsBudget(t *testing.T) {
 		if res.IsError != wantErr || wantErr && !strings.Contains(text, "insufficient budget") {
 			t.Errorf("call %d: isError %v %q", i, res.IsError, text)
 		}
+	}
+}
+
+func TestClientFlag(t *testing.T) {
+	o, err := parseFlags([]string{"-client", "bot:bot-secret-0123456789:tools:read,tools:execute", "-client", "b2:another-secret-0123456:tools:read"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bot *mcpauth.Client
+	for i := range o.staticClients {
+		if o.staticClients[i].ID == "bot" {
+			bot = &o.staticClients[i]
+		}
+	}
+	if bot == nil || bot.ClientSecret != "bot-secret-0123456789" || bot.Scope != "tools:read tools:execute" || bot.GrantTypes[0] != "client_credentials" {
+		t.Fatalf("bot = %+v", bot)
+	}
+	env := map[string]string{"MCPAUTH_CLIENT": "e1:env-secret-0123456789:tools:read e2:env-secret-9876543210:tools:read"}
+	if o, err := parseFlags(nil, func(k string) string { return env[k] }, io.Discard); err != nil || len(o.staticClients) != 2 {
+		t.Errorf("from the environment: %v %+v", err, o)
+	}
+	for _, bad := range []string{"bot", "bot:secret-only-0123456789", ":s-0123456789abcdef:x", "bot::x", "bot:short:x", "bot:bot-secret-0123456789:"} {
+		var ue *usageError
+		if _, err := parseFlags([]string{"-client", bad}, func(string) string { return "" }, io.Discard); !errors.As(err, &ue) {
+			t.Errorf("-client %q: %v, want a usage error", bad, err)
+		}
+	}
+}
+
+// The standalone server issues client_credentials tokens to -client.
+func TestStandaloneClientCredentials(t *testing.T) {
+	s := startRun(t, "-store", "memory:", "-user", "alice:alice-password", "-client", "bot:bot-secret-0123456789:tools:read")
+	req, _ := http.NewRequest(http.MethodPost, s.issuer+"/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("bot", "bot-secret-0123456789")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != http.StatusOK || m["scope"] != "tools:read" {
+		t.Errorf("client_credentials: %d %v %v", resp.StatusCode, m, err)
 	}
 }

@@ -202,6 +202,8 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 	fs.Var(&statics, "static-client", "a pre-registered public client `id:redirect-uri`; repeatable")
 	var introspectors listFlag
 	defaultBudget := fs.Int64("default-budget", 0, "budget allocated to every grant at consent, spent by tool calls (the demo's add costs 1); 0: none")
+	var machines clientFlag
+	fs.Var(&machines, "client", "a machine client `ID:SECRET:SCOPES` for the client_credentials grant (split at the first two colons; SCOPES comma separated); repeatable")
 	maxDelegation := fs.Int("max-delegation-depth", mcpauth.DefaultMaxDelegationDepth, "how deep agents may delegate by token exchange (RFC 8693), at most 10 (0: token exchange off)")
 	oidcIssuer := fs.String("oidc-issuer", "", "OpenID Connect provider's issuer `URL`: offer \"Continue with <-oidc-name>\" (redirect URL <issuer>/oidc/callback)")
 	oidcClientID := fs.String("oidc-client-id", "", "client id registered at the -oidc-issuer")
@@ -312,6 +314,7 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 	if err := o.check(*scopes, *rateLimit, users.vals, statics.vals); err != nil {
 		return nil, err
 	}
+	o.staticClients = append(o.staticClients, machines.clients...)
 	for _, id := range introspectors.vals {
 		switch {
 		case id == "":
