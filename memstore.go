@@ -26,6 +26,8 @@ type memGrantStore struct {
 	// parent and budgets: BudgetStore.
 	parent  map[string]string
 	budgets map[string]*Budget
+	// assertions: AssertionStore, key → expiry.
+	assertions map[string]time.Time
 	// pendingOrder lists pending digests oldest first, for TrimPending;
 	// consumed ones stay until they reach the front or the list is compacted.
 	pendingOrder []string
@@ -409,6 +411,15 @@ func (s *memGrantStore) DeleteExpired(_ context.Context, now time.Time, limit in
 		}
 		if !now.Before(p.ExpiresAt) {
 			delete(s.pending, k)
+			n++
+		}
+	}
+	for k, until := range s.assertions {
+		if n >= limit {
+			return n, nil
+		}
+		if !now.Before(until) {
+			delete(s.assertions, k)
 			n++
 		}
 	}

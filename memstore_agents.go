@@ -98,3 +98,17 @@ func (s *memGrantStore) GetBudget(_ context.Context, grantID string) (Budget, er
 	}
 	return Budget{}, ErrNotFound
 }
+
+// UseAssertion implements AssertionStore.
+func (s *memGrantStore) UseAssertion(_ context.Context, key string, until time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if exp, ok := s.assertions[key]; ok && s.now().Before(exp) {
+		return ErrConflict
+	}
+	if s.assertions == nil {
+		s.assertions = make(map[string]time.Time)
+	}
+	s.assertions[key] = until
+	return nil
+}

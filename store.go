@@ -128,6 +128,7 @@ type GrantStore interface {
 	RevocationStore
 	DelegationStore
 	BudgetStore
+	AssertionStore
 	// DeleteExpired removes at most limit records of every role that
 	// expired before now (consumed codes, rotated tokens, deny-list entries, old grants) and
 	// reports how many it removed. A revoked grant is its revocation's

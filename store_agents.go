@@ -59,3 +59,13 @@ type BudgetStore interface {
 	// GetBudget returns the budget the grant spends, or ErrNotFound.
 	GetBudget(ctx context.Context, grantID string) (Budget, error)
 }
+
+// AssertionStore is the replay cache of client assertions (RFC 7523 §3
+// item 7: a jti is used once): shared by all replicas, so an assertion
+// accepted by one is refused by every other until it expires.
+type AssertionStore interface {
+	// UseAssertion records key (the client and the assertion's jti) as used
+	// until `until`. ErrConflict if it was recorded before and has not
+	// expired: of concurrent callers, exactly one succeeds.
+	UseAssertion(ctx context.Context, key string, until time.Time) error
+}

@@ -24,3 +24,7 @@ func (g *timedGrants) DebitBudget(ctx context.Context, grantID string, amount in
 func (g *timedGrants) GetBudget(ctx context.Context, grantID string) (Budget, error) {
 	return deadlineCall(ctx, g.d, "GetBudget", func(ctx context.Context) (Budget, error) { return g.s.GetBudget(ctx, grantID) })
 }
+
+func (g *timedGrants) UseAssertion(ctx context.Context, key string, until time.Time) error {
+	return deadlineErr(ctx, g.d, "UseAssertion", func(ctx context.Context) error { return g.s.UseAssertion(ctx, key, until) })
+}

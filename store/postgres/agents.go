@@ -152,3 +152,17 @@ func (s *Store) GetBudget(ctx context.Context, grantID string) (mcpauth.Budget, 
 	}
 	return b, nil
 }
+
+// UseAssertion implements [mcpauth.AssertionStore]: one statement inserts
+// the key or takes over an expired row.
+func (s *Store) UseAssertion(ctx context.Context, key string, until time.Time) error {
+	tag, err := s.pool.Exec(ctx, s.sq(`INSERT INTO {s}.client_assertions AS a (key, expires_at) VALUES ($1, $2)
+		ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE a.expires_at <= $3`), key, until, s.now())
+	if err != nil {
+		return s.fail("use assertion", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return mcpauth.ErrConflict
+	}
+	return nil
+}

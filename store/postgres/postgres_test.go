@@ -116,6 +116,7 @@ func TestConformance(t *testing.T) {
 		pgx.Identifier{s.schema, "grants"}.Sanitize(),
 		pgx.Identifier{s.schema, "grant_delegations"}.Sanitize(),
 		pgx.Identifier{s.schema, "grant_budgets"}.Sanitize(),
+		pgx.Identifier{s.schema, "client_assertions"}.Sanitize(),
 		pgx.Identifier{s.schema, "refresh_tokens"}.Sanitize(),
 		pgx.Identifier{s.schema, "denied_tokens"}.Sanitize(),
 		pgx.Identifier{s.schema, "pending_authorizations"}.Sanitize(),

@@ -158,3 +158,20 @@ func (s *Store) GetBudget(ctx context.Context, grantID string) (mcpauth.Budget, 
 	}
 	return b, nil
 }
+
+// UseAssertion implements [mcpauth.AssertionStore]: one statement inserts
+// the key or takes over an expired row.
+func (s *Store) UseAssertion(ctx context.Context, key string, until time.Time) error {
+	res, err := s.w.ExecContext(ctx, `INSERT INTO client_assertions (key, expires_at) VALUES (?1, ?2)
+		ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE client_assertions.expires_at <= ?3`,
+		key, micros(until), micros(s.now()))
+	if err != nil {
+		return s.fail("use assertion", err)
+	}
+	if ok, err := changed(res); err != nil {
+		return s.fail("use assertion", err)
+	} else if !ok {
+		return mcpauth.ErrConflict
+	}
+	return nil
+}

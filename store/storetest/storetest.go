@@ -124,6 +124,7 @@ func Run(t *testing.T, newStores func(tb testing.TB) Stores) {
 		{"PendingCap", func(s Stores) bool { return s.Grants != nil }, pendingCapTests},
 		{"Delegation", func(s Stores) bool { return s.Grants != nil }, delegationTests},
 		{"Budget", func(s Stores) bool { return s.Grants != nil }, budgetTests},
+		{"Assertions", func(s Stores) bool { return s.Grants != nil }, assertionTests},
 		{"ClientSweep", func(s Stores) bool { _, ok := s.Clients.(mcpauth.ClientSweeper); return ok }, clientSweepTests},
 		{"Keys", func(s Stores) bool { return s.Keys != nil }, keyTests},
 	}

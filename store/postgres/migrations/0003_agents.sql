@@ -13,3 +13,10 @@ CREATE TABLE grant_budgets (
 	initial   bigint NOT NULL,
 	remaining bigint NOT NULL CHECK (remaining >= 0)
 );
+
+-- Client assertions used (RFC 7523 jti single use), until they expire.
+CREATE TABLE client_assertions (
+	key        text PRIMARY KEY,
+	expires_at timestamptz NOT NULL
+);
+CREATE INDEX client_assertions_expires_at ON client_assertions (expires_at);
