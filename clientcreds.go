@@ -76,5 +76,5 @@ func (s *Server) clientCredentialsGrant(ctx context.Context, params url.Values, 
 // client_credentials needs no redirect URIs, but must be confidential.
 func machineClient(cl *Client) bool {
 	return len(cl.GrantTypes) > 0 && !slices.ContainsFunc(cl.GrantTypes, func(g string) bool { return g != grantTypeClientCredentials }) &&
-		cl.ClientSecret != ""
+		(cl.ClientSecret != "" || cl.TokenEndpointAuthMethod == authMethodPrivateKeyJWT)
 }

@@ -252,6 +252,10 @@ func (c *Config) normalizeStaticClient(cl *Client) error {
 		if cl.TokenEndpointAuthMethod == "" {
 			cl.TokenEndpointAuthMethod = "client_secret_basic"
 		}
+	case cl.TokenEndpointAuthMethod == authMethodPrivateKeyJWT:
+		if err := checkAssertionKeys(cl); err != nil {
+			return configErr("StaticClients", "client %q: %v", cl.ID, err)
+		}
 	case cl.TokenEndpointAuthMethod == "" || cl.TokenEndpointAuthMethod == "none":
 		cl.TokenEndpointAuthMethod = "none"
 	default:
@@ -262,7 +266,7 @@ func (c *Config) normalizeStaticClient(cl *Client) error {
 	switch m := cl.TokenEndpointAuthMethod; {
 	case m == authMethodNone && cl.SecretDigest != nil:
 		return configErr("StaticClients", "client %q has a ClientSecret but TokenEndpointAuthMethod none", cl.ID)
-	case m != authMethodNone && m != authMethodBasic && m != authMethodPost:
+	case m != authMethodNone && m != authMethodBasic && m != authMethodPost && m != authMethodPrivateKeyJWT:
 		return configErr("StaticClients", "client %q: TokenEndpointAuthMethod %q is not one of none, client_secret_basic, client_secret_post", cl.ID, m)
 	}
 	if cl.IssuedAt.IsZero() {

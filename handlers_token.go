@@ -61,6 +61,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 // (checkAuthMethod). Secrets are compared as digests in constant time.
 // With optional set, a request without any client credentials yields nil.
 func (s *Server) authenticateClient(r *http.Request, params url.Values, optional bool) (*Client, error) {
+	if params.Has("client_assertion") || params.Has("client_assertion_type") {
+		return s.authenticateAssertion(r, params)
+	}
 	id, sec, basic, err := clientCredentials(r, params)
 	if err != nil {
 		return nil, err

@@ -60,6 +60,10 @@ type DelegationRequest struct {
 
 // delegationDefaults applies MaxDelegationDepth's default and bound.
 func (c *Config) delegationDefaults() error {
+	setDefault(&c.MaxClientAssertionLifetime, DefaultMaxClientAssertionLifetime)
+	if c.MaxClientAssertionLifetime < 0 {
+		return configErr("MaxClientAssertionLifetime", "must not be negative")
+	}
 	switch {
 	case c.MaxDelegationDepth == 0:
 		c.MaxDelegationDepth = DefaultMaxDelegationDepth

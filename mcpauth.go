@@ -164,6 +164,10 @@ type Config struct {
 	// consents to (local authority), in the host's smallest unit; a host
 	// may allocate budgets itself with Server.AllocateBudget instead.
 	DefaultBudget int64
+	// MaxClientAssertionLifetime bounds how far in the future the exp of a
+	// private_key_jwt client assertion (RFC 7523 §3) may be. Default
+	// DefaultMaxClientAssertionLifetime (5 min).
+	MaxClientAssertionLifetime time.Duration
 	// DelegationPolicy decides who may exchange an access token (RFC 8693
 	// §2.1). Nil: only the client the token was issued to. A non-nil error
 	// refuses the exchange with invalid_grant; its text goes to the client.

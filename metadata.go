@@ -66,6 +66,9 @@ func (s *Server) Metadata() ServerMetadata {
 		ResourceIndicatorsSupported:                len(s.cfg.Resources) > 0,
 		ClientIDMetadataDocumentSupported:          s.cimdEnabled(),
 	}
+	if s.privateKeyJWTEnabled() {
+		m.TokenEndpointAuthMethodsSupported = append(m.TokenEndpointAuthMethodsSupported, authMethodPrivateKeyJWT)
+	}
 	if s.clientCredentialsEnabled() {
 		m.GrantTypesSupported = append(m.GrantTypesSupported, grantTypeClientCredentials)
 	}
