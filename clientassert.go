@@ -53,7 +53,6 @@ func checkAssertionKeys(cl *Client) error {
 	return nil
 }
 
-
 // privateKeyJWTEnabled: some configured client authenticates this way.
 func (s *Server) privateKeyJWTEnabled() bool {
 	for _, c := range s.static {
