@@ -129,6 +129,7 @@ func TestPrivateKeyJWTConfig(t *testing.T) {
 		{ID: "b", TokenEndpointAuthMethod: "private_key_jwt", JWKS: jwks, JWKSURI: "https://x.example/jwks", GrantTypes: []string{"client_credentials"}},
 		{ID: "c", TokenEndpointAuthMethod: "private_key_jwt", JWKSURI: "http://x.example/jwks", GrantTypes: []string{"client_credentials"}},
 		{ID: "d", TokenEndpointAuthMethod: "private_key_jwt", JWKS: &jose.JSONWebKeySet{}, GrantTypes: []string{"client_credentials"}},
+		{ID: "e", TokenEndpointAuthMethod: "private_key_jwt", JWKS: jwks, ClientSecret: "s", GrantTypes: []string{"client_credentials"}},
 	} {
 		if _, err := mcpauth.NewServer(mcpauth.Config{Issuer: testIssuer, StaticClients: []mcpauth.Client{cl}}); err == nil {
 			t.Errorf("client %s accepted", cl.ID)

@@ -111,7 +111,8 @@ func TestStaticClientAuthMethodConfig(t *testing.T) {
 		client mcpauth.Client
 	}{
 		{"secret with none", mcpauth.Client{ID: "a", RedirectURIs: []string{pubRedirect}, ClientSecret: "s", TokenEndpointAuthMethod: "none"}},
-		{"unsupported method", mcpauth.Client{ID: "a", RedirectURIs: []string{pubRedirect}, ClientSecret: "s", TokenEndpointAuthMethod: "private_key_jwt"}},
+		{"unsupported method", mcpauth.Client{ID: "a", RedirectURIs: []string{pubRedirect}, ClientSecret: "s", TokenEndpointAuthMethod: "tls_client_auth"}},
+		{"private_key_jwt with a secret", mcpauth.Client{ID: "a", RedirectURIs: []string{pubRedirect}, ClientSecret: "s", TokenEndpointAuthMethod: "private_key_jwt"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := mcpauth.NewServer(mcpauth.Config{Issuer: testIssuer, Scopes: []string{"read"}, Authenticator: mcpauthtest.AutoApprove("u"),

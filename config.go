@@ -246,15 +246,15 @@ func (c *Config) normalizeStaticClient(cl *Client) error {
 		cl.ResponseTypes = []string{"code"}
 	}
 	switch {
+	case cl.TokenEndpointAuthMethod == authMethodPrivateKeyJWT:
+		if err := checkAssertionKeys(cl); err != nil {
+			return configErr("StaticClients", "client %q: %v", cl.ID, err)
+		}
 	case cl.ClientSecret != "":
 		cl.SecretDigest = secretSum(cl.ClientSecret)
 		cl.ClientSecret = ""
 		if cl.TokenEndpointAuthMethod == "" {
 			cl.TokenEndpointAuthMethod = "client_secret_basic"
-		}
-	case cl.TokenEndpointAuthMethod == authMethodPrivateKeyJWT:
-		if err := checkAssertionKeys(cl); err != nil {
-			return configErr("StaticClients", "client %q: %v", cl.ID, err)
 		}
 	case cl.TokenEndpointAuthMethod == "" || cl.TokenEndpointAuthMethod == "none":
 		cl.TokenEndpointAuthMethod = "none"
