@@ -76,7 +76,11 @@ func (c *Config) delegationDefaults() error {
 // tokenExchangeEnabled: token exchange is served by the local authority
 // unless MaxDelegationDepth turned it off.
 func (s *Server) tokenExchangeEnabled() bool {
-	return s.cfg.MaxDelegationDepth > 0 && s.cfg.Grantex.Client == nil
+	if s.cfg.MaxDelegationDepth <= 0 {
+		return false
+	}
+	_, managed := s.grantexDelegation()
+	return s.cfg.Grantex.Client == nil || managed
 }
 
 // tokenExchangeGrant implements RFC 8693 §2.1-§2.2 for delegation.
@@ -136,6 +140,9 @@ func (s *Server) tokenExchangeGrant(ctx context.Context, params url.Values, clie
 	}
 	if aud := params["audience"]; len(aud) > 1 || len(aud) == 1 && aud[0] != s.audience(rec.Resource) {
 		return nil, oauth.InvalidTarget("audience must be the subject_token's audience")
+	}
+	if d, ok := s.grantexDelegation(); ok {
+		return s.delegateGrantex(ctx, d, client, subjectToken, parent, rec, actor, params.Get("actor_token") != "", scopes)
 	}
 	return s.delegate(ctx, client, parent, rec, actor, scopes, depth)
 }

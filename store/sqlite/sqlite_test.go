@@ -115,8 +115,9 @@ func TestReopen(t *testing.T) {
 		t.Errorf("ListKeys after reopen = %+v, %v", keys, err)
 	}
 	var versions int
-	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&versions); err != nil || versions != 2 {
-		t.Errorf("schema_migrations rows = %d, %v; want 2", versions, err)
+	files, _ := fs.Glob(migrationFS, "migrations/*.sql")
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&versions); err != nil || versions != len(files) {
+		t.Errorf("schema_migrations rows = %d, %v; want %d", versions, err, len(files))
 	}
 }
 
