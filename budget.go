@@ -34,9 +34,12 @@ func (s *Server) AllocateBudget(ctx context.Context, grantID string, amount int6
 	if amount <= 0 {
 		return fmt.Errorf("mcpauth: budget amount %d: must be positive", amount)
 	}
-	return s.grants.AllocateBudget(ctx, grantID, amount)
+	return s.budgetStore().AllocateBudget(ctx, grantID, amount)
 }
 
+// In managed mode (a Grantex client with the budget API) budgets are kept
+// at Grantex, one per grant (the grant ids are Grantex's).
+//
 // DebitBudget atomically takes amount (> 0) from the budget grantID spends
 // (its own, or its nearest ancestor's) and returns what remains; across
 // replicas no budget is ever overspent. Errors: ErrInsufficientBudget
@@ -47,7 +50,7 @@ func (s *Server) DebitBudget(ctx context.Context, grantID string, amount int64) 
 	if amount <= 0 {
 		return Budget{}, fmt.Errorf("mcpauth: debit amount %d: must be positive", amount)
 	}
-	b, err := s.grants.DebitBudget(ctx, grantID, amount)
+	b, err := s.budgetStore().DebitBudget(ctx, grantID, amount)
 	if err != nil {
 		return b, err
 	}
@@ -63,7 +66,7 @@ func (s *Server) DebitBudget(ctx context.Context, grantID string, amount int64) 
 
 // Budget returns the budget grantID spends, or ErrNotFound.
 func (s *Server) Budget(ctx context.Context, grantID string) (Budget, error) {
-	return s.grants.GetBudget(ctx, grantID)
+	return s.budgetStore().GetBudget(ctx, grantID)
 }
 
 func (s *Server) budgetEvent(ctx context.Context, grantID string, b Budget, pct int) {

@@ -1,6 +1,7 @@
 package mcpauth_test
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -98,4 +99,39 @@ func noAudStatus(t *testing.T, f *managedFixture, token string) int {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec.Code
+}
+
+// TestManagedBudget: in managed mode budgets are kept at Grantex.
+func TestManagedBudget(t *testing.T) {
+	gx := grantextest.NewServer(grantextest.Options{})
+	t.Cleanup(gx.Close)
+	client, err := gx.NewClient(grantextest.DefaultAPIKey, grantextest.DefaultAgentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newManagedFixture(t, client, grantextest.DefaultAgentID, gx.Issuer())
+	verifier := oauth2.GenerateVerifier()
+	br, consent := f.login(t, verifier)
+	br.submit(consent, gx.URL+"/consent/approve", nil)
+	_, c := jwtParts(t, f.exchange(t, br, verifier).AccessToken)
+	gid := c["grnt"].(string)
+	ctx := t.Context()
+	if err := f.srv.AllocateBudget(ctx, gid, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.srv.AllocateBudget(ctx, gid, 3); !errors.Is(err, mcpauth.ErrConflict) {
+		t.Errorf("second allocation: %v", err)
+	}
+	if b, err := f.srv.DebitBudget(ctx, gid, 2); err != nil || b.Remaining != 1 || b.Initial != 3 {
+		t.Errorf("debit: %+v %v", b, err)
+	}
+	if b, err := f.srv.DebitBudget(ctx, gid, 2); !errors.Is(err, mcpauth.ErrInsufficientBudget) || b.Remaining != 1 {
+		t.Errorf("overdraft: %+v %v", b, err)
+	}
+	if _, err := f.srv.Budget(ctx, "grnt_unknown"); !errors.Is(err, mcpauth.ErrNotFound) {
+		t.Errorf("unknown grant: %v", err)
+	}
+	if gx.Requests("/v1/budget/debit") != 2 {
+		t.Errorf("Grantex debit called %d times, want 2", gx.Requests("/v1/budget/debit"))
+	}
 }
