@@ -76,7 +76,12 @@ func delegateErr(err error) error {
 	if errors.As(err, &ae) {
 		switch {
 		case ae.Code == "DELEGATION_DEPTH_EXCEEDED":
-			return oauth.InvalidGrant("%s", strings.ToLower(ae.Message[:1])+ae.Message[1:]).WithCause(err)
+			// Grantex's message names the depth and the cap.
+			msg := "delegation depth exceeds Grantex's maximum"
+			if m := ae.Message; len(m) > 0 && len(m) <= 200 {
+				msg = strings.ToLower(m[:1]) + m[1:]
+			}
+			return oauth.InvalidGrant("%s", msg).WithCause(err)
 		case ae.StatusCode == http.StatusBadRequest && strings.Contains(ae.Message, "cope"):
 			return oauth.InvalidScope("the requested scope exceeds the subject_token's scope").WithCause(err)
 		case ae.StatusCode == http.StatusBadRequest, ae.StatusCode == http.StatusForbidden:

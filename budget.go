@@ -74,7 +74,13 @@ func (s *Server) budgetEvent(ctx context.Context, grantID string, b Budget, pct 
 	if pct == 100 {
 		typ = EventBudgetExhausted
 	}
-	s.emit(ctx, Event{Type: typ, GrantID: grantID, Budget: &b})
+	ev := Event{Type: typ, GrantID: grantID, Budget: &b}
+	// The grant's user and client, so the audit stream shows the event to
+	// that user (a lookup only when a threshold is crossed).
+	if g, err := s.grants.GetGrant(ctx, grantID); err == nil {
+		ev.Subject, ev.ClientID = g.Subject, g.ClientID
+	}
+	s.emit(ctx, ev)
 	if h := s.cfg.Hooks.OnBudget; h != nil {
 		e := BudgetEvent{Type: typ, GrantID: grantID, Budget: b, UsedPercent: pct}
 		s.runHook(ctx, "OnBudget", func() error { return h(ctx, e) })

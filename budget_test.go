@@ -67,7 +67,7 @@ func TestBudgetEventsAndClaims(t *testing.T) {
 	if len(got) != 3 || got[0] != 50 || got[1] != 80 || got[2] != 100 || hooks[2].Type != mcpauth.EventBudgetExhausted || hooks[0].Type != mcpauth.EventBudgetThreshold {
 		t.Errorf("budget hooks = %+v", hooks)
 	}
-	if len(events) != 3 || events[2].Type != mcpauth.EventBudgetExhausted || events[0].GrantID != gid {
+	if len(events) != 3 || events[2].Type != mcpauth.EventBudgetExhausted || events[0].GrantID != gid || events[0].Subject != c["sub"] || events[0].ClientID != "pub" {
 		t.Errorf("budget audit events = %+v", events)
 	}
 	mu.Unlock()
