@@ -70,7 +70,7 @@ func (s *Server) delegateGrantex(ctx context.Context, d grantexDelegator, client
 	}, nil
 }
 
-// delegateErr maps Grantex's delegation errors (contract §2.2) to OAuth's.
+// delegateErr maps Grantex's delegation errors (POST /v1/grants/delegate) to OAuth's.
 func delegateErr(err error) error {
 	var ae *grantex.APIError
 	if errors.As(err, &ae) {

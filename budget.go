@@ -1,6 +1,6 @@
 package mcpauth
 
-// This file implements grant budgets (Grantex budgets, SPEC §10): the host
+// This file implements grant budgets (Grantex budgets): the host
 // allocates a budget to a grant and debits it as the agent spends; grants
 // delegated from it spend the same budget. The remaining amount is the bdg
 // claim at issuance and grantex_budget_remaining in introspection.

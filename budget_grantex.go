@@ -1,7 +1,7 @@
 package mcpauth
 
-// This file keeps budgets at Grantex in managed mode (/v1/budget/*,
-// contract §2.3): amounts travel as decimal strings; the Server's budget
+// This file keeps budgets at Grantex in managed mode (/v1/budget/*):
+// amounts travel as decimal strings; the Server's budget
 // methods use whole units.
 
 import (

@@ -53,7 +53,7 @@ func TestManagedDelegation(t *testing.T) {
 		t.Fatalf("managed exchange: %d %v", code, child)
 	}
 	ct := child["access_token"].(string)
-	// Grantex's delegated tokens carry no aud (contract §2.1): a resource
+	// Grantex's delegated tokens carry no aud (Grantex drops it): a resource
 	// server refuses them unless it opts in with AllowMissingAudience.
 	if got := f.mcpStatus(t, ct); got != http.StatusUnauthorized {
 		t.Errorf("a delegated token without aud passed the audience check: %d", got)
