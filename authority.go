@@ -71,6 +71,8 @@ type tokenResponse struct {
 	ExpiresIn    int64  `json:"expires_in"`
 	Scope        string `json:"scope,omitempty"`
 	RefreshToken string `json:"refresh_token,omitempty"`
+	// IssuedTokenType is RFC 8693 §2.2.1's, set for token exchange only.
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 
 	// For events and hooks.
 	tokenID   string

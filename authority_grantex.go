@@ -366,7 +366,9 @@ func (a *grantexAuthority) revokeGrant(ctx context.Context, grantID string) erro
 	if g == nil || g.UpstreamGrantID == "" {
 		return nil
 	}
-	if err := s.grants.RevokeGrant(ctx, g.UpstreamGrantID, now); err != nil {
+	// The mirror's subtree holds the grants delegated from it (managed
+	// token exchange); Grantex revokes its own subtree likewise.
+	if err := s.revokeTree(ctx, g.UpstreamGrantID); err != nil {
 		return err
 	}
 	// Grantex tokens carry Grantex's grant id (grnt), not ours: caches

@@ -176,8 +176,9 @@ func (a *localAuthority) revokeAccess(ctx context.Context, g *Grant) error {
 	return a.s.grants.DenyToken(ctx, g.TokenID, g.ExpiresAt.Add(clockLeeway))
 }
 
+// revokeGrant revokes the grant with every grant delegated from it.
 func (a *localAuthority) revokeGrant(ctx context.Context, grantID string) error {
-	return a.s.grants.RevokeGrant(ctx, grantID, a.s.now())
+	return a.s.revokeTree(ctx, grantID)
 }
 
 // rotateRefresh performs the store's atomic rotation and turns its outcomes

@@ -112,7 +112,8 @@ func TestStaticClientAuthMethodConfig(t *testing.T) {
 		client store.Client
 	}{
 		{"secret with none", store.Client{ID: "a", ClientSecret: "s", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{pubRedirect}, TokenEndpointAuthMethod: "none"}}},
-		{"unsupported method", store.Client{ID: "a", ClientSecret: "s", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{pubRedirect}, TokenEndpointAuthMethod: "private_key_jwt"}}},
+		{"unsupported method", store.Client{ID: "a", ClientSecret: "s", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{pubRedirect}, TokenEndpointAuthMethod: "tls_client_auth"}}},
+		{"private_key_jwt with a secret", store.Client{ID: "a", ClientSecret: "s", ClientMetadata: store.ClientMetadata{RedirectURIs: []string{pubRedirect}, TokenEndpointAuthMethod: "private_key_jwt"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := mcpauth.NewServer(mcpauth.Config{Issuer: testIssuer, Scopes: []string{"read"}, Authenticator: mcpauthtest.AutoApprove("u"),

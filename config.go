@@ -141,6 +141,9 @@ func (c *Config) normalize() (*url.URL, error) {
 	if c.MaxStateLength < 0 {
 		return nil, configErr("MaxStateLength", "must not be negative")
 	}
+	if err := c.delegationDefaults(); err != nil {
+		return nil, err
+	}
 	setDefault(&c.CodeTTL, 600*time.Second)
 	setDefault(&c.AccessTokenTTL, time.Hour)
 	setDefault(&c.RefreshTokenTTL, 30*24*time.Hour)
@@ -237,7 +240,7 @@ func (c *Config) normalizeStaticClient(cl *store.Client) error {
 	if cl.ID == "" {
 		return configErr("StaticClients", "a client needs an ID")
 	}
-	if len(cl.RedirectURIs) == 0 {
+	if len(cl.RedirectURIs) == 0 && !machineClient(cl) {
 		return configErr("StaticClients", "client %q needs RedirectURIs", cl.ID)
 	}
 	for _, r := range cl.RedirectURIs {
@@ -252,6 +255,10 @@ func (c *Config) normalizeStaticClient(cl *store.Client) error {
 		cl.ResponseTypes = []string{"code"}
 	}
 	switch {
+	case cl.TokenEndpointAuthMethod == authMethodPrivateKeyJWT:
+		if err := checkAssertionKeys(cl); err != nil {
+			return configErr("StaticClients", "client %q: %v", cl.ID, err)
+		}
 	case cl.ClientSecret != "":
 		cl.SecretDigest = secretSum(cl.ClientSecret)
 		cl.ClientSecret = ""
@@ -268,7 +275,7 @@ func (c *Config) normalizeStaticClient(cl *store.Client) error {
 	switch m := cl.TokenEndpointAuthMethod; {
 	case m == authMethodNone && cl.SecretDigest != nil:
 		return configErr("StaticClients", "client %q has a ClientSecret but TokenEndpointAuthMethod none", cl.ID)
-	case m != authMethodNone && m != authMethodBasic && m != authMethodPost:
+	case m != authMethodNone && m != authMethodBasic && m != authMethodPost && m != authMethodPrivateKeyJWT:
 		return configErr("StaticClients", "client %q: TokenEndpointAuthMethod %q is not one of none, client_secret_basic, client_secret_post", cl.ID, m)
 	}
 	if cl.IssuedAt.IsZero() {

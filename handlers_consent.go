@@ -132,6 +132,9 @@ func (s *Server) approve(ctx context.Context, req consentRequest) (step, error) 
 	if err := s.grants.CreateGrant(ctx, g); err != nil {
 		return step{}, toClient(s.redirectTarget(ctx, p), p.State, storeErr(err))
 	}
+	if err := s.allocateDefaultBudget(ctx, g.ID); err != nil {
+		return step{}, toClient(s.redirectTarget(ctx, p), p.State, storeErr(err))
+	}
 	return s.completeAuthorization(ctx, p, g.ID, req.user.Subject, nil)
 }
 

@@ -117,6 +117,9 @@ func (s *Server) introspect(ctx context.Context, token, hint string) (*introspec
 			TokenID: g.TokenID, TokenType: "Bearer", AgentDID: g.AgentDID, GrantID: g.GrantID,
 			DelegationDepth: &depth, DeveloperID: g.DeveloperID, ParentAgentDID: g.ParentAgentDID, Budget: g.Raw["bdg"],
 		}
+		if err := s.liveBudget(ctx, resp); err != nil {
+			return nil, err
+		}
 		return resp, nil
 	}
 	if len(token) > 512 {

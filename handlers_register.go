@@ -170,6 +170,9 @@ func (s *Server) validateRegistration(req *registrationRequest) (*store.Client, 
 		c.GrantTypes = []string{"authorization_code"}
 	}
 	for _, g := range c.GrantTypes {
+		if g == grantTypeClientCredentials {
+			return nil, oauth.InvalidClientMetadata("grant type client_credentials is only for clients the operator configures, not for registration")
+		}
 		if g != "authorization_code" && g != "refresh_token" {
 			return nil, oauth.InvalidClientMetadata("grant type %q is not supported; use authorization_code and refresh_token", truncate(g, 50))
 		}

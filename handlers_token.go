@@ -29,7 +29,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	if grantType == "" {
 		return oauth.InvalidRequest("grant_type is required")
 	}
-	if grantType != "authorization_code" && grantType != "refresh_token" {
+	if grantType != "authorization_code" && grantType != "refresh_token" && !(grantType == grantTypeTokenExchange && s.tokenExchangeEnabled()) &&
+		!(grantType == grantTypeClientCredentials && s.clientCredentialsEnabled()) {
 		return oauth.UnsupportedGrantType("grant_type %q is not supported; use authorization_code or refresh_token", truncate(grantType, 64))
 	}
 	client, err := s.authenticateClient(r, params, false)
@@ -40,6 +41,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 	refreshed := grantType == "refresh_token"
 	if refreshed {
 		resp, err = s.refreshGrant(r.Context(), params, client)
+	} else if grantType == grantTypeTokenExchange {
+		resp, err = s.tokenExchangeGrant(r.Context(), params, client)
+	} else if grantType == grantTypeClientCredentials {
+		resp, err = s.clientCredentialsGrant(r.Context(), params, client)
 	} else {
 		resp, err = s.codeGrant(r.Context(), params, client)
 	}
@@ -57,6 +62,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) error {
 // (checkAuthMethod). Secrets are compared as digests in constant time.
 // With optional set, a request without any client credentials yields nil.
 func (s *Server) authenticateClient(r *http.Request, params url.Values, optional bool) (*store.Client, error) {
+	if params.Has("client_assertion") || params.Has("client_assertion_type") {
+		return s.authenticateAssertion(r, params)
+	}
 	id, sec, basic, err := clientCredentials(r, params)
 	if err != nil {
 		return nil, err

@@ -169,6 +169,24 @@ type Config struct {
 	ConsentUI ConsentUI
 	// Hooks observe issuance and revocation.
 	Hooks Hooks
+
+	// MaxDelegationDepth caps agent delegation by RFC 8693 token exchange
+	// (Grantex SPEC §9): a token at this depth cannot be exchanged again.
+	// Default DefaultMaxDelegationDepth (3); at most MaxDelegationDepthLimit
+	// (10, the Grantex hard cap); negative turns token exchange off.
+	MaxDelegationDepth int
+	// DefaultBudget, when positive, is allocated to every grant the user
+	// consents to (local authority), in the host's smallest unit; a host
+	// may allocate budgets itself with Server.AllocateBudget instead.
+	DefaultBudget int64
+	// MaxClientAssertionLifetime bounds how far in the future the exp of a
+	// private_key_jwt client assertion (RFC 7523 §3) may be. Default
+	// DefaultMaxClientAssertionLifetime (5 min).
+	MaxClientAssertionLifetime time.Duration
+	// DelegationPolicy decides who may exchange an access token (RFC 8693
+	// §2.1). Nil: only the client the token was issued to. A non-nil error
+	// refuses the exchange with invalid_grant; its text goes to the client.
+	DelegationPolicy func(ctx context.Context, req DelegationRequest) error
 	// RateLimits limits requests per endpoint and client IP. Nil means
 	// limits.DefaultRateLimits; set Disabled to turn limiting off.
 	RateLimits *limits.RateLimits
@@ -299,6 +317,9 @@ type Hooks struct {
 	OnRevocation func(ctx context.Context, id string) error
 	// OnEvent receives every audit event (see EventType).
 	OnEvent func(ctx context.Context, e Event)
+	// OnBudget receives budget events: a debit crossed 50% or 80% used, or
+	// exhausted the budget (EventBudgetThreshold, EventBudgetExhausted).
+	OnBudget func(ctx context.Context, e BudgetEvent) error
 }
 
 // TokenIssuedEvent describes an access token just issued or refreshed,
@@ -329,6 +350,12 @@ const (
 	EventGrantRevoked         EventType = "grant.revoked"
 	EventRefreshReuseDetected EventType = "refresh.reuse_detected"
 	EventCodeReplayDetected   EventType = "code.replay_detected"
+	// EventGrantDelegated: a token exchange (RFC 8693) created a child grant.
+	EventGrantDelegated EventType = "grant.delegated"
+	// EventBudgetThreshold: a debit took a budget past 50% or 80% used.
+	EventBudgetThreshold EventType = "budget.threshold"
+	// EventBudgetExhausted: a debit left nothing of a budget.
+	EventBudgetExhausted EventType = "budget.exhausted"
 )
 
 // Event is one audit event. It never carries a token, code or secret.
@@ -344,6 +371,8 @@ type Event struct {
 	Resource string    `json:"resource,omitempty"`
 	// Actor is who acted, for management events: "operator", "client <id>" or "token of <sub>".
 	Actor string `json:"actor,omitempty"`
+	// Budget is the budget after the debit, for budget events.
+	Budget *store.Budget `json:"budget,omitempty"`
 }
 
 // Grant is a verified access token: what RequireMCPAuth puts in the request

@@ -66,6 +66,15 @@ func (s *Server) Metadata() ServerMetadata {
 		ResourceIndicatorsSupported:                len(s.cfg.Resources) > 0,
 		ClientIDMetadataDocumentSupported:          s.cimdEnabled(),
 	}
+	if s.privateKeyJWTEnabled() {
+		m.TokenEndpointAuthMethodsSupported = append(m.TokenEndpointAuthMethodsSupported, authMethodPrivateKeyJWT)
+	}
+	if s.clientCredentialsEnabled() {
+		m.GrantTypesSupported = append(m.GrantTypesSupported, grantTypeClientCredentials)
+	}
+	if s.tokenExchangeEnabled() {
+		m.GrantTypesSupported = append(m.GrantTypesSupported, grantTypeTokenExchange)
+	}
 	if s.cfg.AllowAnonymousIntrospection {
 		m.IntrospectionEndpointAuthMethodsSupported = append(m.IntrospectionEndpointAuthMethodsSupported, "none")
 	}

@@ -148,7 +148,7 @@ func TestMetadataFields(t *testing.T) {
 		}
 		for k, v := range map[string][]string{
 			"response_types_supported":              {"code"},
-			"grant_types_supported":                 {"authorization_code", "refresh_token"},
+			"grant_types_supported":                 {"authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"},
 			"code_challenge_methods_supported":      {"S256"},
 			"token_endpoint_auth_methods_supported": {"client_secret_basic", "client_secret_post", "none"},
 			"scopes_supported":                      {"read", "write", "offline_access"},

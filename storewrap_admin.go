@@ -1,6 +1,6 @@
 package mcpauth
 
-// This file adds the listing roles (store_admin.go) to the store decorators
+// This file adds the listing roles (store/listing.go) to the store decorators
 // of storewrap.go.
 
 import (

@@ -33,6 +33,13 @@ type accessClaims struct {
 	DeveloperID     string   `json:"dev"`
 	GrantID         string   `json:"grnt"`
 	DelegationDepth int      `json:"delegationDepth"`
+	// Budget is the remaining budget at issuance, when the grant has one.
+	Budget *int64 `json:"bdg,omitempty"`
+	// Delegated tokens only (token exchange): RFC 8693 §4.1 act and the
+	// Grantex parent claims.
+	Act        map[string]any `json:"act,omitempty"`
+	ParentAgt  string         `json:"parentAgt,omitempty"`
+	ParentGrnt string         `json:"parentGrnt,omitempty"`
 }
 
 // clockLeeway tolerates clock skew between replicas and verifiers: the
@@ -49,6 +56,13 @@ func (s *Server) signAccessToken(ctx context.Context, clientID, subject, grantID
 // revoked grant's tombstone until grantEnd and no longer, so no token may
 // outlive it (RFC 9700 §4.14: revocation must reach every token of a grant).
 func (s *Server) signAccessTokenUntil(ctx context.Context, clientID, subject, grantID, audience string, scopes []string, grantEnd time.Time) (token, jti string, exp time.Time, err error) {
+	return s.signClaims(ctx, accessClaims{Subject: subject, Audience: audience, ClientID: clientID, Scp: scopes,
+		AgentDID: "did:grantex:" + s.cfg.Grantex.AgentID, GrantID: grantID}, grantEnd)
+}
+
+// signClaims signs c with iss, iat, exp, jti, scope and dev filled in, exp
+// capped as signAccessTokenUntil says.
+func (s *Server) signClaims(ctx context.Context, c accessClaims, grantEnd time.Time) (token, jti string, exp time.Time, err error) {
 	key, err := s.keys.Signer(ctx)
 	if err != nil {
 		return "", "", time.Time{}, err
@@ -61,21 +75,14 @@ func (s *Server) signAccessTokenUntil(ctx context.Context, clientID, subject, gr
 		}
 		exp = limit
 	}
-	jti = uuid.NewString()
-	c := accessClaims{
-		Issuer:      s.cfg.Issuer,
-		Subject:     subject,
-		Audience:    audience,
-		Expiry:      exp.Unix(),
-		IssuedAt:    now.Unix(),
-		ID:          jti,
-		ClientID:    clientID,
-		Scope:       strings.Join(scopes, " "),
-		Scp:         scopes,
-		AgentDID:    "did:grantex:" + s.cfg.Grantex.AgentID,
-		DeveloperID: s.cfg.Grantex.DeveloperID,
-		GrantID:     grantID,
+	if c.Budget == nil {
+		if c.Budget, err = s.budgetClaim(ctx, c.GrantID); err != nil {
+			return "", "", time.Time{}, err
+		}
 	}
+	jti = uuid.NewString()
+	c.Issuer, c.Expiry, c.IssuedAt, c.ID = s.cfg.Issuer, exp.Unix(), now.Unix(), jti
+	c.Scope, c.DeveloperID = strings.Join(c.Scp, " "), s.cfg.Grantex.DeveloperID
 	if c.Scp == nil {
 		c.Scp = []string{}
 	}

@@ -4,6 +4,8 @@ package store
 // ClientStore that keeps them.
 
 import (
+	jose "github.com/go-jose/go-jose/v4"
+
 	"context"
 	"slices"
 	"sync"
@@ -70,6 +72,11 @@ type Client struct {
 	// ClientSecret is set only on pre-registered clients in Config.StaticClients
 	// (NewServer digests it); stores never see it.
 	ClientSecret string `json:"-"`
+	// JWKS or JWKSURI hold the public keys of a pre-registered client that
+	// authenticates with private_key_jwt (RFC 7523 §2.2; RFC 7591 §2 jwks,
+	// jwks_uri). Config.StaticClients only.
+	JWKS    *jose.JSONWebKeySet `json:"-"`
+	JWKSURI string              `json:"-"`
 }
 
 // IsPublic reports whether the client authenticates with "none".

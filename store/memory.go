@@ -23,6 +23,13 @@ type memGrantStore struct {
 	refresh map[string]*memRefresh
 	denied  map[string]time.Time
 	pending map[string]*PendingAuthorization
+	// children lists the grants delegated from each grant (DelegationStore).
+	children map[string][]string
+	// parent and budgets: BudgetStore.
+	parent  map[string]string
+	budgets map[string]*Budget
+	// assertions: AssertionStore, key → expiry.
+	assertions map[string]time.Time
 	// pendingOrder lists pending digests oldest first, for TrimPending;
 	// consumed ones stay until they reach the front or the list is compacted.
 	pendingOrder []string
@@ -410,12 +417,24 @@ func (s *memGrantStore) DeleteExpired(_ context.Context, now time.Time, limit in
 			n++
 		}
 	}
+	for k, until := range s.assertions {
+		if n >= limit {
+			return n, nil
+		}
+		if !now.Before(until) {
+			delete(s.assertions, k)
+			n++
+		}
+	}
 	for k, g := range s.grants {
 		if n >= limit {
 			return n, nil
 		}
 		if !now.Before(g.ExpiresAt) {
 			delete(s.grants, k)
+			delete(s.children, k)
+			delete(s.parent, k)
+			delete(s.budgets, k)
 			n++
 		}
 	}

@@ -134,6 +134,9 @@ type GrantStore interface {
 	RevocationStore
 	GrantLister
 	RevocationFeedStore // feed.go
+	DelegationStore     // agents.go
+	BudgetStore         // agents.go
+	AssertionStore      // agents.go
 	// DeleteExpired removes at most limit records of every role that
 	// expired before now (consumed codes, rotated tokens, deny-list entries, old grants) and
 	// reports how many it removed. A revoked grant is its revocation's

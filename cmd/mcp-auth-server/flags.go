@@ -86,6 +86,10 @@ type options struct {
 	clientIdleExpiry   time.Duration
 	maxPending         int
 	tokenCache         int
+	// maxDelegationDepth is Config.MaxDelegationDepth (-1: token exchange off).
+	maxDelegationDepth int
+	// defaultBudget is Config.DefaultBudget (0: grants have no budget).
+	defaultBudget int64
 	// Login bounds: concurrent password checks, their wait, per-account back-off.
 	passwordCheckConcurrency int
 	passwordCheckWait        time.Duration
@@ -213,6 +217,10 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 	fs.Var(&users, "user", "a sign-in account `name:password`; repeatable (default: admin with a random password, printed at start)")
 	fs.Var(&statics, "static-client", "a pre-registered public client `id:redirect-uri`; repeatable")
 	var introspectors listFlag
+	defaultBudget := fs.Int64("default-budget", 0, "budget allocated to every grant at consent, spent by tool calls (the demo's add costs 1); 0: none")
+	var machines clientFlag
+	fs.Var(&machines, "client", "a machine client `ID:SECRET:SCOPES` for the client_credentials grant (split at the first two colons; SCOPES comma separated); repeatable")
+	maxDelegation := fs.Int("max-delegation-depth", mcpauth.DefaultMaxDelegationDepth, "how deep agents may delegate by token exchange (RFC 8693), at most 10 (0: token exchange off)")
 	oidcIssuer := fs.String("oidc-issuer", "", "OpenID Connect provider's issuer `URL`: offer \"Continue with <-oidc-name>\" (redirect URL <issuer>/oidc/callback)")
 	oidcClientID := fs.String("oidc-client-id", "", "client id registered at the -oidc-issuer")
 	oidcSecret := fs.String("oidc-client-secret", "", "client secret at the -oidc-issuer (prefer the environment variable)")
@@ -289,6 +297,14 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 			return nil, usagef("-metrics-addr %q: want host:port", o.metricsAddr)
 		}
 	}
+	if o.maxDelegationDepth = *maxDelegation; o.maxDelegationDepth < 0 || o.maxDelegationDepth > mcpauth.MaxDelegationDepthLimit {
+		return nil, usagef("-max-delegation-depth %d: must be 0 (off) to %d", o.maxDelegationDepth, mcpauth.MaxDelegationDepthLimit)
+	} else if o.maxDelegationDepth == 0 {
+		o.maxDelegationDepth = -1
+	}
+	if o.defaultBudget = *defaultBudget; o.defaultBudget < 0 {
+		return nil, usagef("-default-budget %d: must not be negative", o.defaultBudget)
+	}
 	if err := o.setBrand(*appName, *logoURL, *privacyURL, *termsURL); err != nil {
 		return nil, err
 	}
@@ -326,6 +342,7 @@ func parseFlagValues(args []string, getenv func(string) string, stderr io.Writer
 	if err := o.check(*scopes, *rateLimit, users.vals, statics.vals); err != nil {
 		return nil, err
 	}
+	o.staticClients = append(o.staticClients, machines.clients...)
 	for _, id := range introspectors.vals {
 		switch {
 		case id == "":

@@ -53,10 +53,13 @@ func demoMCPHandler(srv *mcpauth.Server, resource string, scopes []string, log *
 	}, whoami)
 	mcp.AddTool(s, &mcp.Tool{
 		Name:        "add",
-		Description: "Add two numbers (needs the tools:execute scope when it is configured).",
+		Description: "Add two numbers (needs the tools:execute scope when it is configured; costs 1 of the grant's budget, when it has one).",
 	}, func(ctx context.Context, req *mcp.CallToolRequest, in addInput) (*mcp.CallToolResult, addOutput, error) {
 		return nil, addOutput{Sum: in.A + in.B}, nil
 	})
+	// add costs 1 of the caller's grant budget (-default-budget): the
+	// call that cannot pay is a tool error and add does not run.
+	s.AddReceivingMiddleware(sdkauth.ToolCosts(srv, demoToolCosts))
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{
 		Logger:         log,
 		SessionTimeout: 30 * time.Minute,
@@ -70,6 +73,9 @@ func demoMCPHandler(srv *mcpauth.Server, resource string, scopes []string, log *
 	}
 	return checkHost(u.Host, withCORS(requireAuth(h))), v.Close, nil
 }
+
+// demoToolCosts are the demo tools' costs against grant budgets.
+var demoToolCosts = map[string]int64{"add": 1}
 
 // checkHost refuses requests whose Host header is neither a loopback name
 // nor the MCP URL's host: a web page on another name that resolves to this

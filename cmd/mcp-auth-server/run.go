@@ -411,6 +411,8 @@ func newApp(o *options, st store, gx *grantex.Client, users []mcpauth.PasswordUs
 		ClientIdleExpiry:         o.clientIdleExpiry,
 		MaxPendingAuthorizations: o.maxPending,
 		VerifiedTokenCacheSize:   o.tokenCache,
+		MaxDelegationDepth:       o.maxDelegationDepth,
+		DefaultBudget:            o.defaultBudget,
 		BodyReadTimeout:          o.bodyReadTimeout,
 	}
 	if o.bodyReadTimeout == 0 {

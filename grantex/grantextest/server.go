@@ -189,6 +189,7 @@ type Server struct {
 	tokens   map[string]*tokenRecord
 	refresh  map[string]*refreshRecord
 	windows  map[string]*window
+	budgets  map[string]*budget // by grant id (budget.go)
 }
 
 // NewServer starts a fake Grantex on a loopback port. Close it
@@ -435,6 +436,9 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/grants/delegate", s.authed(s.handleDelegate))
 	m.HandleFunc("GET /v1/grants/{id}", s.authed(s.handleGetGrant))
 	m.HandleFunc("DELETE /v1/grants/{id}", s.authed(s.handleDeleteGrant))
+	m.HandleFunc("POST /v1/budget/allocate", s.authed(s.handleBudgetAllocate))
+	m.HandleFunc("POST /v1/budget/debit", s.authed(s.handleBudgetDebit))
+	m.HandleFunc("GET /v1/budget/balance/{grantId}", s.authed(s.handleBudgetBalance))
 	// Consent routes are public (skipAuth).
 	m.HandleFunc("GET /v1/consent/{id}", s.handleConsentInfo)
 	m.HandleFunc("POST /v1/consent/{id}/approve", s.handleConsentAPI(true))

@@ -114,6 +114,9 @@ func TestConformance(t *testing.T) {
 		pgx.Identifier{s.schema, "clients"}.Sanitize(),
 		pgx.Identifier{s.schema, "codes"}.Sanitize(),
 		pgx.Identifier{s.schema, "grants"}.Sanitize(),
+		pgx.Identifier{s.schema, "grant_delegations"}.Sanitize(),
+		pgx.Identifier{s.schema, "grant_budgets"}.Sanitize(),
+		pgx.Identifier{s.schema, "client_assertions"}.Sanitize(),
 		pgx.Identifier{s.schema, "refresh_tokens"}.Sanitize(),
 		pgx.Identifier{s.schema, "denied_tokens"}.Sanitize(),
 		pgx.Identifier{s.schema, "pending_authorizations"}.Sanitize(),
@@ -161,8 +164,10 @@ func TestConcurrentMigrate(t *testing.T) {
 	if err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM `+pgx.Identifier{schema, "schema_migrations"}.Sanitize()).Scan(&versions); err != nil {
 		t.Fatal(err)
 	}
-	if tables != 8+2 || versions != numMigrations(t) { // 2: the revocation feed's (0013)
-		t.Errorf("schema has %d tables and %d migrations, want %d and %d", tables, versions, 8+2, numMigrations(t))
+	// 0004_agents adds grant_delegations, grant_budgets, client_assertions;
+	// the revocation feed (0013) two more.
+	if tables != 8+3+2 || versions != numMigrations(t) {
+		t.Errorf("schema has %d tables and %d migrations, want %d and %d", tables, versions, 8+3+2, numMigrations(t))
 	}
 }
 

@@ -176,7 +176,7 @@ var templates = [numQueries]string{
 
 // expiring lists the tables DeleteExpired sweeps, in order; grants go last
 // so their tokens expire first.
-var expiring = []string{"codes", "refresh_tokens", "denied_tokens", "pending_authorizations", "grants"}
+var expiring = []string{"codes", "refresh_tokens", "denied_tokens", "pending_authorizations", "client_assertions", "grants"}
 
 // deleteExpiredTemplate removes up to $2 rows of one table that expired by
 // $1. SKIP LOCKED keeps replicas sweeping at once from waiting on each other

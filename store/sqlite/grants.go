@@ -531,7 +531,7 @@ func (s *Store) TrimPending(ctx context.Context, keep int) (int, error) {
 
 // expiring lists the tables DeleteExpired sweeps, in order; grants go last
 // so their tokens expire first.
-var expiring = []string{"codes", "refresh_tokens", "denied_tokens", "pending_authorizations", "grants"}
+var expiring = []string{"codes", "refresh_tokens", "denied_tokens", "pending_authorizations", "client_assertions", "grants"}
 
 // DeleteExpired implements [store.GrantStore]. Each table is swept with
 // one bounded DELETE, so the write lock is held briefly.

@@ -45,7 +45,7 @@ var clientTests = []testCase{
 			wantErr(t, "GetClient", err, nil)
 			wantRecord(t, "GetClient", want, got)
 		}
-		allSet(t, fullClient("x", now), "ClientSecret")
+		allSet(t, fullClient("x", now), "ClientSecret", "JWKS", "JWKSURI") // configured clients only
 	}},
 	{"SetReplaces", func(t *testing.T, e env) {
 		now := e.now()
