@@ -255,10 +255,7 @@ func (a *grantexAuthority) refresh(ctx context.Context, token string, rec *store
 	// As at exchange: never more than the grant holds here.
 	if scp := (&claimReader{m: unverifiedClaims(tok.GrantToken)}).strs("scp"); !isSubset(tok.Scopes, rec.Scopes) || !isSubset(scp, rec.Scopes) {
 		s.log.Error("mcpauth: Grantex refreshed a grant into wider scopes; revoking it", "grant_id", rec.GrantID, "granted", tok.Scopes, "scp", scp)
-		if err := s.feedGrant(ctx, rec.GrantID); err != nil {
-			s.log.Error("mcpauth: publishing a widened grant's revocation", "grant_id", rec.GrantID, "err", err)
-		}
-		if err := a.revokeGrant(ctx, rec.GrantID); err != nil {
+		if err := s.endGrant(ctx, rec.GrantID); err != nil {
 			s.log.Error("mcpauth: revoking a widened grant failed", "grant_id", rec.GrantID, "err", err)
 		}
 		s.revoked(ctx, "", rec.GrantID)

@@ -183,7 +183,7 @@ func (s *Server) deleteClient(ctx context.Context, id, actor string) error {
 // revokeGrant ends g and everything issued from it through the authority,
 // the path /revoke takes for a refresh token.
 func (s *Server) revokeGrant(ctx context.Context, g *store.GrantRecord, actor string) error {
-	if err := s.authority.revokeGrant(ctx, g.ID); err != nil {
+	if err := s.endGrant(ctx, g.ID); err != nil {
 		return storeErr(err)
 	}
 	s.emit(ctx, Event{Type: EventGrantRevoked, ClientID: g.ClientID, Subject: g.Subject, GrantID: g.ID, Actor: actor})

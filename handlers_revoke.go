@@ -82,10 +82,7 @@ func (s *Server) revoke(ctx context.Context, client *store.Client, token, hint s
 		s.log.Warn("mcpauth: client tried to revoke another client's refresh token", "client_id", client.ID, "grant_id", rec.GrantID)
 		return nil
 	}
-	if err := s.feedGrant(ctx, rec.GrantID); err != nil {
-		return storeErr(err)
-	}
-	if err := s.authority.revokeGrant(ctx, rec.GrantID); err != nil {
+	if err := s.endGrant(ctx, rec.GrantID); err != nil {
 		return storeErr(err)
 	}
 	s.emit(ctx, Event{Type: EventGrantRevoked, ClientID: client.ID, Subject: rec.Subject, GrantID: rec.GrantID})
@@ -115,4 +112,16 @@ func (s *Server) tokenOwner(ctx context.Context, g *Grant) (string, error) {
 		return "", nil // not the mirror of a Grantex grant
 	}
 	return rec.ClientID, nil
+}
+
+// endGrant revokes a grant and its delegated subtree through the authority,
+// after putting the revocation in the feed, so that no revocation is
+// answered before remote verifiers can learn of it. Every path that ends a
+// grant goes through here: /revoke, replay detection, RFC 7592 and admin
+// deletion, and Server.RevokeGrant.
+func (s *Server) endGrant(ctx context.Context, grantID string) error {
+	if err := s.feedGrant(ctx, grantID); err != nil {
+		return err
+	}
+	return s.authority.revokeGrant(ctx, grantID)
 }

@@ -230,10 +230,7 @@ func (s *Server) checkTokenResource(params url.Values, granted string) error {
 // (OAuth 2.1 §4.1.3 for codes, §4.3.1 for refresh tokens).
 func (s *Server) compromised(ctx context.Context, ev EventType, grantID, clientID, subject string) {
 	s.log.Warn("mcpauth: credential replay detected; revoking its grant", "event", ev, "grant_id", grantID, "client_id", clientID)
-	if err := s.feedGrant(ctx, grantID); err != nil {
-		s.log.Error("mcpauth: publishing a replayed grant's revocation", "grant_id", grantID, "err", err)
-	}
-	if err := s.authority.revokeGrant(ctx, grantID); err != nil {
+	if err := s.endGrant(ctx, grantID); err != nil {
 		s.log.Error("mcpauth: revoking grant after a replay", "event", ev, "grant_id", grantID, "err", err)
 	}
 	s.emit(ctx, Event{Type: ev, ClientID: clientID, Subject: subject, GrantID: grantID})

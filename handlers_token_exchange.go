@@ -224,7 +224,7 @@ func (s *Server) delegate(ctx context.Context, client *store.Client, parent *Gra
 // through SubscribeRevocations. Revoking an unknown or revoked grant is not
 // an error.
 func (s *Server) RevokeGrant(ctx context.Context, grantID string) error {
-	if err := s.authority.revokeGrant(ctx, grantID); err != nil {
+	if err := s.endGrant(ctx, grantID); err != nil {
 		return err
 	}
 	s.emit(ctx, Event{Type: EventGrantRevoked, GrantID: grantID})
@@ -240,9 +240,15 @@ func (s *Server) revokeTree(ctx context.Context, grantID string) error {
 		return err
 	}
 	for _, id := range tree {
-		if id != grantID {
-			s.publishRevocation("", id)
+		if id == grantID {
+			continue // the caller feeds and publishes the root
 		}
+		// Remote verifiers learn of descendants from the feed: their tokens
+		// carry their own grant id.
+		if err := s.feedGrant(ctx, id); err != nil {
+			s.log.ErrorContext(ctx, "mcpauth: feeding a delegated grant's revocation", "grant_id", id, "err", err)
+		}
+		s.publishRevocation("", id)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -482,4 +483,40 @@ func TestRevocationFeedWatchDown(t *testing.T) {
 	mustVerify(t, v, access)
 	mcpauthtest.Revoke(t, b.ts.URL, "cli", access)
 	eventually(t, "replica A polls the revocation in", refused(v, access))
+}
+
+// TestRevocationFeedDelegatedTree: revoking a root grant (here through
+// Server.RevokeGrant, the host's call) reaches a remote verifier for the
+// tokens of grants delegated from it too, which carry their own grant ids.
+func TestRevocationFeedDelegatedTree(t *testing.T) {
+	a := newFeedAS(t, nil)
+	v := feedVerifier(t, a, "", nil)
+	eventually(t, "feed connected", connected(v))
+	parent, _ := mcpauthtest.Tokens(t, a.issuer, "cli", feedRedirect, "")
+	resp, err := http.PostForm(a.issuer+"/token", url.Values{
+		"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "client_id": {"cli"},
+		"subject_token": {parent}, "subject_token_type": {mcpauth.TokenTypeAccessToken},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var child struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&child)
+	resp.Body.Close()
+	if child.AccessToken == "" {
+		t.Fatalf("token exchange: %d", resp.StatusCode)
+	}
+	mustVerify(t, v, parent)
+	mustVerify(t, v, child.AccessToken)
+	root, err := v.Verify(t.Context(), parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.srv.RevokeGrant(t.Context(), root.GrantID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "root token refused", refused(v, parent))
+	eventually(t, "delegated token refused", refused(v, child.AccessToken))
 }
