@@ -33,11 +33,11 @@ const AdminScope = "admin"
 const AdminPath = "/admin"
 
 // Page sizes of the admin API's lists: ?limit= defaults to
-// DefaultAdminPageSize and may be at most AdminOptions.MaxPageSize (default
-// DefaultAdminMaxPageSize), which bounds the work of one call.
+// defaultAdminPageSize and may be at most AdminOptions.MaxPageSize (default
+// defaultAdminMaxPageSize), which bounds the work of one call.
 const (
-	DefaultAdminPageSize    = 100
-	DefaultAdminMaxPageSize = 1000
+	defaultAdminPageSize    = 100
+	defaultAdminMaxPageSize = 1000
 )
 
 // Audit events of the admin API. Creating, deleting and revoking emit
@@ -63,7 +63,7 @@ type AdminOptions struct {
 	// Logger receives refusals. Default the Server's logger.
 	Logger *slog.Logger
 	// MaxPageSize is the largest ?limit= a list accepts. Default
-	// [DefaultAdminMaxPageSize].
+	// 1,000.
 	MaxPageSize int
 }
 
@@ -93,7 +93,7 @@ func (s *Server) AdminHandler(opts AdminOptions) http.Handler {
 		a.secret = sum[:]
 	}
 	if a.opts.MaxPageSize <= 0 {
-		a.opts.MaxPageSize = DefaultAdminMaxPageSize
+		a.opts.MaxPageSize = defaultAdminMaxPageSize
 	}
 	p := s.basePath + AdminPath
 	a.route(p+"/clients", "GET, POST", map[string]adminCall{http.MethodGet: a.listClients, http.MethodPost: a.createClient})
@@ -229,7 +229,7 @@ func (a *adminAPI) getVerifier() (*Verifier, error) {
 
 // page reads ?limit= and ?cursor= (the base64url of the last id seen).
 func (a *adminAPI) page(r *http.Request) (after string, limit int, err error) {
-	limit = min(DefaultAdminPageSize, a.opts.MaxPageSize)
+	limit = min(defaultAdminPageSize, a.opts.MaxPageSize)
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > a.opts.MaxPageSize {

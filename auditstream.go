@@ -28,8 +28,8 @@ const AuditStreamPath = "/events/stream"
 
 // Defaults for [AuditStreamOptions].
 const (
-	DefaultAuditHeartbeat = 15 * time.Second
-	DefaultAuditBuffer    = 256
+	defaultAuditHeartbeat = 15 * time.Second
+	defaultAuditBuffer    = 256
 )
 
 // AuditStreamOptions configure [Server.AuditStreamHandler].
@@ -44,12 +44,11 @@ type AuditStreamOptions struct {
 	// long random value.
 	OperatorSecret string
 	// Heartbeat is how often a comment line is sent to keep idle
-	// connections (and the proxies in between) open. Default
-	// [DefaultAuditHeartbeat].
+	// connections (and the proxies in between) open. Default 15 s.
 	Heartbeat time.Duration
 	// Buffer is how many events a subscriber may fall behind before it is
 	// dropped: its response ends and the server never waits for it.
-	// Default [DefaultAuditBuffer].
+	// Default 256.
 	Buffer int
 	// WriteTimeout bounds each write to a subscriber; one that does not
 	// take its bytes in time is disconnected. Default 10 s.
@@ -79,10 +78,10 @@ type AuditStreamOptions struct {
 func (s *Server) AuditStreamHandler(opts AuditStreamOptions) http.Handler {
 	h := &auditStream{s: s, opts: opts, log: opts.Logger}
 	if h.opts.Heartbeat <= 0 {
-		h.opts.Heartbeat = DefaultAuditHeartbeat
+		h.opts.Heartbeat = defaultAuditHeartbeat
 	}
 	if h.opts.Buffer <= 0 {
-		h.opts.Buffer = DefaultAuditBuffer
+		h.opts.Buffer = defaultAuditBuffer
 	}
 	if h.opts.WriteTimeout <= 0 {
 		h.opts.WriteTimeout = 10 * time.Second

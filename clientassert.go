@@ -29,8 +29,8 @@ const (
 	authMethodPrivateKeyJWT = "private_key_jwt"
 	// clientAssertionTypeJWT is RFC 7523 §2.2's client_assertion_type.
 	clientAssertionTypeJWT = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-	// DefaultMaxClientAssertionLifetime is Config.MaxClientAssertionLifetime's default.
-	DefaultMaxClientAssertionLifetime = 5 * time.Minute
+	// defaultMaxClientAssertionLifetime is Config.MaxClientAssertionLifetime's default.
+	defaultMaxClientAssertionLifetime = 5 * time.Minute
 )
 
 // assertionAlgorithms are the JWS algorithms accepted in client assertions.

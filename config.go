@@ -157,7 +157,7 @@ func (c *Config) normalize() (*url.URL, error) {
 	setDefault(&c.KeyRefreshInterval, time.Minute)
 	setDefault(&c.BodyReadTimeout, 30*time.Second)
 	if c.VerifiedTokenCacheSize == 0 {
-		c.VerifiedTokenCacheSize = DefaultTokenCacheSize
+		c.VerifiedTokenCacheSize = defaultTokenCacheSize
 	}
 	if c.MaxPendingAuthorizations < 0 {
 		return nil, configErr("MaxPendingAuthorizations", "must not be negative")

@@ -61,7 +61,7 @@ type DelegationRequest struct {
 
 // delegationDefaults applies MaxDelegationDepth's default and bound.
 func (c *Config) delegationDefaults() error {
-	setDefault(&c.MaxClientAssertionLifetime, DefaultMaxClientAssertionLifetime)
+	setDefault(&c.MaxClientAssertionLifetime, defaultMaxClientAssertionLifetime)
 	if c.MaxClientAssertionLifetime < 0 {
 		return configErr("MaxClientAssertionLifetime", "must not be negative")
 	}

@@ -48,7 +48,8 @@ func testIntrospectCache(t *testing.T, size int) {
 			}
 		}},
 		{"expired while cached", func(t *testing.T, tok map[string]any) {
-			e.clock.Advance(time.Duration(tok["expires_in"].(float64))*time.Second + mcpauth.DefaultClockLeeway + time.Second)
+			// 31 s: past the default 30 s clock leeway.
+			e.clock.Advance(time.Duration(tok["expires_in"].(float64))*time.Second + 31*time.Second)
 		}},
 	}
 	for _, tt := range tests {

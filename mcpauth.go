@@ -151,9 +151,9 @@ type Config struct {
 	MaxPendingAuthorizations int
 	// VerifiedTokenCacheSize bounds the server's cache of its own verified
 	// access tokens (RFC 7662 /introspect, VerifyAccessToken), keyed by the
-	// token's SHA-256; entries end at exp and after DefaultTokenCacheTTL, and
+	// token's SHA-256; entries end at exp and after defaultTokenCacheTTL, and
 	// revocation is still checked in the store on every call. Default
-	// DefaultTokenCacheSize; negative disables the cache.
+	// defaultTokenCacheSize; negative disables the cache.
 	VerifiedTokenCacheSize int
 
 	// SigningAlgorithm is ES256 (default), EdDSA or RS256.
@@ -181,7 +181,7 @@ type Config struct {
 	DefaultBudget int64
 	// MaxClientAssertionLifetime bounds how far in the future the exp of a
 	// private_key_jwt client assertion (RFC 7523 §3) may be. Default
-	// DefaultMaxClientAssertionLifetime (5 min).
+	// defaultMaxClientAssertionLifetime (5 min).
 	MaxClientAssertionLifetime time.Duration
 	// DelegationPolicy decides who may exchange an access token (RFC 8693
 	// §2.1). Nil: only the client the token was issued to. A non-nil error

@@ -51,8 +51,8 @@ const (
 
 // Defaults for [RevocationFeedConfig].
 const (
-	DefaultRevocationFeedHeartbeat = 15 * time.Second
-	DefaultRevocationFeedPoll      = 5 * time.Second
+	defaultRevocationFeedHeartbeat = 15 * time.Second
+	defaultRevocationFeedPoll      = 5 * time.Second
 	DefaultRevocationFeedStreams   = 1000
 )
 
@@ -73,11 +73,11 @@ type RevocationFeedConfig struct {
 	OperatorSecret string
 	// Heartbeat is how often an SSE comment is sent on an idle feed, so
 	// verifiers can tell a dead connection from a quiet feed. Default
-	// [DefaultRevocationFeedHeartbeat].
+	// 15 s.
 	Heartbeat time.Duration
 	// PollInterval is how often each replica reads the store's feed even
 	// without a notification (a lost NOTIFY, another process on the same
-	// SQLite file). Default [DefaultRevocationFeedPoll].
+	// SQLite file). Default 5 s.
 	PollInterval time.Duration
 	// MaxStreams bounds the feed streams this replica serves at once;
 	// beyond it a reader gets 503 with Retry-After and reconnects later.
@@ -201,7 +201,7 @@ func (s *Server) startFeed() {
 	}()
 	poll := s.cfg.RevocationFeed.PollInterval
 	if poll <= 0 {
-		poll = DefaultRevocationFeedPoll
+		poll = defaultRevocationFeedPoll
 	}
 	go func() {
 		defer s.wg.Done()
@@ -343,7 +343,7 @@ func (s *Server) serveFeed(w http.ResponseWriter, r *http.Request) error {
 	}
 	beat := s.cfg.RevocationFeed.Heartbeat
 	if beat <= 0 {
-		beat = DefaultRevocationFeedHeartbeat
+		beat = defaultRevocationFeedHeartbeat
 	}
 	t := time.NewTicker(beat)
 	defer t.Stop()

@@ -112,7 +112,7 @@ func NewServer(cfg Config) (*Server, error) {
 		tracer:    tracer,
 	}
 	if cfg.VerifiedTokenCacheSize > 0 {
-		s.verified = newTokenCache(cfg.VerifiedTokenCacheSize, DefaultTokenCacheTTL)
+		s.verified = newTokenCache(cfg.VerifiedTokenCacheSize, defaultTokenCacheTTL)
 	}
 	for _, sc := range cfg.Scopes {
 		s.scopes[sc] = true

@@ -44,7 +44,7 @@ type accessClaims struct {
 
 // clockLeeway tolerates clock skew between replicas and verifiers: the
 // one leeway of the server's own checks, equal to a [Verifier]'s default.
-const clockLeeway = DefaultClockLeeway
+const clockLeeway = defaultClockLeeway
 
 // signAccessToken issues an RFC 9068 JWT (typ at+jwt) for a grant.
 func (s *Server) signAccessToken(ctx context.Context, clientID, subject, grantID, audience string, scopes []string) (token, jti string, exp time.Time, err error) {

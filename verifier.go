@@ -112,14 +112,14 @@ type LocalVerifier interface {
 
 // Defaults for [VerifierOptions].
 const (
-	DefaultClockLeeway    = 30 * time.Second
-	DefaultTokenCacheSize = 10000
-	DefaultTokenCacheTTL  = 5 * time.Minute
+	defaultClockLeeway    = 30 * time.Second
+	defaultTokenCacheSize = 10000
+	defaultTokenCacheTTL  = 5 * time.Minute
 )
 
-// DefaultAlgorithms are the JWS algorithms (RFC 7518 §3.1, RFC 8037 §3.1)
+// defaultAlgorithms are the JWS algorithms (RFC 7518 §3.1, RFC 8037 §3.1)
 // accepted when VerifierOptions.Algorithms is empty.
-var DefaultAlgorithms = []string{"RS256", "ES256", "PS256", "EdDSA"}
+var defaultAlgorithms = []string{"RS256", "ES256", "PS256", "EdDSA"}
 
 // maxTokenBytes bounds the tokens we parse at all.
 const maxTokenBytes = 16 << 10
@@ -154,10 +154,10 @@ type VerifierOptions struct {
 	// is what stops a token for another server from working here.
 	AllowMissingAudience bool
 	// Algorithms are the accepted JWS algorithms. Default
-	// [DefaultAlgorithms]. HS256/384/512 and none are refused by NewVerifier.
+	// RS256, ES256, PS256 and EdDSA. HS256/384/512 and none are refused by NewVerifier.
 	Algorithms []string
 	// ClockLeeway is the clock skew allowed on exp, nbf and iat. Default
-	// [DefaultClockLeeway]; negative means none.
+	// 30 s; negative means none.
 	ClockLeeway time.Duration
 
 	// Local, when set, verifies tokens in process instead of by JWKS; no
@@ -165,11 +165,11 @@ type VerifierOptions struct {
 	Local LocalVerifier
 
 	// TokenCacheSize bounds the cache of verified tokens, keyed by the
-	// token's SHA-256. Default [DefaultTokenCacheSize]; negative disables it.
+	// token's SHA-256. Default 10,000; negative disables it.
 	TokenCacheSize int
 	// TokenCacheTTL is the longest a verified token is reused without
 	// verifying it again (entries also end at the token's exp). Default
-	// [DefaultTokenCacheTTL]. With Local, revocations in this process drop
+	// 5 minutes. With Local, revocations in this process drop
 	// entries at once, but revocations made by other replicas sharing the
 	// store are only seen once the entry ends: lower the TTL, or disable
 	// the cache, if that window matters.
@@ -200,7 +200,7 @@ type VerifierOptions struct {
 	// token, cached or not, is answered 503 with Retry-After.
 	FeedFailClosed time.Duration
 	// FeedIdleTimeout is how long the feed may stay silent before the
-	// connection is called dead. Default [DefaultFeedIdleTimeout].
+	// connection is called dead. Default 45 s.
 	FeedIdleTimeout time.Duration
 
 	// HTTPClient fetches metadata and keys. Default: a client with a 10 s timeout.
@@ -255,7 +255,7 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 		v.rules.issuer = opts.Issuer
 	}
 	if v.rules.leeway == 0 {
-		v.rules.leeway = DefaultClockLeeway
+		v.rules.leeway = defaultClockLeeway
 	} else if v.rules.leeway < 0 {
 		v.rules.leeway = 0
 	}
@@ -268,7 +268,7 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 	}
 	algs := opts.Algorithms
 	if len(algs) == 0 {
-		algs = DefaultAlgorithms
+		algs = defaultAlgorithms
 	}
 	for _, a := range algs {
 		if !jwks.Supported(a) {
@@ -302,10 +302,10 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 	if opts.TokenCacheSize >= 0 {
 		size, ttl := opts.TokenCacheSize, opts.TokenCacheTTL
 		if size == 0 {
-			size = DefaultTokenCacheSize
+			size = defaultTokenCacheSize
 		}
 		if ttl <= 0 {
-			ttl = DefaultTokenCacheTTL
+			ttl = defaultTokenCacheTTL
 		}
 		v.cache = newTokenCache(size, ttl)
 		if v.local != nil {

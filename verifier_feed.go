@@ -23,10 +23,10 @@ import (
 	"github.com/mcpauth/mcpauth/internal/signing"
 )
 
-// DefaultFeedIdleTimeout is how long a Verifier waits for any byte of the
+// defaultFeedIdleTimeout is how long a Verifier waits for any byte of the
 // revocation feed (the server sends a heartbeat every 15 s) before it calls
 // the connection dead and reconnects.
-const DefaultFeedIdleTimeout = 45 * time.Second
+const defaultFeedIdleTimeout = 45 * time.Second
 
 // RevocationFeedStatus is the state of a Verifier's revocation feed.
 type RevocationFeedStatus struct {
@@ -112,7 +112,7 @@ func (v *Verifier) startFeed(opts VerifierOptions) error {
 		f.url = strings.TrimSuffix(opts.Issuer, "/") + RevocationFeedPath
 	}
 	if f.idle <= 0 {
-		f.idle = DefaultFeedIdleTimeout
+		f.idle = defaultFeedIdleTimeout
 	}
 	if f.log == nil {
 		f.log = slog.Default()
