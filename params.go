@@ -20,6 +20,31 @@ var singleValued = []string{"client_id", "redirect_uri", "response_type", "scope
 	"code_challenge_method", "grant_type", "code", "code_verifier", "refresh_token", "token", "token_type_hint",
 	"client_secret", "req", "csrf", "decision", "username", "password"}
 
+const formContentType = "application/x-www-form-urlencoded"
+
+// readBody reads a request body into one buffer of its declared length
+// (net/http holds a body to its Content-Length); io.ReadAll, which
+// grows from 512 bytes, serves bodies of unknown length.
+func readBody(r io.Reader, declared int64) ([]byte, error) {
+	if declared <= 0 || declared > maxFormBody {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, declared+1) // +1: room to see EOF without growing
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		switch {
+		case err == io.EOF:
+			return b, nil
+		case err != nil:
+			return b, err
+		case len(b) == cap(b):
+			rest, err := io.ReadAll(r)
+			return append(b, rest...), err
+		}
+	}
+}
+
 // readParams reads OAuth parameters: the query for GET, else the body as
 // application/x-www-form-urlencoded or, when allowJSON, an application/json
 // object (which some clients send). Bodies are size-limited.
@@ -31,8 +56,11 @@ func readParams(w http.ResponseWriter, r *http.Request, allowJSON bool) (url.Val
 			return nil, oauth.InvalidRequest("the query string is malformed")
 		}
 	} else {
-		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFormBody))
+		mt := r.Header.Get("Content-Type")
+		if mt != formContentType {
+			mt, _, _ = mime.ParseMediaType(mt)
+		}
+		body, err := readBody(http.MaxBytesReader(w, r.Body, maxFormBody), r.ContentLength)
 		if oe := bodyTimeout(err); oe != nil {
 			return nil, oe
 		}
@@ -40,7 +68,7 @@ func readParams(w http.ResponseWriter, r *http.Request, allowJSON bool) (url.Val
 			return nil, oauth.InvalidRequest("the request body is unreadable or larger than %d bytes", maxFormBody)
 		}
 		switch {
-		case mt == "application/x-www-form-urlencoded":
+		case mt == formContentType:
 			if v, err = url.ParseQuery(string(body)); err != nil {
 				return nil, oauth.InvalidRequest("the form body is malformed")
 			}
@@ -55,7 +83,7 @@ func readParams(w http.ResponseWriter, r *http.Request, allowJSON bool) (url.Val
 		case mt == "" && len(body) == 0:
 			v = url.Values{}
 		default:
-			want := "application/x-www-form-urlencoded"
+			want := formContentType
 			if allowJSON {
 				want += " or application/json"
 			}

@@ -87,6 +87,9 @@ func NewServer(cfg Config) (*Server, error) {
 	// normalize fills defaults in place (static clients' secrets become
 	// digests): work on a copy so the caller's Config can be used again.
 	cfg = cfg.clone()
+	// Stores the server makes itself live in memory and never wait, so
+	// their calls need no deadline (a timer per call is most of their cost).
+	memClients, memGrants, memKeys := cfg.Clients == nil, cfg.Grants == nil, cfg.Keys == nil
 	iss, err := cfg.normalize()
 	if err != nil {
 		return nil, err
@@ -99,8 +102,8 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		issuer:    iss,
 		basePath:  iss.EscapedPath(),
-		clients:   &timedClients{s: cfg.Clients, d: budget, idle: cfg.ClientIdleExpiry, now: cfg.Now, log: cfg.Logger},
-		grants:    &timedGrants{s: cfg.Grants, d: budget, maxPending: cfg.MaxPendingAuthorizations, log: cfg.Logger},
+		clients:   &timedClients{s: cfg.Clients, d: budget.inMemory(memClients), idle: cfg.ClientIdleExpiry, now: cfg.Now, log: cfg.Logger},
+		grants:    &timedGrants{s: cfg.Grants, d: budget.inMemory(memGrants), maxPending: cfg.MaxPendingAuthorizations, log: cfg.Logger},
 		log:       cfg.Logger,
 		now:       cfg.Now,
 		scopes:    map[string]bool{},
@@ -130,7 +133,7 @@ func NewServer(cfg Config) (*Server, error) {
 		s.static[cfg.StaticClients[i].ID] = &cfg.StaticClients[i]
 	}
 	s.keys = signing.New(signing.Options{
-		Store:        &timedKeys{s: cfg.Keys, d: budget},
+		Store:        &timedKeys{s: cfg.Keys, d: budget.inMemory(memKeys)},
 		Alg:          cfg.SigningAlgorithm,
 		RotateEvery:  cfg.KeyRotationPeriod,
 		RefreshEvery: cfg.KeyRefreshInterval,

@@ -22,11 +22,20 @@ import (
 // lookup writes it again: at most one write per client a day.
 const clientTouchEvery = 24 * time.Hour
 
-// storeBudget is what every store call gets: its deadline, and the
-// observer of its span and metrics (tracing.go; nil: none).
+// storeBudget is what every store call gets: its deadline (0: none), and
+// the observer of its span and metrics (tracing.go; nil: none).
 type storeBudget struct {
 	timeout time.Duration
 	obs     *storeObserver
+}
+
+// inMemory is the budget of a store the server made in memory when mem
+// is true: no deadline, since such a store never waits on I/O.
+func (d storeBudget) inMemory(mem bool) storeBudget {
+	if mem {
+		d.timeout = 0
+	}
+	return d
 }
 
 // deadlineCall runs f under a context that ends after d.timeout. When that
@@ -35,6 +44,11 @@ type storeBudget struct {
 func deadlineCall[T any](parent context.Context, d storeBudget, op string, f func(context.Context) (T, error)) (T, error) {
 	var v T
 	err := d.obs.observe(parent, op, func(parent context.Context) error {
+		if d.timeout <= 0 {
+			var err error
+			v, err = f(parent)
+			return err
+		}
 		ctx, cancel := context.WithTimeout(parent, d.timeout)
 		defer cancel()
 		var err error

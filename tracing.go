@@ -1,7 +1,7 @@
 package mcpauth
 
 // This file implements OpenTelemetry tracing: a span per endpoint and per
-// store call when Config.TracerProvider is set, no-op otherwise. Spans carry
+// store call when Config.TracerProvider is set, none otherwise. Spans carry
 // the route, the method, the status and the store operation; never a
 // subject, a client id or a token.
 
@@ -13,16 +13,17 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // tracerName is the instrumentation scope of every span the server makes.
 const tracerName = "github.com/mcpauth/mcpauth"
 
-// newTracer returns the server's tracer: tp's, or a no-op one.
+// newTracer returns the server's tracer: tp's, or nil without one, so
+// that an untraced server does not build spans (names, attributes, a
+// request copy) only to drop them.
 func newTracer(tp trace.TracerProvider) trace.Tracer {
 	if tp == nil {
-		tp = noop.NewTracerProvider()
+		return nil
 	}
 	return tp.Tracer(tracerName)
 }
@@ -60,6 +61,12 @@ func (o *storeObserver) observe(ctx context.Context, op string, f func(context.C
 	if o == nil {
 		return f(ctx)
 	}
+	if o.tracer == nil {
+		start := time.Now()
+		err := f(ctx)
+		o.metrics.storeCall(op, time.Since(start), err)
+		return err
+	}
 	ctx, span := o.tracer.Start(ctx, "mcpauth.store "+op,
 		trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("mcpauth.store.operation", op)))
@@ -88,15 +95,22 @@ func newObservers(cfg *Config) (*serverMetrics, trace.Tracer, storeBudget, error
 // observeRequest starts the span and the clock of one endpoint request; done
 // records its status in both.
 func (s *Server) observeRequest(w http.ResponseWriter, r *http.Request, endpoint string) (http.ResponseWriter, *http.Request, func()) {
-	ctx, span := startRequestSpan(s.tracer, r, endpoint)
+	var span trace.Span
+	if s.tracer != nil {
+		var ctx context.Context
+		ctx, span = startRequestSpan(s.tracer, r, endpoint)
+		r = r.WithContext(ctx)
+	}
 	rec := &statusRecorder{ResponseWriter: w}
 	start := time.Now()
-	return rec, r.WithContext(ctx), func() {
+	return rec, r, func() {
 		status := rec.status
 		if status == 0 {
 			status = http.StatusOK // net/http's implicit answer
 		}
-		endRequestSpan(span, status)
+		if span != nil {
+			endRequestSpan(span, status)
+		}
 		s.metrics.request(endpoint, status, time.Since(start))
 	}
 }

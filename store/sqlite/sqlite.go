@@ -180,7 +180,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		r.SetMaxIdleConns(o.readers)
 		s.r = r
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrateRetrying(ctx, o.busyTimeout); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -216,6 +216,25 @@ func (s *Store) Close() error {
 		err = errors.Join(err, s.r.Close())
 	}
 	return err
+}
+
+// migrateRetrying runs migrate, again while it fails with SQLITE_BUSY for
+// up to wait: a process opening a fresh file while another turns it to WAL
+// can be refused the lock without SQLite's busy handler being consulted.
+func (s *Store) migrateRetrying(ctx context.Context, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for pause := 5 * time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
+		err := s.migrate(ctx)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().Add(pause).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+	}
 }
 
 // migrate applies the embedded migrations not yet in schema_migrations.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -81,6 +82,17 @@ func serve(kind string) error {
 		os.Stdin.Read(b[:]) // EOF when the parent exits or closes the pipe
 		srv.Close()
 	}()
+	// LC_PROF=dir: write this server's CPU profile to dir/<kind>.prof.
+	if d := os.Getenv("LC_PROF"); d != "" {
+		pf, err := os.Create(filepath.Join(d, kind+".prof"))
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
+	}
 	fmt.Println(base)
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
