@@ -434,10 +434,17 @@ func parseBearer(h string) (string, error) {
 	return token, nil
 }
 
-func isB64TokenChar(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
-}
+func isB64TokenChar(c byte) bool { return b64TokenChars[c] }
+
+// b64TokenChars marks RFC 6750 §2.1's b64token characters but '=': a table,
+// since every character of every bearer token is looked up.
+var b64TokenChars = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+	}
+	return t
+}()
 
 type grantKey struct{}
 
