@@ -381,64 +381,35 @@ func (s *memGrantStore) DeleteExpired(_ context.Context, now time.Time, limit in
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
-	for k, c := range s.codes {
-		if n >= limit {
-			return n, nil
-		}
-		if !now.Before(c.rec.ExpiresAt) {
-			delete(s.codes, k)
-			n++
-		}
-	}
-	for k, r := range s.refresh {
-		if n >= limit {
-			return n, nil
-		}
-		if !now.Before(r.rec.ExpiresAt) {
-			delete(s.refresh, k)
-			n++
-		}
-	}
-	for k, until := range s.denied {
-		if n >= limit {
-			return n, nil
-		}
-		if !now.Before(until) {
-			delete(s.denied, k)
-			n++
-		}
-	}
-	for k, p := range s.pending {
-		if n >= limit {
-			return n, nil
-		}
-		if !now.Before(p.ExpiresAt) {
-			delete(s.pending, k)
-			n++
-		}
-	}
-	for k, until := range s.assertions {
-		if n >= limit {
-			return n, nil
-		}
-		if !now.Before(until) {
-			delete(s.assertions, k)
-			n++
-		}
-	}
-	for k, g := range s.grants {
-		if n >= limit {
-			return n, nil
-		}
-		if !now.Before(g.ExpiresAt) {
-			delete(s.grants, k)
-			delete(s.children, k)
-			delete(s.parent, k)
-			delete(s.budgets, k)
-			n++
-		}
-	}
+	sweep(s.codes, &n, limit, func(c *memCode) time.Time { return c.rec.ExpiresAt }, now, nil)
+	sweep(s.refresh, &n, limit, func(r *memRefresh) time.Time { return r.rec.ExpiresAt }, now, nil)
+	sweep(s.denied, &n, limit, func(until time.Time) time.Time { return until }, now, nil)
+	sweep(s.pending, &n, limit, func(p *PendingAuthorization) time.Time { return p.ExpiresAt }, now, nil)
+	sweep(s.assertions, &n, limit, func(until time.Time) time.Time { return until }, now, nil)
+	sweep(s.grants, &n, limit, func(g *GrantRecord) time.Time { return g.ExpiresAt }, now, func(k string) {
+		delete(s.children, k)
+		delete(s.parent, k)
+		delete(s.budgets, k)
+	})
 	return n, nil
+}
+
+// sweep deletes the entries of m that end (by ends) at or before now,
+// counting them in *n and stopping once *n reaches limit; also, when set,
+// calls dropped with each deleted key.
+func sweep[V any](m map[string]V, n *int, limit int, ends func(V) time.Time, now time.Time, dropped func(string)) {
+	for k, v := range m {
+		if *n >= limit {
+			return
+		}
+		if !now.Before(ends(v)) {
+			delete(m, k)
+			if dropped != nil {
+				dropped(k)
+			}
+			*n++
+		}
+	}
 }
 
 // memKeyStore is a KeyStore in process memory.
