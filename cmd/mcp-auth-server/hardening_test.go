@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
 	"io"
 	"net"
 	"net/http"
@@ -371,29 +370,7 @@ func TestStoreSecretsAtRest(t *testing.T) {
 // whether it lands on the consent page (signed in) rather than the login page.
 func reachesConsent(t *testing.T, c *http.Client, iss string) bool {
 	t.Helper()
-	reg, err := http.Post(iss+"/register", "application/json",
-		strings.NewReader(`{"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var client struct {
-		ClientID string `json:"client_id"`
-	}
-	json.NewDecoder(reg.Body).Decode(&client)
-	reg.Body.Close()
-	q := url.Values{
-		"response_type": {"code"}, "client_id": {client.ClientID}, "redirect_uri": {"http://127.0.0.1:9/cb"},
-		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"},
-		"state": {"s"}, "resource": {iss + "/mcp"},
-	}
-	req, _ := http.NewRequest(http.MethodGet, iss+"/authorize?"+q.Encode(), nil)
-	req.Header.Set("Accept", "text/html")
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, page := authorizePage(t, c, iss, registerPublicClient(t, iss), nil)
 	switch {
 	case bytes.Contains(page, []byte(`value="approve"`)):
 		return true
@@ -509,49 +486,21 @@ func accessToken(t *testing.T, iss, user, password string) string {
 		}
 		return nil
 	}}
-	reg, err := http.Post(iss+"/register", "application/json",
-		strings.NewReader(`{"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var client struct {
-		ClientID string `json:"client_id"`
-	}
-	json.NewDecoder(reg.Body).Decode(&client)
-	reg.Body.Close()
+	clientID := registerPublicClient(t, iss)
 	signInWith(t, browser, iss, user, password) // leaves the session cookie
-	q := url.Values{
-		"response_type": {"code"}, "client_id": {client.ClientID}, "redirect_uri": {"http://127.0.0.1:9/cb"},
-		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"},
-		"state": {"s"}, "resource": {iss + "/mcp"},
-	}
-	req, _ := http.NewRequest(http.MethodGet, iss+"/authorize?"+q.Encode(), nil)
-	req.Header.Set("Accept", "text/html")
-	resp, err := browser.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	form := url.Values{"decision": {"approve"}}
-	for _, m := range hiddenInput.FindAllSubmatch(page, -1) {
-		form.Set(string(m[1]), html.UnescapeString(string(m[2])))
-	}
-	req, _ = http.NewRequest(http.MethodPost, iss+"/consent", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "text/html")
-	if resp, err = browser.Do(req); err != nil {
-		t.Fatal(err)
-	}
+	_, page := authorizePage(t, browser, iss, clientID, nil)
+	form := hiddenFields(page)
+	form.Set("decision", "approve")
+	resp := postForm(t, browser, iss+"/consent", form)
 	resp.Body.Close()
 	loc, _ := url.Parse(resp.Header.Get("Location"))
 	code := loc.Query().Get("code")
 	if code == "" {
 		t.Fatalf("consent: %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	resp, err = http.PostForm(iss+"/token", url.Values{
-		"grant_type": {"authorization_code"}, "code": {code}, "client_id": {client.ClientID},
-		"redirect_uri": {"http://127.0.0.1:9/cb"}, "code_verifier": {"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"},
+	resp, err := http.PostForm(iss+"/token", url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "client_id": {clientID},
+		"redirect_uri": {testRedirect}, "code_verifier": {"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"},
 	})
 	if err != nil {
 		t.Fatal(err)

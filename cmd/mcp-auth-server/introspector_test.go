@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"html"
 	"io"
 	"net"
 	"net/http"
@@ -128,49 +127,20 @@ func authorizeConfidential(t *testing.T, iss, id, secret, redirect, user, passwo
 		}
 		return nil
 	}}
-	post := func(path string, form url.Values) *http.Response {
-		req, _ := http.NewRequest(http.MethodPost, iss+path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Accept", "text/html")
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp
-	}
-	hiddenOf := func(page []byte) url.Values {
-		v := url.Values{}
-		for _, m := range hiddenInput.FindAllSubmatch(page, -1) {
-			v.Set(string(m[1]), html.UnescapeString(string(m[2])))
-		}
-		return v
-	}
-	q := url.Values{
-		"response_type": {"code"}, "client_id": {id}, "redirect_uri": {redirect},
-		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"},
-		"state": {"s"}, "resource": {iss + "/mcp"}, "scope": {"tools:read offline_access"},
-	}
-	req, _ := http.NewRequest(http.MethodGet, iss+"/authorize?"+q.Encode(), nil)
-	req.Header.Set("Accept", "text/html")
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	form := hiddenOf(page)
+	_, page := authorizePage(t, c, iss, id, url.Values{"redirect_uri": {redirect}, "scope": {"tools:read offline_access"}})
+	form := hiddenFields(page)
 	form.Set("username", user)
 	form.Set("password", password)
-	resp = post("/login", form)
+	resp := postForm(t, c, iss+"/login", form)
 	page, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	consent := consentForm.Find(page)
 	if consent == nil {
 		t.Fatalf("no consent form: %d %.300s", resp.StatusCode, page)
 	}
-	form = hiddenOf(consent)
+	form = hiddenFields(consent)
 	form.Set("decision", "approve")
-	resp = post("/consent", form)
+	resp = postForm(t, c, iss+"/consent", form)
 	resp.Body.Close()
 	loc, _ := url.Parse(resp.Header.Get("Location"))
 	code := loc.Query().Get("code")
@@ -183,7 +153,7 @@ func authorizeConfidential(t *testing.T, iss, id, secret, redirect, user, passwo
 	}.Encode()))
 	tokReq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	tokReq.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
-	resp, err = http.DefaultClient.Do(tokReq)
+	resp, err := http.DefaultClient.Do(tokReq)
 	if err != nil {
 		t.Fatal(err)
 	}

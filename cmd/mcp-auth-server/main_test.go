@@ -451,6 +451,83 @@ func TestServesEverything(t *testing.T) {
 
 var hiddenInput = regexp.MustCompile(`<input type="hidden" name="(req|csrf)" value="([^"]*)">`)
 
+// testRedirect is the loopback redirect URI of the test clients; nothing
+// listens there, so a browser stops at it.
+const testRedirect = "http://127.0.0.1:9/cb"
+
+// registerPublicClient registers a public client (token_endpoint_auth_method
+// none) redirecting to testRedirect and returns its client_id; fields are
+// more JSON members for the request, such as `"client_name":"x"`.
+func registerPublicClient(t *testing.T, iss string, fields ...string) string {
+	t.Helper()
+	body := `{"redirect_uris":["` + testRedirect + `"],"token_endpoint_auth_method":"none"`
+	for _, f := range fields {
+		body += "," + f
+	}
+	resp, err := http.Post(iss+"/register", "application/json", strings.NewReader(body+"}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var client struct {
+		ClientID string `json:"client_id"`
+	}
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(b, &client) != nil {
+		t.Fatalf("register: %d %s", resp.StatusCode, b)
+	}
+	return client.ClientID
+}
+
+// authorizePage starts an authorization for clientID in the browser c (a
+// PKCE S256 request for iss+"/mcp" redirecting to testRedirect, with state
+// "s"; extra adds or replaces query parameters) and returns the answer,
+// its body read and closed, and the page.
+func authorizePage(t *testing.T, c *http.Client, iss, clientID string, extra url.Values) (*http.Response, []byte) {
+	t.Helper()
+	q := url.Values{
+		"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {testRedirect},
+		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"},
+		"state": {"s"}, "resource": {iss + "/mcp"},
+	}
+	for k, v := range extra {
+		q[k] = v
+	}
+	req, _ := http.NewRequest(http.MethodGet, iss+"/authorize?"+q.Encode(), nil)
+	req.Header.Set("Accept", "text/html")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, page
+}
+
+// hiddenFields is the hidden req and csrf inputs of a sign-in or consent
+// page, unescaped: the start of the form to post back.
+func hiddenFields(page []byte) url.Values {
+	v := url.Values{}
+	for _, m := range hiddenInput.FindAllSubmatch(page, -1) {
+		v.Set(string(m[1]), html.UnescapeString(string(m[2])))
+	}
+	return v
+}
+
+// postForm posts form to u in the browser c, as a page's form is sent;
+// the caller reads and closes the body.
+func postForm(t *testing.T, c *http.Client, u string, form url.Values) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "text/html")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
 // signIn registers a client, starts an authorization and posts the sign-in
 // form; it must land on the consent page.
 func signIn(t *testing.T, iss, user, password string) {
@@ -462,43 +539,15 @@ func signIn(t *testing.T, iss, user, password string) {
 // signInWith is signIn in the browser c (its cookie jar keeps the session).
 func signInWith(t *testing.T, c *http.Client, iss, user, password string) {
 	t.Helper()
-	reg, err := http.Post(iss+"/register", "application/json",
-		strings.NewReader(`{"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none","client_name":"cmd test"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var client struct {
-		ClientID string `json:"client_id"`
-	}
-	json.NewDecoder(reg.Body).Decode(&client)
-	reg.Body.Close()
-	q := url.Values{
-		"response_type": {"code"}, "client_id": {client.ClientID}, "redirect_uri": {"http://127.0.0.1:9/cb"},
-		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"},
-		"state": {"s"}, "resource": {iss + "/mcp"},
-	}
-	req, _ := http.NewRequest(http.MethodGet, iss+"/authorize?"+q.Encode(), nil)
-	req.Header.Set("Accept", "text/html")
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	form := url.Values{"username": {user}, "password": {password}}
-	for _, m := range hiddenInput.FindAllSubmatch(page, -1) {
-		form.Set(string(m[1]), html.UnescapeString(string(m[2])))
-	}
+	clientID := registerPublicClient(t, iss, `"client_name":"cmd test"`)
+	resp, page := authorizePage(t, c, iss, clientID, nil)
+	form := hiddenFields(page)
+	form.Set("username", user)
+	form.Set("password", password)
 	if form.Get("req") == "" || form.Get("csrf") == "" {
 		t.Fatalf("no sign-in form at %s: %d %.300s", resp.Request.URL, resp.StatusCode, page)
 	}
-	req, _ = http.NewRequest(http.MethodPost, iss+"/login", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "text/html")
-	resp, err = c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp = postForm(t, c, iss+"/login", form)
 	page, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !bytes.Contains(page, []byte(`value="approve"`)) {
@@ -589,29 +638,7 @@ func TestManagedMode(t *testing.T) {
 // signInPage checks that an authorization request shows the sign-in form.
 func signInPage(t *testing.T, iss string) {
 	t.Helper()
-	reg, err := http.Post(iss+"/register", "application/json",
-		strings.NewReader(`{"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var client struct {
-		ClientID string `json:"client_id"`
-	}
-	json.NewDecoder(reg.Body).Decode(&client)
-	reg.Body.Close()
-	q := url.Values{
-		"response_type": {"code"}, "client_id": {client.ClientID}, "redirect_uri": {"http://127.0.0.1:9/cb"},
-		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"},
-		"state": {"s"}, "resource": {iss + "/mcp"},
-	}
-	req, _ := http.NewRequest(http.MethodGet, iss+"/authorize?"+q.Encode(), nil)
-	req.Header.Set("Accept", "text/html")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, page := authorizePage(t, http.DefaultClient, iss, registerPublicClient(t, iss), nil)
 	if resp.StatusCode != http.StatusOK || !bytes.Contains(page, []byte(`name="username"`)) {
 		t.Errorf("authorize: %d %.300s", resp.StatusCode, page)
 	}

@@ -18,7 +18,7 @@ func TestBrandedPages(t *testing.T) {
 	s := startRun(t, "-store", "memory:", "-user", "ann:pw-ann-123",
 		"-app-name", "Acme Tools", "-logo-url", "https://cdn.acme.example/logo.png",
 		"-privacy-url", "https://acme.example/privacy", "-terms-url", "https://acme.example/terms")
-	reg := registerPublicClient(t, s.issuer)
+	reg := registerPublicClient(t, s.issuer, `"client_name":"T"`)
 	q := url.Values{"client_id": {reg}, "redirect_uri": {"http://127.0.0.1:9/cb"}, "response_type": {"code"},
 		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}, "state": {"s"}}
 	resp, err := http.Get(s.issuer + "/authorize?" + q.Encode())
@@ -33,24 +33,6 @@ func TestBrandedPages(t *testing.T) {
 			t.Errorf("sign-in page lacks %s:\n%s", want, page)
 		}
 	}
-}
-
-// registerPublicClient registers a public client with a loopback redirect.
-func registerPublicClient(t *testing.T, issuer string) string {
-	t.Helper()
-	resp, err := http.Post(issuer+"/register", "application/json",
-		strings.NewReader(`{"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none","client_name":"T"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("register: %d %s", resp.StatusCode, b)
-	}
-	_, id, _ := strings.Cut(string(b), `"client_id":"`)
-	id, _, _ = strings.Cut(id, `"`)
-	return id
 }
 
 // TestOperatorErrorMessages: a bad flag value, set on the command line or in

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -21,7 +20,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-const policyRedirect = "http://127.0.0.1:9/cb" // never served: the browser stops at it
+const policyRedirect = testRedirect // never served: the browser stops at it
 
 var consentScopeName = regexp.MustCompile(`<span class="scope-name">([^<]*)</span>`)
 
@@ -36,16 +35,7 @@ type authorization struct {
 // page shows and redeems the code: all over HTTP.
 func authorizeAs(t *testing.T, iss, user, password, scope, resource string) authorization {
 	t.Helper()
-	reg, err := http.Post(iss+"/register", "application/json",
-		strings.NewReader(`{"redirect_uris":["`+policyRedirect+`"],"token_endpoint_auth_method":"none","client_name":"policy test"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var client struct {
-		ClientID string `json:"client_id"`
-	}
-	json.NewDecoder(reg.Body).Decode(&client)
-	reg.Body.Close()
+	clientID := registerPublicClient(t, iss, `"client_name":"policy test"`)
 
 	var a authorization
 	jar, _ := cookiejar.New(nil)
@@ -60,33 +50,27 @@ func authorizeAs(t *testing.T, iss, user, password, scope, resource string) auth
 	rand.Read(b)
 	verifier := base64.RawURLEncoding.EncodeToString(b)
 	sum := sha256.Sum256([]byte(verifier))
-	q := url.Values{
-		"response_type": {"code"}, "client_id": {client.ClientID}, "redirect_uri": {policyRedirect},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
-		"state": {"s"}, "resource": {resource}, "scope": {scope},
-	}
-	page := browse(t, c, http.MethodGet, iss+"/authorize?"+q.Encode(), nil)
-	form := url.Values{"username": {user}, "password": {password}}
-	for _, m := range hiddenInput.FindAllStringSubmatch(page, -1) {
-		form.Set(m[1], html.UnescapeString(m[2]))
-	}
-	page = browse(t, c, http.MethodPost, iss+"/login", form)
+	_, loginPage := authorizePage(t, c, iss, clientID, url.Values{
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "resource": {resource}, "scope": {scope},
+	})
+	form := hiddenFields(loginPage)
+	form.Set("username", user)
+	form.Set("password", password)
+	page := browse(t, c, http.MethodPost, iss+"/login", form)
 	if a.callback != nil {
 		return a // the request ended before consent
 	}
 	for _, m := range consentScopeName.FindAllStringSubmatch(page, -1) {
 		a.shown = append(a.shown, m[1])
 	}
-	form = url.Values{"decision": {"approve"}}
-	for _, m := range hiddenInput.FindAllStringSubmatch(page, -1) {
-		form.Set(m[1], html.UnescapeString(m[2]))
-	}
+	form = hiddenFields([]byte(page))
+	form.Set("decision", "approve")
 	browse(t, c, http.MethodPost, iss+"/consent", form)
 	code := a.callback.Query().Get("code")
 	if code == "" {
 		return a
 	}
-	resp, err := http.PostForm(iss+"/token", url.Values{"grant_type": {"authorization_code"}, "client_id": {client.ClientID},
+	resp, err := http.PostForm(iss+"/token", url.Values{"grant_type": {"authorization_code"}, "client_id": {clientID},
 		"code": {code}, "code_verifier": {verifier}, "redirect_uri": {policyRedirect}, "resource": {resource}})
 	if err != nil {
 		t.Fatal(err)
