@@ -293,10 +293,12 @@ func (s *Set) run(call *fetchCall) {
 	}
 	s.inflight = nil
 	s.mu.Unlock()
-	close(call.done)
+	// Counted before the waiters wake, so a caller that saw the keys also
+	// sees the fetch in the metrics.
 	if s.opts.OnFetch != nil {
 		s.opts.OnFetch(err)
 	}
+	close(call.done)
 
 	if err != nil {
 		s.log.Warn("jwks: fetch failed; keeping the last good keys", "url", url, "err", err)
