@@ -139,8 +139,10 @@ type Config struct {
 	// immediately previous token qualifies. Default 10 s; negative disables.
 	// Local authority only.
 	RefreshRetryWindow time.Duration
-	// StoreTimeout bounds every store call: a store that does not answer in
-	// time gives 503 temporarily_unavailable with Retry-After. Default 5 s.
+	// StoreTimeout bounds every call to a configured store: a store that
+	// does not answer in time gives 503 temporarily_unavailable with
+	// Retry-After. Default 5 s. (The in-memory stores the server makes for a
+	// nil Clients, Grants or Keys never wait, and get no deadline.)
 	StoreTimeout time.Duration
 	// ClientIdleExpiry deletes a dynamically registered client (RFC 7591)
 	// not used for this long. Default 90 days; negative disables.
