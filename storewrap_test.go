@@ -56,4 +56,17 @@ func TestDeadlineCall(t *testing.T) {
 	if _, err := deadlineCall(t.Context(), storeBudget{timeout: time.Hour}, "op", func(context.Context) (int, error) { return 0, store.ErrNotFound }); !errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrUnavailable) {
 		t.Errorf("a store answer: %v, want ErrNotFound as is", err)
 	}
+	hasDeadline := func(ctx context.Context) (bool, error) { _, ok := ctx.Deadline(); return ok, nil }
+	for _, tc := range []struct {
+		name string
+		b    storeBudget
+		want bool
+	}{
+		{"a configured store", storeBudget{timeout: time.Hour}.inMemory(false), true},
+		{"a store the server made in memory", storeBudget{timeout: time.Hour}.inMemory(true), false},
+	} {
+		if got, _ := deadlineCall(t.Context(), tc.b, "op", hasDeadline); got != tc.want {
+			t.Errorf("%s: call has a deadline = %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }
