@@ -32,9 +32,9 @@ const AdminScope = "admin"
 // serves; mount the handler at issuer path + AdminPath + "/".
 const AdminPath = "/admin"
 
-// Page sizes of the admin API's lists: ?limit= defaults to
-// defaultAdminPageSize and may be at most AdminOptions.MaxPageSize (default
-// defaultAdminMaxPageSize), which bounds the work of one call.
+// Page sizes of the admin API's lists: ?limit= defaults to 100 and may be
+// at most AdminOptions.MaxPageSize (default 1,000), which bounds the work of
+// one call.
 const (
 	defaultAdminPageSize    = 100
 	defaultAdminMaxPageSize = 1000

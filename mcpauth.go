@@ -153,9 +153,9 @@ type Config struct {
 	MaxPendingAuthorizations int
 	// VerifiedTokenCacheSize bounds the server's cache of its own verified
 	// access tokens (RFC 7662 /introspect, VerifyAccessToken), keyed by the
-	// token's SHA-256; entries end at exp and after defaultTokenCacheTTL, and
+	// token's SHA-256; entries end at exp and after 5 minutes, and
 	// revocation is still checked in the store on every call. Default
-	// defaultTokenCacheSize; negative disables the cache.
+	// 10,000; negative disables the cache.
 	VerifiedTokenCacheSize int
 
 	// SigningAlgorithm is ES256 (default), EdDSA or RS256.
@@ -182,8 +182,7 @@ type Config struct {
 	// may allocate budgets itself with Server.AllocateBudget instead.
 	DefaultBudget int64
 	// MaxClientAssertionLifetime bounds how far in the future the exp of a
-	// private_key_jwt client assertion (RFC 7523 §3) may be. Default
-	// defaultMaxClientAssertionLifetime (5 min).
+	// private_key_jwt client assertion (RFC 7523 §3) may be. Default 5 min.
 	MaxClientAssertionLifetime time.Duration
 	// DelegationPolicy decides who may exchange an access token (RFC 8693
 	// §2.1). Nil: only the client the token was issued to. A non-nil error

@@ -56,10 +56,7 @@ func readParams(w http.ResponseWriter, r *http.Request, allowJSON bool) (url.Val
 			return nil, oauth.InvalidRequest("the query string is malformed")
 		}
 	} else {
-		mt := r.Header.Get("Content-Type")
-		if mt != formContentType {
-			mt, _, _ = mime.ParseMediaType(mt)
-		}
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		body, err := readBody(http.MaxBytesReader(w, r.Body, maxFormBody), r.ContentLength)
 		if oe := bodyTimeout(err); oe != nil {
 			return nil, oe

@@ -61,18 +61,18 @@ func (o *storeObserver) observe(ctx context.Context, op string, f func(context.C
 	if o == nil {
 		return f(ctx)
 	}
-	if o.tracer == nil {
-		start := time.Now()
-		err := f(ctx)
-		o.metrics.storeCall(op, time.Since(start), err)
-		return err
+	var span trace.Span
+	if o.tracer != nil {
+		ctx, span = o.tracer.Start(ctx, "mcpauth.store "+op,
+			trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("mcpauth.store.operation", op)))
 	}
-	ctx, span := o.tracer.Start(ctx, "mcpauth.store "+op,
-		trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("mcpauth.store.operation", op)))
 	start := time.Now()
 	err := f(ctx)
 	o.metrics.storeCall(op, time.Since(start), err)
+	if span == nil {
+		return err
+	}
 	if err != nil && !isStoreAnswer(err) {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "store call failed")
